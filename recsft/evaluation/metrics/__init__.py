@@ -1,0 +1,79 @@
+"""Evaluation metrics shipped with recsft, usable offline (no Hugging Face Hub access).
+
+``load_metric("ranking")`` instantiates the shipped ``evaluate.Metric``. Each metric file is
+also a self-contained ``evaluate`` script, so ``evaluate.load(metric_script_path("ranking"))``
+works offline too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import evaluate
+
+from .classification import ClassificationMetrics, classification_metrics
+from .ranking import (
+    RankingMetrics,
+    compute_from_ranks,
+    compute_ranking_metrics,
+    ranking_metrics_per_user,
+    ranking_metrics_per_user_from_ranks,
+)
+
+METRICS: dict[str, type[evaluate.Metric]] = {
+    "ranking": RankingMetrics,
+    "classification": ClassificationMetrics,
+}
+
+_SCRIPTS: dict[str, str] = {"ranking": "ranking.py", "classification": "classification.py"}
+
+
+def _check_name(name: str) -> str:
+    if name not in METRICS:
+        known = ", ".join(sorted(METRICS))
+        raise ValueError(f"Unknown metric {name!r}; known metrics: {known}")
+    return name
+
+
+def load_metric(name: str, **kwargs: Any) -> evaluate.Metric:
+    """Instantiate a shipped metric without touching the Hugging Face Hub.
+
+    Args:
+        name: Registry name, one of ``METRICS`` (``"ranking"``, ``"classification"``).
+        **kwargs: Forwarded to ``evaluate.Metric.__init__`` (e.g. ``keep_in_memory``,
+            ``cache_dir``, ``experiment_id``, ``num_process``, ``process_id``).
+
+    Returns:
+        A fresh ``evaluate.Metric`` instance.
+
+    Raises:
+        ValueError: If ``name`` is not a known metric (the message lists the known names).
+    """
+    return METRICS[_check_name(name)](**kwargs)
+
+
+def metric_script_path(name: str) -> str:
+    """Absolute path of a shipped metric's script, for ``evaluate.load(path)``.
+
+    Args:
+        name: Registry name, one of ``METRICS``.
+
+    Returns:
+        Absolute filesystem path of the ``.py`` file.
+    """
+    return str(Path(__file__).resolve().parent / _SCRIPTS[_check_name(name)])
+
+
+__all__ = [
+    "METRICS",
+    "ClassificationMetrics",
+    "RankingMetrics",
+    "classification_metrics",
+    "compute_from_ranks",
+    "compute_ranking_metrics",
+    "load_metric",
+    "metric_script_path",
+    "ranking_metrics_per_user",
+    "ranking_metrics_per_user_from_ranks",
+]

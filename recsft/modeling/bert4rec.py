@@ -1,0 +1,192 @@
+"""BERT4Rec: a bidirectional transformer trained to fill in masked items (Cloze).
+
+Sun et al., "BERT4Rec: Sequential Recommendation with Bidirectional Encoder Representations from
+Transformer", CIKM 2019. The encoder layers are transformers' own ``BertLayer``; embeddings and
+the output layer are recsft's: item + position (+ event-type) embeddings, and next-item scores as
+the dot product of an (optionally transformed) hidden state with the item embedding matrix, so
+the output layer is tied to the item embeddings and a FAISS inner-product index over
+:meth:`Bert4RecModel.item_embeddings` ranks exactly as the model does.
+
+Example:
+    >>> config = Bert4RecConfig(vocab_size=104, hidden_size=32, num_attention_heads=2)
+    >>> model = Bert4RecModel(config)
+    >>> users = model.encode_sequences(input_ids)          # (batch, 32)
+    >>> scores = users @ model.item_embeddings().T          # (batch, 100)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+from transformers.masking_utils import create_bidirectional_mask
+from transformers.models.bert.modeling_bert import BertEncoder
+
+from recsft.modeling.configuration_bert4rec import Bert4RecConfig
+from recsft.modeling.outputs import MaskedItemOutput
+
+
+class SequenceEmbeddings(nn.Module):
+    """Item + position (+ event type) embeddings, LayerNorm and dropout.
+
+    Positions count back from the newest event: with left padding, the last position of every
+    sequence gets embedding ``max_position_embeddings - 1`` whatever the padded length.
+    """
+
+    def __init__(self, config: Bert4RecConfig) -> None:
+        super().__init__()
+        self.items = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.event_types = (
+            nn.Embedding(config.num_token_types, config.hidden_size, 0)
+            if config.use_event_types
+            else None
+        )
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.max_positions = config.max_position_embeddings
+
+    def forward(
+        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Embed ``(batch, length)`` ids into ``(batch, length, hidden)``."""
+        length = input_ids.shape[1]
+        if length > self.max_positions:
+            raise ValueError(
+                f"sequence length {length} exceeds max_position_embeddings {self.max_positions}"
+            )
+        positions = torch.arange(
+            self.max_positions - length, self.max_positions, device=input_ids.device
+        )
+        hidden = self.items(input_ids) + self.positions(positions)[None]
+        if self.event_types is not None and token_type_ids is not None:
+            hidden = hidden + self.event_types(token_type_ids)
+        return self.dropout(self.LayerNorm(hidden))
+
+
+class OutputTransform(nn.Module):
+    """Dense → activation → LayerNorm, applied before scoring against item embeddings."""
+
+    def __init__(self, config: Bert4RecConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.act(self.dense(hidden)))
+
+
+class Bert4RecPreTrainedModel(PreTrainedModel):
+    """Weight initialisation and loading for the BERT4Rec family."""
+
+    config_class = Bert4RecConfig
+    base_model_prefix = "bert4rec"
+    _supports_sdpa = True
+    _supports_attention_backend = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.padding_idx is not None:
+                module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+
+class Bert4RecModel(Bert4RecPreTrainedModel):
+    """BERT4Rec encoder with the masked-item objective and a tied output layer.
+
+    Args:
+        config: The model configuration.
+    """
+
+    def __init__(self, config: Bert4RecConfig) -> None:
+        super().__init__(config)
+        self.embeddings = SequenceEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.output_transform = (
+            OutputTransform(config) if config.use_output_transform else nn.Identity()
+        )
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs,
+    ) -> MaskedItemOutput:
+        """Encode sequences and, given labels, compute the Cloze loss.
+
+        Args:
+            input_ids: ``(batch, length)`` token ids, left-padded, masked positions ``[MASK]``.
+            token_type_ids: ``(batch, length)`` event-type ids.
+            attention_mask: ``(batch, length)``, 1 for real tokens.
+            labels: ``(batch, length)`` original token ids at masked positions, ``-100``
+                elsewhere. Only labelled positions are scored against the catalogue.
+
+        Returns:
+            :class:`MaskedItemOutput`; ``logits`` is ``(n_labelled, num_items)``.
+        """
+        hidden = self.encode(input_ids, token_type_ids, attention_mask)
+        if labels is None:
+            return MaskedItemOutput(last_hidden_state=hidden)
+        selected = labels != -100
+        queries = self.output_transform(hidden[selected])  # (n_labelled, hidden)
+        logits = queries @ self.item_embeddings().T  # (n_labelled, num_items)
+        targets = labels[selected] - self.config.first_item_id
+        loss = F.cross_entropy(logits.float(), targets)
+        return MaskedItemOutput(loss=loss, logits=logits, last_hidden_state=hidden)
+
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Hidden states ``(batch, length, hidden)`` of the encoder."""
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        embedded = self.embeddings(input_ids, token_type_ids)
+        mask = create_bidirectional_mask(
+            config=self.config, inputs_embeds=embedded, attention_mask=attention_mask
+        )
+        return self.encoder(embedded, attention_mask=mask).last_hidden_state
+
+    def encode_sequences(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One vector per user: the transformed hidden state of the last position.
+
+        The tokenizer's ``encode_histories(..., append_mask=True)`` puts a ``[MASK]`` there, so
+        this is the model's query for the next item.
+
+        Args:
+            input_ids: ``(batch, length)`` left-padded ids ending with ``[MASK]``.
+            token_type_ids: ``(batch, length)`` event-type ids.
+            attention_mask: ``(batch, length)``.
+
+        Returns:
+            ``(batch, hidden)`` user vectors; ``users @ item_embeddings().T`` are next-item scores.
+        """
+        hidden = self.encode(input_ids, token_type_ids, attention_mask)
+        return self.output_transform(hidden[:, -1])
+
+    def item_embeddings(self) -> torch.Tensor:
+        """The item matrix ``(num_items, hidden)`` (special tokens excluded)."""
+        return self.embeddings.items.weight[self.config.first_item_id:]

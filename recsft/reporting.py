@@ -1,0 +1,49 @@
+"""Plain-text metric tables for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+KEY_ORDER = ("recall", "ndcg", "mrr", "hit_rate")
+
+
+def format_table(
+    rows: Mapping[str, Mapping[str, float]], protocol: Mapping[str, Any] | None = None
+) -> str:
+    """A table of ranking metrics, one row per model, columns like ``ndcg@10``.
+
+    Args:
+        rows: Model name -> metrics dict.
+        protocol: Printed above the table (split, ranking, filter_seen, users, items).
+    """
+    keys: list[str] = []
+    for metrics in rows.values():
+        for key in metrics:
+            if key not in keys and "@" in key and key.split("@")[0] in KEY_ORDER:
+                keys.append(key)
+    keys.sort(key=lambda k: (KEY_ORDER.index(k.split("@")[0]), int(k.split("@")[1])))
+    width = max([len(name) for name in rows] + [5])
+    lines = []
+    if protocol:
+        lines.append(
+            "protocol: " + ", ".join(f"{k}={v}" for k, v in protocol.items())
+        )
+    lines.append(f"{'model':<{width}}  " + "  ".join(f"{k:>11}" for k in keys))
+    for name, metrics in rows.items():
+        cells = "  ".join(f"{metrics.get(k, float('nan')):>11.4f}" for k in keys)
+        lines.append(f"{name:<{width}}  {cells}")
+    return "\n".join(lines)
+
+
+def format_metrics_table(record: Mapping[str, Any]) -> str:
+    """The table of a run's ``metrics.json`` record: the model next to its baselines."""
+    rows = {record["training"]["model_type"]: record["test"]}
+    for name, baseline in record.get("baselines", {}).items():
+        rows[name.replace("_", "-")] = baseline["test"]
+    dataset = record["dataset"]
+    header = (
+        f"test set: {dataset['users']} users, {dataset['items']} items, "
+        f"{dataset['interactions']} interactions ({dataset['source']})"
+    )
+    return header + "\n" + format_table(rows, protocol=record["protocol"])

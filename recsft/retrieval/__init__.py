@@ -1,0 +1,1 @@
+"""Retrieval: FAISS item index and the Recommender facade."""

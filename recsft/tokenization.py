@@ -1,0 +1,185 @@
+"""BehaviorTokenizer: serializes behaviour sequences to token streams.
+
+A user's events become two parallel id streams:
+
+* ``input_ids`` — one token per event: its item, from a word-level vocabulary of special tokens
+  (``[PAD]``, ``[UNK]``, ``[MASK]``, ``[CLS]``) followed by the item tokens;
+* ``token_type_ids`` — the event type (view / cart / fav / buy / ...) of each event, from a small
+  vocabulary that starts with the same special tokens.
+
+Sequences are truncated to the newest ``max_length`` events and padded on the left, so the newest
+event is always the last position. The item vocabulary is a Hugging Face ``tokenizers``
+``WordLevel`` model wrapped in :class:`transformers.PreTrainedTokenizerFast`, so
+``save_pretrained`` / ``from_pretrained`` work as for any tokenizer.
+
+Example:
+    >>> tok = BehaviorTokenizer.from_sequences([["a", "b"], ["b", "c"]], event_types=["view"])
+    >>> enc = tok.encode_histories([["a", "b"]], append_mask=True, return_tensors="pt")
+    >>> enc["input_ids"].shape
+    torch.Size([1, 3])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+PAD, UNK, MASK, CLS = "[PAD]", "[UNK]", "[MASK]", "[CLS]"
+SPECIAL_TOKENS = (PAD, UNK, MASK, CLS)
+
+
+class BehaviorTokenizer(PreTrainedTokenizerFast):
+    """Word-level tokenizer over item ids, with a parallel event-type vocabulary.
+
+    Args:
+        event_types: Known event types; ids ``len(SPECIAL_TOKENS) + i`` in ``token_type_ids``.
+        **kwargs: Passed to :class:`~transformers.PreTrainedTokenizerFast` (``tokenizer_object``
+            or ``tokenizer_file`` carry the item vocabulary).
+    """
+
+    model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+
+    def __init__(self, *args: Any, event_types: Sequence[str] | None = None, **kwargs: Any):
+        self.event_types = list(event_types or [])
+        for name, token in (
+            ("pad_token", PAD), ("unk_token", UNK), ("mask_token", MASK), ("cls_token", CLS)
+        ):
+            kwargs.setdefault(name, token)
+        kwargs.setdefault("bos_token", None)
+        kwargs.setdefault("eos_token", None)
+        kwargs.setdefault("padding_side", "left")
+        kwargs.setdefault("truncation_side", "left")
+        super().__init__(*args, event_types=self.event_types, **kwargs)
+        self._type_to_id = {t: i + len(SPECIAL_TOKENS) for i, t in enumerate(self.event_types)}
+        self._item_vocab = self.get_vocab()
+
+    @classmethod
+    def from_sequences(
+        cls, sequences: Iterable[Iterable[str]], event_types: Iterable[str] = ()
+    ) -> BehaviorTokenizer:
+        """Build the vocabulary from item sequences, items in order of first appearance.
+
+        Args:
+            sequences: Item-id sequences (or any iterables of item ids).
+            event_types: The event types to know.
+
+        Raises:
+            ValueError: an item id contains whitespace or clashes with a special token.
+        """
+        vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+        for sequence in sequences:
+            for item in sequence:
+                if item not in vocab:
+                    vocab[item] = len(vocab)
+        bad = [
+            t for t in vocab
+            if t not in SPECIAL_TOKENS and (not t or any(c.isspace() for c in t))
+        ]
+        if bad:
+            raise ValueError(f"item ids must be non-empty and contain no whitespace: {bad[:5]!r}")
+        model = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
+        model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+        return cls(tokenizer_object=model, event_types=sorted(set(event_types)))
+
+    @property
+    def first_item_id(self) -> int:
+        """Token id of the first item; item index ``i`` is token ``first_item_id + i``."""
+        return len(SPECIAL_TOKENS)
+
+    @property
+    def num_items(self) -> int:
+        return len(self._item_vocab) - len(SPECIAL_TOKENS)
+
+    @property
+    def num_token_types(self) -> int:
+        return len(SPECIAL_TOKENS) + len(self.event_types)
+
+    @property
+    def item_ids(self) -> list[str]:
+        """External item ids in item-index order (length ``num_items``)."""
+        ordered = sorted(self._item_vocab.items(), key=lambda kv: kv[1])
+        return [token for token, _ in ordered[len(SPECIAL_TOKENS):]]
+
+    def items_to_ids(self, items: Sequence[str]) -> list[int]:
+        """Token ids of items; unknown items map to the ``[UNK]`` id."""
+        vocab, unk = self._item_vocab, self.unk_token_id
+        return [vocab.get(item, unk) for item in items]
+
+    def types_to_ids(self, types: Sequence[str]) -> list[int]:
+        """Event-type ids; unknown types map to the ``[UNK]`` id."""
+        mapping, unk = self._type_to_id, SPECIAL_TOKENS.index(UNK)
+        return [mapping.get(t, unk) for t in types]
+
+    def encode_histories(
+        self,
+        histories: Sequence[Sequence[str]],
+        event_types: Sequence[Sequence[str]] | None = None,
+        max_length: int | None = None,
+        append_mask: bool = False,
+        padding: bool = True,
+        return_tensors: str | None = None,
+    ) -> dict[str, Any]:
+        """Serialize histories (oldest first) to ``input_ids``, ``token_type_ids``, masks.
+
+        Args:
+            histories: ``n`` item-id sequences, oldest first.
+            event_types: Parallel event types (default: ``[UNK]`` type everywhere).
+            max_length: Keep at most this many tokens, the newest (the [MASK] included).
+            append_mask: Append a ``[MASK]`` to ask the model for the next item.
+            padding: Pad on the left to the longest sequence.
+            return_tensors: ``"pt"`` for torch tensors of shape ``(n, L)``, else lists.
+
+        Returns:
+            A dict with ``input_ids``, ``token_type_ids`` and ``attention_mask``.
+        """
+        budget = None if max_length is None else max_length - int(append_mask)
+        if budget is not None and budget < 0:
+            raise ValueError("max_length must leave room for the appended [MASK]")
+        ids, types = [], []
+        for index, history in enumerate(histories):
+            kept = list(history) if budget is None else list(history)[len(history) - budget:]
+            row_types = (
+                list(event_types[index])[len(history) - len(kept):]
+                if event_types is not None
+                else [UNK] * len(kept)
+            )
+            row_ids = self.items_to_ids(kept)
+            row_type_ids = self.types_to_ids(row_types)
+            if append_mask:
+                row_ids.append(self.mask_token_id)
+                row_type_ids.append(SPECIAL_TOKENS.index(MASK))
+            ids.append(row_ids)
+            types.append(row_type_ids)
+        return pad_left(ids, types, pad_id=self.pad_token_id, padding=padding,
+                        return_tensors=return_tensors)
+
+
+def pad_left(
+    ids: list[list[int]],
+    types: list[list[int]],
+    pad_id: int = 0,
+    padding: bool = True,
+    return_tensors: str | None = None,
+) -> dict[str, Any]:
+    """Left-pad parallel id lists to the longest row.
+
+    Returns:
+        ``input_ids``, ``token_type_ids``, ``attention_mask``, each ``(n, L)``.
+    """
+    masks = [[1] * len(row) for row in ids]
+    if padding or return_tensors:
+        width = max((len(row) for row in ids), default=0)
+        ids = [[pad_id] * (width - len(r)) + r for r in ids]
+        types = [[0] * (width - len(r)) + r for r in types]
+        masks = [[0] * (width - len(r)) + r for r in masks]
+    out = {"input_ids": ids, "token_type_ids": types, "attention_mask": masks}
+    if return_tensors == "pt":
+        import torch
+
+        out = {k: torch.tensor(v, dtype=torch.long) for k, v in out.items()}
+    elif return_tensors is not None:
+        raise ValueError(f"return_tensors must be 'pt' or None, got {return_tensors!r}")
+    return out

@@ -1,0 +1,202 @@
+"""Run configuration: explicit dataclasses loaded from YAML with ``section.key=value`` overrides.
+
+A run config has four sections::
+
+    name: demo
+    output_dir: runs
+    data:       {source: synthetic, max_length: 50, ...}
+    model:      {model_type: bert4rec, hidden_size: 64, ...}
+    training:   {epochs: 20, batch_size: 128, learning_rate: 0.001, ...}
+    evaluation: {ks: [5, 10, 20], filter_seen: true, ...}
+
+Example:
+    >>> config = RunConfig.from_yaml("configs/demo.yaml", ["training.epochs=3"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from recsft.data.config import DataConfig
+
+
+class ConfigError(ValueError):
+    """A run config names an unknown key or holds a value of the wrong kind."""
+
+
+@dataclass
+class ModelConfig:
+    """Architecture; fields map onto :class:`recsft.modeling.Bert4RecConfig`.
+
+    Attributes:
+        model_type: ``bert4rec``.
+        hidden_size: Embedding and hidden width.
+        num_hidden_layers: Transformer layers.
+        num_attention_heads: Attention heads.
+        intermediate_size: Feed-forward width.
+        hidden_dropout_prob: Dropout on embeddings and sub-layers.
+        attention_probs_dropout_prob: Dropout on attention weights.
+        use_event_types: Add event-type embeddings.
+        use_output_transform: Dense + activation + LayerNorm before scoring.
+        initializer_range: Std of the normal initialisation.
+    """
+
+    model_type: str = "bert4rec"
+    hidden_size: int = 64
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 2
+    intermediate_size: int = 256
+    hidden_dropout_prob: float = 0.2
+    attention_probs_dropout_prob: float = 0.2
+    use_event_types: bool = True
+    use_output_transform: bool = True
+    initializer_range: float = 0.02
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation and the masked-item objective.
+
+    Attributes:
+        epochs: Maximum passes over the training sequences.
+        batch_size: Sequences per step and process.
+        learning_rate: AdamW peak learning rate.
+        weight_decay: AdamW weight decay (not on biases, LayerNorm and embeddings' padding).
+        warmup_ratio: Fraction of steps of linear warm-up.
+        scheduler: ``linear``, ``cosine`` or ``constant`` (after warm-up).
+        max_grad_norm: Gradient clipping norm (0 disables).
+        gradient_accumulation_steps: Steps accumulated before an optimizer step.
+        mask_prob: Probability that a position is masked (Cloze).
+        last_item_mask_prob: Probability that a sequence instead masks only its last item,
+            the inference-time task.
+        eval_every: Validate every this many epochs.
+        patience: Stop after this many validations without improvement (0: never).
+        metric_for_best: Validation metric that selects the best checkpoint.
+        mixed_precision: ``no``, ``fp16`` or ``bf16`` (Accelerate).
+        seed: Random seed.
+        num_workers: DataLoader workers.
+    """
+
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.05
+    scheduler: str = "linear"
+    max_grad_norm: float = 1.0
+    gradient_accumulation_steps: int = 1
+    mask_prob: float = 0.2
+    last_item_mask_prob: float = 0.1
+    eval_every: int = 1
+    patience: int = 5
+    metric_for_best: str = "ndcg@10"
+    mixed_precision: str = "no"
+    seed: int = 42
+    num_workers: int = 0
+
+
+@dataclass
+class EvaluationConfig:
+    """The evaluation protocol.
+
+    Attributes:
+        ks: Cut-offs for Recall/NDCG/MRR/HitRate.
+        filter_seen: Remove the user's history items from the ranking.
+        batch_size: Users scored per chunk.
+    """
+
+    ks: list[int] = field(default_factory=lambda: [5, 10, 20])
+    filter_seen: bool = True
+    batch_size: int = 512
+
+
+@dataclass
+class RunConfig:
+    """A whole run: data, model, training and evaluation sections.
+
+    Attributes:
+        name: Run name; the run folder is ``output_dir/name``.
+        output_dir: Parent folder of run folders.
+    """
+
+    name: str = "run"
+    output_dir: str = "runs"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+
+    @property
+    def run_dir(self) -> str:
+        return os.path.join(self.output_dir, self.name)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
+        """Build from a nested dict, rejecting unknown sections and keys."""
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in (raw or {}).items():
+            if key not in sections:
+                raise ConfigError(f"{source}: unknown key '{key}'; expected one of "
+                                  f"{sorted(sections)}")
+            section_type = _SECTIONS.get(key)
+            if section_type is None:
+                values[key] = value
+                continue
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: section '{key}' must be a mapping")
+            known = {f.name for f in dataclasses.fields(section_type)}
+            unknown = set(value) - known
+            if unknown:
+                raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)} in section "
+                                  f"'{key}'; expected some of {sorted(known)}")
+            values[key] = section_type(**value)
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> RunConfig:
+        """Load a YAML config and apply ``section.key=value`` overrides (values parsed as YAML).
+
+        Raises:
+            ConfigError: unreadable YAML, unknown keys, or a malformed override.
+        """
+        try:
+            with open(path, encoding="utf-8") as handle:
+                raw = yaml.safe_load(handle) or {}
+        except FileNotFoundError as err:
+            raise ConfigError(f"{path}: config file not found") from err
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: invalid YAML: {err}") from err
+        for override in overrides or []:
+            apply_override(raw, override)
+        return cls.from_dict(raw, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "training": TrainingConfig,
+    "evaluation": EvaluationConfig,
+}
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set ``raw[section][key] = value`` from ``"section.key=value"`` (value parsed as YAML)."""
+    if "=" not in override:
+        raise ConfigError(f"override '{override}' must look like section.key=value")
+    dotted, text = override.split("=", 1)
+    keys = dotted.strip().split(".")
+    node = raw
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override '{override}': '{key}' is not a section")
+    node[keys[-1]] = yaml.safe_load(text)

@@ -1,0 +1,58 @@
+"""Batch builders for training."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from recsft.tokenization import MASK, SPECIAL_TOKENS, pad_left
+
+
+@dataclass
+class ClozeCollator:
+    """Left-pads sequences and masks items for the Cloze (masked-item) objective.
+
+    Each real position is masked with probability ``mask_prob`` (at least one per sequence);
+    with probability ``last_item_mask_prob`` a sequence instead masks only its newest item,
+    which is exactly the task at inference time. Masked positions get ``[MASK]`` as item and as
+    event type, and their original item id as label; all other labels are ``-100``.
+
+    Args:
+        mask_token_id: Id of ``[MASK]`` in the item vocabulary.
+        pad_token_id: Id of ``[PAD]``.
+        mask_prob: Per-position masking probability.
+        last_item_mask_prob: Probability of masking only the last item.
+        max_length: Keep the newest ``max_length`` tokens of each sequence.
+    """
+
+    mask_token_id: int
+    pad_token_id: int = 0
+    mask_prob: float = 0.2
+    last_item_mask_prob: float = 0.1
+    max_length: int | None = None
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Build ``input_ids``, ``token_type_ids``, ``attention_mask``, ``labels``: ``(B, L)``."""
+        cut = self.max_length
+        ids = [list(f["input_ids"])[-cut:] if cut else list(f["input_ids"]) for f in features]
+        types = [
+            list(f["token_type_ids"])[-cut:] if cut else list(f["token_type_ids"])
+            for f in features
+        ]
+        batch = pad_left(ids, types, pad_id=self.pad_token_id, return_tensors="pt")
+        real = batch["attention_mask"].bool()
+        masked = (torch.rand(real.shape) < self.mask_prob) & real
+        only_last = torch.rand(real.shape[0]) < self.last_item_mask_prob
+        masked[only_last] = False
+        none = ~masked.any(dim=1)
+        masked[only_last | none, -1] = True
+        masked &= real
+        batch["labels"] = torch.where(masked, batch["input_ids"], torch.full_like(masked, -100,
+                                                                                 dtype=torch.long))
+        batch["input_ids"] = batch["input_ids"].masked_fill(masked, self.mask_token_id)
+        batch["token_type_ids"] = batch["token_type_ids"].masked_fill(
+            masked, SPECIAL_TOKENS.index(MASK)
+        )
+        return batch

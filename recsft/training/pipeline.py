@@ -1,0 +1,276 @@
+"""The whole run as named steps: prepare_data → create_model → fit → evaluate → save.
+
+``recsft train`` and ``accelerate launch scripts/finetune.py`` both call :func:`run_training`;
+``recsft evaluate`` calls :func:`evaluate_run`, which rebuilds the same split and evaluator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import yaml
+
+from recsft.data.events import EventLog
+from recsft.data.sources import load_events
+from recsft.data.split import SequenceSplits, leave_one_out
+from recsft.evaluation.ranking import RankingEvaluator, popularity_scorer
+from recsft.tokenization import BehaviorTokenizer
+from recsft.training.arguments import RunConfig
+
+RUN_CONFIG_FILE = "run_config.yaml"
+METRICS_FILE = "metrics.json"
+TRAINING_LOG_FILE = "training_log.jsonl"
+
+
+@dataclass
+class PreparedData:
+    """Everything the model needs from the data.
+
+    Attributes:
+        log: The cleaned event log.
+        splits: Leave-one-out splits.
+        tokenizer: Tokenizer over the whole catalogue.
+        train_dataset: ``datasets.Dataset`` with ``input_ids`` / ``token_type_ids`` per user.
+        valid: Validation evaluator.
+        test: Test evaluator.
+    """
+
+    log: EventLog
+    splits: SequenceSplits
+    tokenizer: BehaviorTokenizer
+    train_dataset: Any
+    valid: RankingEvaluator
+    test: RankingEvaluator
+
+    def dataset_record(self) -> dict[str, Any]:
+        return {"source": self.log.source, **self.log.stats()}
+
+
+def split_events(config: RunConfig) -> tuple[EventLog, SequenceSplits]:
+    """Load the events a config names and split them."""
+    if config.data.split != "leave-one-out":
+        raise ValueError(f"unknown split '{config.data.split}'; expected 'leave-one-out'")
+    log = load_events(config.data)
+    return log, leave_one_out(log.sequences())
+
+
+def build_evaluator(
+    config: RunConfig, eval_set: Any, tokenizer: BehaviorTokenizer
+) -> RankingEvaluator:
+    """The evaluator a config asks for, on one evaluation set."""
+    return RankingEvaluator(
+        eval_set, tokenizer, max_length=config.data.max_length, ks=config.evaluation.ks,
+        filter_seen=config.evaluation.filter_seen, batch_size=config.evaluation.batch_size,
+        split=config.data.split,
+    )
+
+
+def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None) -> PreparedData:
+    """Read, clean and split the events, build the tokenizer and the training dataset.
+
+    Args:
+        config: The run config.
+        tokenizer: Reuse this tokenizer (evaluation of a saved run) instead of building one.
+    """
+    import datasets
+
+    log, splits = split_events(config)
+    if tokenizer is None:
+        sequences = log.sequences()
+        tokenizer = BehaviorTokenizer.from_sequences(
+            sequences.items, event_types=log.frame["event_type"].unique().tolist()
+        )
+    encoded = tokenizer.encode_histories(
+        splits.train.items, splits.train.event_types, max_length=config.data.max_length,
+        padding=False,
+    )
+    keep = [i for i, ids in enumerate(encoded["input_ids"]) if ids]
+    train_dataset = datasets.Dataset.from_dict(
+        {
+            "input_ids": [encoded["input_ids"][i] for i in keep],
+            "token_type_ids": [encoded["token_type_ids"][i] for i in keep],
+        }
+    )
+    return PreparedData(
+        log=log, splits=splits, tokenizer=tokenizer, train_dataset=train_dataset,
+        valid=build_evaluator(config, splits.valid, tokenizer),
+        test=build_evaluator(config, splits.test, tokenizer),
+    )
+
+
+def create_model(config: RunConfig, tokenizer: BehaviorTokenizer):
+    """Instantiate the model a config names, sized to the tokenizer."""
+    from recsft.modeling import Bert4RecConfig, Bert4RecModel
+
+    if config.model.model_type != "bert4rec":
+        raise ValueError(f"unknown model_type '{config.model.model_type}'; expected 'bert4rec'")
+    fields = {k: v for k, v in config.model.__dict__.items() if k != "model_type"}
+    model_config = Bert4RecConfig(
+        vocab_size=len(tokenizer), first_item_id=tokenizer.first_item_id,
+        num_token_types=tokenizer.num_token_types, max_position_embeddings=config.data.max_length,
+        pad_token_id=tokenizer.pad_token_id, mask_token_id=tokenizer.mask_token_id, **fields,
+    )
+    return Bert4RecModel(model_config)
+
+
+def item_counts(prepared: PreparedData) -> np.ndarray:
+    """Training interactions per item index ``(num_items,)``, for the most-popular baseline."""
+    counts = Counter(item for seq in prepared.splits.train.items for item in seq)
+    ids = prepared.tokenizer.item_ids
+    return np.array([counts.get(item, 0) for item in ids], dtype=np.float64)
+
+
+def run_training(config: RunConfig) -> dict[str, Any]:
+    """Train, evaluate and write the run folder ``config.run_dir``.
+
+    Returns:
+        The metrics record written to ``metrics.json``.
+    """
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from recsft.training.collators import ClozeCollator
+    from recsft.training.loop import fit
+    from recsft.training.samplers import LengthGroupedBatchSampler
+
+    args = config.training
+    accelerator = Accelerator(
+        mixed_precision=args.mixed_precision,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+    )
+    set_seed(args.seed)
+    run_dir = config.run_dir
+    if accelerator.is_main_process:
+        os.makedirs(run_dir, exist_ok=True)
+        for stale in (METRICS_FILE, TRAINING_LOG_FILE):
+            if os.path.exists(os.path.join(run_dir, stale)):
+                os.remove(os.path.join(run_dir, stale))
+    with accelerator.main_process_first():
+        prepared = prepare_data(config)
+    tokenizer = prepared.tokenizer
+    model = create_model(config, tokenizer)
+    collator = ClozeCollator(
+        mask_token_id=tokenizer.mask_token_id, pad_token_id=tokenizer.pad_token_id,
+        mask_prob=args.mask_prob, last_item_mask_prob=args.last_item_mask_prob,
+        max_length=config.data.max_length,
+    )
+    lengths = [len(ids) for ids in prepared.train_dataset["input_ids"]]
+    loader = torch.utils.data.DataLoader(
+        prepared.train_dataset, collate_fn=collator, num_workers=args.num_workers,
+        batch_sampler=LengthGroupedBatchSampler(lengths, args.batch_size, seed=args.seed),
+        pin_memory=torch.cuda.is_available(),
+    )
+
+    def save_best(unwrapped: torch.nn.Module) -> None:
+        unwrapped.save_pretrained(run_dir)
+        tokenizer.save_pretrained(run_dir)
+
+    result = fit(
+        model, loader, prepared.valid, args, accelerator, save_best=save_best,
+        log_path=os.path.join(run_dir, TRAINING_LOG_FILE) if accelerator.is_main_process else None,
+    )
+    unwrapped = accelerator.unwrap_model(model)
+    unwrapped.load_state_dict(result.best_state)
+    test = prepared.test.evaluate_model(unwrapped, accelerator)
+    popular = prepared.test.evaluate(popularity_scorer(item_counts(prepared)), accelerator)
+    record = {
+        "dataset": {**prepared.dataset_record(), "collapse_repeats": config.data.collapse_repeats},
+        "protocol": prepared.test.protocol.to_dict(),
+        "test": test,
+        "valid": result.best_valid,
+        "baselines": {"most_popular": {"test": popular}},
+        "training": {
+            "model_type": config.model.model_type,
+            "epochs_run": result.epochs_run,
+            "best_epoch": result.best_epoch,
+            "train_seconds": round(result.train_seconds, 2),
+            "num_processes": accelerator.num_processes,
+            "device": str(accelerator.device),
+            "mixed_precision": args.mixed_precision,
+        },
+        "environment": environment(),
+    }
+    if accelerator.is_main_process:
+        write_run(config, record, unwrapped, tokenizer)
+    accelerator.wait_for_everyone()
+    return record
+
+
+def write_run(config: RunConfig, record: dict[str, Any], model: Any, tokenizer: Any) -> None:
+    """Write the resolved config, metrics and the FAISS item index into the run folder."""
+    from recsft.retrieval.index import ItemIndex
+
+    run_dir = config.run_dir
+    items = model.item_embeddings().detach().float().cpu().numpy()
+    ItemIndex(items, tokenizer.item_ids, metric="ip").save(run_dir)
+    write_text_atomic(os.path.join(run_dir, RUN_CONFIG_FILE),
+                      yaml.safe_dump(config.to_dict(), sort_keys=False))
+    write_text_atomic(os.path.join(run_dir, METRICS_FILE), json.dumps(record, indent=2))
+
+
+def evaluate_run(run_dir: str, split: str = "test") -> dict[str, Any]:
+    """Re-evaluate a saved run on its own split, with the trainer's evaluator.
+
+    Args:
+        run_dir: A run folder written by :func:`run_training`.
+        split: ``"test"`` or ``"valid"``.
+
+    Returns:
+        ``{"protocol": ..., "metrics": ..., "dataset": ...}``.
+    """
+    from transformers import AutoModel
+
+    import recsft.modeling  # noqa: F401  (registers the Auto classes)
+
+    config = RunConfig.from_yaml(os.path.join(run_dir, RUN_CONFIG_FILE))
+    tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
+    log, splits = split_events(config)
+    eval_set = splits.test if split == "test" else splits.valid
+    evaluator = build_evaluator(config, eval_set, tokenizer)
+    model = AutoModel.from_pretrained(run_dir)
+    metrics = evaluator.evaluate_model(model)
+    return {
+        "dataset": {"source": log.source, **log.stats()},
+        "protocol": evaluator.protocol.to_dict(),
+        "split": split,
+        "metrics": metrics,
+    }
+
+
+def environment() -> dict[str, str]:
+    """Library versions and machine, recorded beside every number."""
+    import accelerate
+    import torch
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "accelerate": accelerate.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+    }
+
+
+def write_text_atomic(path: str, text: str) -> None:
+    """Write a file through a temporary name in the same folder, then rename."""
+    directory = os.path.dirname(path) or "."
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+

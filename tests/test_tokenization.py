@@ -1,0 +1,58 @@
+import torch
+
+from recsft.tokenization import BehaviorTokenizer
+
+
+def make_tokenizer():
+    return BehaviorTokenizer.from_sequences([["a", "b", "c"], ["c", "d"]],
+                                            event_types=["view", "buy"])
+
+
+def test_vocabulary_specials_then_items_in_first_seen_order():
+    tok = make_tokenizer()
+    assert tok.item_ids == ["a", "b", "c", "d"]
+    assert tok.num_items == 4
+    assert tok.first_item_id == 4
+    assert tok.convert_tokens_to_ids(["[PAD]", "[UNK]", "[MASK]", "a"]) == [0, 1, 2, 4]
+
+
+def test_unknown_items_map_to_unk():
+    tok = make_tokenizer()
+    assert tok.items_to_ids(["a", "zzz"]) == [4, tok.unk_token_id]
+    assert tok(["a", "zzz"], is_split_into_words=True)["input_ids"] == [4, tok.unk_token_id]
+
+
+def test_truncation_keeps_newest_and_pads_left():
+    tok = make_tokenizer()
+    enc = tok.encode_histories([["a", "b", "c", "d"], ["d"]], max_length=3, append_mask=True)
+    assert enc["input_ids"] == [[6, 7, tok.mask_token_id], [0, 7, tok.mask_token_id]]
+    assert enc["attention_mask"] == [[1, 1, 1], [0, 1, 1]]
+
+
+def test_event_types_parallel_stream():
+    tok = make_tokenizer()
+    enc = tok.encode_histories([["a", "b"]], [["view", "shout"]], return_tensors="pt")
+    buy, view = 4, 5  # event types are sorted: buy, view
+    assert enc["token_type_ids"].tolist() == [[view, 1]]
+    assert isinstance(enc["input_ids"], torch.Tensor)
+    assert tok.event_types == ["buy", "view"] and buy == 4
+
+
+def test_save_and_load_round_trip(tmp_path):
+    tok = make_tokenizer()
+    tok.save_pretrained(tmp_path)
+    loaded = BehaviorTokenizer.from_pretrained(tmp_path)
+    assert loaded.get_vocab() == tok.get_vocab()
+    assert loaded.event_types == tok.event_types
+    histories = [["d", "a", "x"], ["b"]]
+    assert loaded.encode_histories(histories, append_mask=True) == tok.encode_histories(
+        histories, append_mask=True
+    )
+    assert (loaded.padding_side, loaded.truncation_side) == ("left", "left")
+
+
+def test_whitespace_in_item_ids_is_rejected():
+    import pytest
+
+    with pytest.raises(ValueError, match="whitespace"):
+        BehaviorTokenizer.from_sequences([["a b"]])
