@@ -9,7 +9,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-TINY_SYNTHETIC = {"num_users": 400, "num_items": 120, "num_categories": 6, "seed": 3}
+TINY_SYNTHETIC = {"num_users": 800, "num_items": 120, "num_categories": 6, "seed": 3}
 
 
 def tiny_config(tmp_path, **training):
@@ -23,7 +23,7 @@ def tiny_config(tmp_path, **training):
                  "collapse_repeats": True, "max_length": 20},
         "model": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
                   "intermediate_size": 64, "hidden_dropout_prob": 0.1},
-        "training": {"epochs": 25, "batch_size": 64, "learning_rate": 0.005, "eval_every": 5,
+        "training": {"epochs": 40, "batch_size": 64, "learning_rate": 0.005, "eval_every": 5,
                      "patience": 0, "seed": 0, **training},
         "evaluation": {"ks": [5, 10], "batch_size": 128},
     }

@@ -29,7 +29,7 @@ def test_run_folder_is_complete_and_records_the_protocol(trained_run):
                                  "num_users": saved["protocol"]["num_users"],
                                  "num_items": saved["protocol"]["num_items"],
                                  "max_length": 20, "ranking": "full"}
-    assert saved["dataset"]["users"] == 400
+    assert saved["dataset"]["users"] == 800
     assert {"ndcg@10", "recall@10", "mrr@10", "hit_rate@10"} <= set(saved["test"])
 
 
@@ -63,3 +63,15 @@ def test_recommender_skips_unknown_items(trained_run):
     known = recommender.tokenizer.item_ids[:3]
     assert recommender.unknown_items([*known, "nope"]) == ["nope"]
     assert recommender.recommend([*known, "nope"], k=5) == recommender.recommend(known, k=5)
+
+
+def test_auto_classes_load_the_run_folder(trained_run):
+    from transformers import AutoModel, AutoTokenizer
+
+    import recsft.modeling  # noqa: F401
+    from recsft.modeling import Bert4RecModel
+    from recsft.tokenization import BehaviorTokenizer
+
+    config, _ = trained_run
+    assert isinstance(AutoModel.from_pretrained(config.run_dir), Bert4RecModel)
+    assert isinstance(AutoTokenizer.from_pretrained(config.run_dir), BehaviorTokenizer)

@@ -168,6 +168,19 @@ class RankingEvaluator:
         """Evaluate a model with ``encode_sequences`` and ``item_embeddings``."""
         return self.evaluate(model_scorer(model, accelerator), accelerator)
 
+    def per_user(
+        self, scorer: Scorer, accelerator: Accelerator | None = None
+    ) -> dict[str, np.ndarray]:
+        """Per-user metrics ``{"ndcg@10": (n_users,), ...}`` in evaluation-set order.
+
+        Their means are exactly :meth:`evaluate`'s numbers; use them for confidence intervals
+        and paired comparisons of two models on the same users.
+        """
+        from recsft.evaluation.metrics.ranking import ranking_metrics_per_user
+
+        top, targets = self.top_k(scorer, accelerator)
+        return ranking_metrics_per_user(top, targets, self.ks)
+
 
 def model_scorer(model: torch.nn.Module, accelerator: Accelerator | None = None) -> Scorer:
     """A scorer computing ``encode_sequences(batch) @ item_embeddings().T`` in eval mode."""

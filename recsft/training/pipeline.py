@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -141,6 +142,7 @@ def run_training(config: RunConfig) -> dict[str, Any]:
     from recsft.training.loop import fit
     from recsft.training.samplers import LengthGroupedBatchSampler
 
+    started = time.perf_counter()
     args = config.training
     accelerator = Accelerator(
         mixed_precision=args.mixed_precision,
@@ -192,11 +194,13 @@ def run_training(config: RunConfig) -> dict[str, Any]:
             "epochs_run": result.epochs_run,
             "best_epoch": result.best_epoch,
             "train_seconds": round(result.train_seconds, 2),
+            "wall_seconds": round(time.perf_counter() - started, 2),
             "num_processes": accelerator.num_processes,
             "device": str(accelerator.device),
             "mixed_precision": args.mixed_precision,
         },
         "environment": environment(),
+        "config": config.to_dict(),
     }
     if accelerator.is_main_process:
         write_run(config, record, unwrapped, tokenizer)
@@ -216,32 +220,41 @@ def write_run(config: RunConfig, record: dict[str, Any], model: Any, tokenizer: 
     write_text_atomic(os.path.join(run_dir, METRICS_FILE), json.dumps(record, indent=2))
 
 
-def evaluate_run(run_dir: str, split: str = "test") -> dict[str, Any]:
-    """Re-evaluate a saved run on its own split, with the trainer's evaluator.
+def load_run(run_dir: str, split: str = "test") -> tuple[Any, RankingEvaluator, EventLog]:
+    """A saved run's model and its evaluator on the run's own split.
 
     Args:
         run_dir: A run folder written by :func:`run_training`.
         split: ``"test"`` or ``"valid"``.
 
     Returns:
-        ``{"protocol": ..., "metrics": ..., "dataset": ...}``.
+        ``(model, evaluator, event log)``.
     """
     from transformers import AutoModel
 
     import recsft.modeling  # noqa: F401  (registers the Auto classes)
 
+    if split not in ("test", "valid"):
+        raise ValueError(f"unknown split '{split}'; expected 'test' or 'valid'")
     config = RunConfig.from_yaml(os.path.join(run_dir, RUN_CONFIG_FILE))
     tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
     log, splits = split_events(config)
-    eval_set = splits.test if split == "test" else splits.valid
-    evaluator = build_evaluator(config, eval_set, tokenizer)
-    model = AutoModel.from_pretrained(run_dir)
-    metrics = evaluator.evaluate_model(model)
+    evaluator = build_evaluator(config, getattr(splits, split), tokenizer)
+    return AutoModel.from_pretrained(run_dir), evaluator, log
+
+
+def evaluate_run(run_dir: str, split: str = "test") -> dict[str, Any]:
+    """Re-evaluate a saved run on its own split, with the trainer's evaluator.
+
+    Returns:
+        ``{"dataset": ..., "protocol": ..., "split": ..., "metrics": ...}``.
+    """
+    model, evaluator, log = load_run(run_dir, split)
     return {
         "dataset": {"source": log.source, **log.stats()},
         "protocol": evaluator.protocol.to_dict(),
         "split": split,
-        "metrics": metrics,
+        "metrics": evaluator.evaluate_model(model),
     }
 
 

@@ -1,0 +1,88 @@
+"""One process vs two (Accelerate, CPU, gloo) on the same config: same quality within noise?
+
+Trains the config twice — ``recsft train`` and ``accelerate launch --cpu --num_processes 2
+scripts/finetune.py`` — then re-evaluates both checkpoints on the same test users and reports
+each run's NDCG@10 / Recall@10 with a 95% confidence interval (normal approximation over users)
+and the paired difference with its interval. Writes ``benchmarks/results/processes_<name>.json``.
+
+Usage:
+    python scripts/benchmark_processes.py --config configs/demo.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def interval(values: np.ndarray) -> dict[str, float]:
+    mean = float(values.mean())
+    half = float(1.96 * values.std(ddof=1) / np.sqrt(len(values)))
+    return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half}
+
+
+def train(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "TQDM_DISABLE": "1"})
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/demo.yaml")
+    parser.add_argument("--output-dir", default="runs/processes")
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+
+    from recsft.evaluation.ranking import model_scorer
+    from recsft.training.arguments import RunConfig
+    from recsft.training.pipeline import environment, load_run
+
+    base = RunConfig.from_yaml(args.config, args.overrides)
+    sets = [f"--set={o}" for o in args.overrides] + [f"--set=output_dir={args.output_dir}"]
+    runs = {
+        "one_process": [sys.executable, "-m", "recsft.cli", "train", "--config", args.config,
+                        *sets, "--set=name=one-process"],
+        "two_processes": [sys.executable, "-m", "accelerate.commands.launch", "--cpu",
+                          "--num_processes", "2", "scripts/finetune.py", "--config", args.config,
+                          *sets, "--set=name=two-processes"],
+    }
+    result: dict = {"config": base.to_dict(), "environment": environment(), "runs": {}}
+    per_user = {}
+    for name, command in runs.items():
+        seconds = train(command)
+        run_dir = os.path.join(args.output_dir, name.replace("_", "-"))
+        model, evaluator, _ = load_run(run_dir)
+        per_user[name] = evaluator.per_user(model_scorer(model))
+        with open(os.path.join(run_dir, "metrics.json")) as handle:
+            metrics = json.load(handle)
+        result["runs"][name] = {
+            "wall_seconds": round(seconds, 1),
+            "training": metrics["training"],
+            "ndcg@10": interval(per_user[name]["ndcg@10"]),
+            "recall@10": interval(per_user[name]["recall@10"]),
+            "most_popular_ndcg@10": metrics["baselines"]["most_popular"]["test"]["ndcg@10"],
+        }
+        result["protocol"] = metrics["protocol"]
+    for key in ("ndcg@10", "recall@10"):
+        diff = per_user["two_processes"][key] - per_user["one_process"][key]
+        result[f"paired_difference_{key}"] = interval(diff)
+    os.makedirs(os.path.join(ROOT, "benchmarks", "results"), exist_ok=True)
+    out = os.path.join(ROOT, "benchmarks", "results", f"processes_{base.name}.json")
+    with open(out + ".tmp", "w") as handle:
+        json.dump(result, handle, indent=2)
+    os.replace(out + ".tmp", out)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("config", "environment")},
+                     indent=2))
+
+
+if __name__ == "__main__":
+    main()
