@@ -1,9 +1,10 @@
 """One process vs two (Accelerate, CPU, gloo) on the same config: same quality within noise?
 
-Trains the config twice — ``recsft train`` and ``accelerate launch --cpu --num_processes 2
-scripts/finetune.py`` — then re-evaluates both checkpoints on the same test users and reports
-each run's NDCG@10 / Recall@10 with a 95% confidence interval (normal approximation over users)
-and the paired difference with its interval. Writes ``benchmarks/results/processes_<name>.json``.
+Trains the config twice, with ``recsft train`` and with ``accelerate launch --multi_gpu
+--num_processes 2 scripts/finetune.py`` (two CPU processes over gloo on a machine without GPU),
+then re-evaluates both checkpoints on the same test users and reports each run's NDCG@10 /
+Recall@10 with a 95% confidence interval (normal approximation over users) and the paired
+difference with its interval. Writes ``benchmarks/results/processes_<name>.json``.
 
 Usage:
     python scripts/benchmark_processes.py --config configs/demo.yaml
@@ -51,7 +52,9 @@ def main() -> None:
     runs = {
         "one_process": [sys.executable, "-m", "recsft.cli", "train", "--config", args.config,
                         *sets, "--set=name=one-process"],
-        "two_processes": [sys.executable, "-m", "accelerate.commands.launch", "--cpu",
+        # On a machine without GPU, --multi_gpu starts two CPU processes (torch.distributed
+        # over gloo); `--cpu --num_processes 2` would start one (huggingface/accelerate#2741).
+        "two_processes": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
                           "--num_processes", "2", "scripts/finetune.py", "--config", args.config,
                           *sets, "--set=name=two-processes"],
     }

@@ -149,7 +149,13 @@ class RankingEvaluator:
                 tops.append(top.cpu())
                 targets.append(target.cpu())
                 order.append(index.cpu())
-        position = torch.cat(order).argsort()
+        order = torch.cat(order)
+        if len(order) != len(self) or not torch.equal(order.sort().values, torch.arange(len(self))):
+            raise RuntimeError(
+                f"evaluation gathered {len(order)} rows for {len(self)} users; every user must be "
+                "scored exactly once"
+            )
+        position = order.argsort()
         return torch.cat(tops)[position].numpy(), torch.cat(targets)[position].numpy()
 
     def evaluate(self, scorer: Scorer, accelerator: Accelerator | None = None) -> dict[str, float]:

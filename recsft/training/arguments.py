@@ -64,7 +64,8 @@ class TrainingConfig:
 
     Attributes:
         epochs: Maximum passes over the training sequences.
-        batch_size: Sequences per step and process.
+        batch_size: Sequences per optimizer step, over all processes (each of N processes
+            takes ``batch_size / N``), so more processes keep the same optimisation.
         learning_rate: AdamW peak learning rate.
         weight_decay: AdamW weight decay (not on biases, LayerNorm and embeddings' padding).
         warmup_ratio: Fraction of steps of linear warm-up.

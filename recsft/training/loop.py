@@ -86,9 +86,9 @@ def fit(
         The :class:`FitResult`.
     """
     optimizer = build_optimizer(model, args)
-    steps_per_epoch = math.ceil(
-        len(train_loader) / accelerator.num_processes / args.gradient_accumulation_steps
-    )
+    # Counted on the loader before sharding: Accelerate steps a prepared scheduler once per
+    # process at every optimizer step.
+    steps_per_epoch = math.ceil(len(train_loader) / args.gradient_accumulation_steps)
     total_steps = max(1, steps_per_epoch * args.epochs)
     scheduler = get_scheduler(
         args.scheduler if args.scheduler != "constant" else "constant_with_warmup",

@@ -145,6 +145,7 @@ def run_training(config: RunConfig) -> dict[str, Any]:
     started = time.perf_counter()
     args = config.training
     accelerator = Accelerator(
+        cpu=distributed_without_accelerator(),
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
     )
@@ -165,9 +166,10 @@ def run_training(config: RunConfig) -> dict[str, Any]:
         max_length=config.data.max_length,
     )
     lengths = [len(ids) for ids in prepared.train_dataset["input_ids"]]
+    per_process = per_process_batch_size(args.batch_size, accelerator.num_processes)
     loader = torch.utils.data.DataLoader(
         prepared.train_dataset, collate_fn=collator, num_workers=args.num_workers,
-        batch_sampler=LengthGroupedBatchSampler(lengths, args.batch_size, seed=args.seed),
+        batch_sampler=LengthGroupedBatchSampler(lengths, per_process, seed=args.seed),
         pin_memory=torch.cuda.is_available(),
     )
 
@@ -206,6 +208,34 @@ def run_training(config: RunConfig) -> dict[str, Any]:
         write_run(config, record, unwrapped, tokenizer)
     accelerator.wait_for_everyone()
     return record
+
+
+def per_process_batch_size(batch_size: int, num_processes: int) -> int:
+    """Split the global batch (sequences per optimizer step) over processes.
+
+    With the same global batch, one process and N processes make the same number of optimizer
+    steps per epoch with the same learning-rate schedule.
+    """
+    if batch_size % num_processes:
+        raise ValueError(
+            f"training.batch_size ({batch_size}) must be divisible by the number of processes "
+            f"({num_processes})"
+        )
+    return batch_size // num_processes
+
+
+def distributed_without_accelerator() -> bool:
+    """True when launched as several processes (``WORLD_SIZE > 1``) on a machine with no GPU.
+
+    ``accelerate launch --multi_gpu --num_processes 2`` or ``torchrun --nproc_per_node 2`` then
+    give several CPU processes that synchronise over gloo. (``accelerate launch --cpu
+    --num_processes 2`` starts a single process in accelerate 1.x unless an MPI hostfile is
+    configured: huggingface/accelerate#2741.)
+    """
+    import torch
+
+    several = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return several and not torch.cuda.is_available()
 
 
 def write_run(config: RunConfig, record: dict[str, Any], model: Any, tokenizer: Any) -> None:
