@@ -84,9 +84,10 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None) 
 
     log, splits = split_events(config)
     if tokenizer is None:
-        sequences = log.sequences()
+        # The whole catalogue, items in order of first appearance in the log.
         tokenizer = BehaviorTokenizer.from_sequences(
-            sequences.items, event_types=log.frame["event_type"].unique().tolist()
+            [log.frame["item_id"].unique().tolist()],
+            event_types=log.frame["event_type"].unique().tolist(),
         )
     encoded = tokenizer.encode_histories(
         splits.train.items, splits.train.event_types, max_length=config.data.max_length,
