@@ -4,7 +4,9 @@ Trains the config twice, with ``recsft train`` and with ``accelerate launch --mu
 --num_processes 2 scripts/finetune.py`` (two CPU processes over gloo on a machine without GPU),
 then re-evaluates both checkpoints on the same test users and reports each run's NDCG@10 /
 Recall@10 with a 95% confidence interval (normal approximation over users) and the paired
-difference with its interval. Writes ``benchmarks/results/processes_<name>.json``.
+difference with its interval; a second single-process run with another seed gives the
+training noise the difference is measured against.
+Writes ``benchmarks/results/processes_<name>.json``.
 
 Usage:
     python scripts/benchmark_processes.py --config configs/demo.yaml
@@ -52,6 +54,10 @@ def main() -> None:
     runs = {
         "one_process": [sys.executable, "-m", "recsft.cli", "train", "--config", args.config,
                         *sets, "--set=name=one-process"],
+        # Training noise reference: the same single-process run with another seed.
+        "one_process_other_seed": [sys.executable, "-m", "recsft.cli", "train", "--config",
+                                   args.config, *sets, "--set=name=one-process-other-seed",
+                                   f"--set=training.seed={base.training.seed + 1}"],
         # On a machine without GPU, --multi_gpu starts two CPU processes (torch.distributed
         # over gloo); `--cpu --num_processes 2` would start one (huggingface/accelerate#2741).
         "two_processes": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
@@ -76,8 +82,13 @@ def main() -> None:
         }
         result["protocol"] = metrics["protocol"]
     for key in ("ndcg@10", "recall@10"):
-        diff = per_user["two_processes"][key] - per_user["one_process"][key]
-        result[f"paired_difference_{key}"] = interval(diff)
+        one = per_user["one_process"][key]
+        result[f"paired_difference_{key}"] = {
+            "two_processes_minus_one_process": interval(per_user["two_processes"][key] - one),
+            "other_seed_minus_one_process (noise reference)": interval(
+                per_user["one_process_other_seed"][key] - one
+            ),
+        }
     os.makedirs(os.path.join(ROOT, "benchmarks", "results"), exist_ok=True)
     out = os.path.join(ROOT, "benchmarks", "results", f"processes_{base.name}.json")
     with open(out + ".tmp", "w") as handle:
