@@ -84,10 +84,16 @@ class EventLog:
         frame: The events, one row per event.
         source: Where the events came from (a path or a generator name), for error messages
             and metadata.
+        items: Optional item attribute table: an ``item_id`` column (str) plus attribute
+            columns such as ``category``, ``brand``, ``price``, ``title``.
+        steps: The processing applied so far, in order: one dict per step with at least
+            ``name`` and ``params`` (readers and preprocessing append to it).
     """
 
     frame: pd.DataFrame
     source: str = "<memory>"
+    items: pd.DataFrame | None = None
+    steps: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         missing = [c for c in ("user_id", "item_id", "timestamp") if c not in self.frame.columns]

@@ -32,4 +32,6 @@ def collapse_repeats(log: EventLog) -> EventLog:
     last_of_group[:-1] = starts[1:]
     collapsed = frame[starts].reset_index(drop=True)
     collapsed["event_type"] = frame["event_type"].to_numpy()[last_of_group]
-    return EventLog(collapsed, source=log.source)
+    steps = [*log.steps, {"name": "collapse_repeats", "params": {},
+                          "events_before": len(frame), "events_after": len(collapsed)}]
+    return EventLog(collapsed, source=log.source, items=log.items, steps=steps)
