@@ -33,7 +33,45 @@ def build_parser() -> argparse.ArgumentParser:
                            help="comma-separated item ids, oldest first")
     recommend.add_argument("--k", type=int, default=10)
     recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_data_commands(commands)
     return parser
+
+
+def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", help="named dataset (see `recsft data list`)")
+    parser.add_argument("--path", help="local copy of the named dataset (folder or file)")
+    parser.add_argument("--input", help="an event file (csv, tsv, parquet, jsonl, ...)")
+    parser.add_argument("--format", default="auto", help="reader for --input (default: auto)")
+    parser.add_argument("--column", action="append", default=[], metavar="CANONICAL=NAME",
+                        help="column mapping for --input, e.g. user_id=visitorid (repeatable)")
+    parser.add_argument("--event-map", action="append", default=[], metavar="SOURCE=CANONICAL",
+                        help="event type mapping for --input, e.g. addtocart=cart (repeatable)")
+
+
+def _add_data_commands(commands: argparse._SubParsersAction) -> None:
+    data = commands.add_parser("data", help="prepare event data and describe it")
+    verbs = data.add_subparsers(dest="data_command", required=True, metavar="VERB")
+    prepare = verbs.add_parser("prepare", help="write a prepared dataset folder (Arrow)")
+    _add_source_arguments(prepare)
+    prepare.add_argument("--out", required=True, help="prepared dataset folder")
+    prepare.add_argument("--preprocess", action="append", default=[], metavar="KEY=VALUE",
+                         help="a preprocessing option, e.g. user_k=5 (repeatable)")
+    prepare.add_argument("--force", action="store_true", help="ignore a cached preparation")
+    stats = verbs.add_parser("stats", help="users, items, lengths, event mix, time span")
+    _add_source_arguments(stats)
+    stats.add_argument("--prepared", help="a prepared dataset folder instead of a source")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    verbs.add_parser("list", help="the named datasets, their sources and terms")
+
+
+def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        if "=" not in value:
+            raise ValueError(f"{flag} '{value}' must look like KEY=VALUE")
+        key, _, val = value.partition("=")
+        pairs[key.strip()] = val.strip()
+    return pairs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -91,7 +129,101 @@ def _recommend(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "recommend": _recommend}
+def _data(args: argparse.Namespace) -> int:
+    return DATA_COMMANDS[args.data_command](args)
+
+
+def _open(args: argparse.Namespace):
+    from recsft.data.sources import open_source
+
+    return open_source(
+        dataset=args.dataset, path=args.path, input=args.input, format=args.format,
+        columns=_pairs(args.column, "--column"), event_map=_pairs(args.event_map, "--event-map"),
+    )
+
+
+def _data_prepare(args: argparse.Namespace) -> int:
+    import time
+
+    import yaml
+
+    from recsft.data.prepare import cache_key, input_digest, prepare_or_load
+    from recsft.data.preprocess import PreprocessConfig, preprocess
+
+    start = time.perf_counter()
+    options = {k: yaml.safe_load(v) for k, v in _pairs(args.preprocess, "--preprocess").items()}
+    config = PreprocessConfig(**options)
+    _, source_file = _source_file(args)
+    settings = {"dataset": args.dataset, "format": args.format, "columns": args.column,
+                "event_map": args.event_map, "preprocess": options}
+    digest = input_digest(source_file)
+    key = cache_key(digest, settings)
+
+    def build():
+        log, _ = _open(args)
+        return preprocess(log, config)
+
+    metadata = {"source": str(source_file), "source_sha256": digest, "settings": settings}
+    record, was_cached = prepare_or_load(args.out, key, build, metadata, force=args.force)
+    stats = record["stats"]
+    state = "cached" if was_cached else f"prepared in {time.perf_counter() - start:.1f} s"
+    print(f"{args.out}: {stats['users']:,} users, {stats['items']:,} items, "
+          f"{stats['interactions']:,} interactions ({state})")
+    return 0
+
+
+def _source_file(args: argparse.Namespace):
+    from pathlib import Path
+
+    if args.dataset is not None:
+        from recsft.data.registry import locate
+
+        return args.dataset, locate(args.dataset, args.path)
+    if args.input is None:
+        raise ValueError("give exactly one of a named dataset (--dataset) or a file (--input)")
+    return None, Path(args.input)
+
+
+def _data_stats(args: argparse.Namespace) -> int:
+    from recsft.data.prepare import METADATA_FILE, dataset_stats
+
+    if args.prepared:
+        import os
+
+        with open(os.path.join(args.prepared, METADATA_FILE), encoding="utf-8") as handle:
+            stats = json.load(handle)["stats"]
+        name = None
+    else:
+        log, _ = _open(args)
+        stats = dataset_stats(log)
+        name = args.dataset
+    if name is not None:
+        from recsft.data.registry import compare_with_published
+
+        stats["published"] = compare_with_published(name, {
+            k: stats[k] for k in ("users", "items", "interactions")
+        })
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    from recsft.reporting import format_stats
+
+    print(format_stats(stats))
+    return 0
+
+
+def _data_list(args: argparse.Namespace) -> int:
+    from recsft.data.registry import REGISTRY
+
+    for spec in REGISTRY.values():
+        how = "download" if spec.remote else "manual download"
+        print(f"{spec.name:<24} {spec.description} [{spec.format}; {how}]")
+        print(f"{'':<24} terms: {spec.license}")
+    return 0
+
+
+DATA_COMMANDS = {"prepare": _data_prepare, "stats": _data_stats, "list": _data_list}
+COMMANDS = {"train": _train, "evaluate": _evaluate, "recommend": _recommend, "data": _data}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -47,3 +47,28 @@ def format_metrics_table(record: Mapping[str, Any]) -> str:
         f"{dataset['interactions']} interactions ({dataset['source']})"
     )
     return header + "\n" + format_table(rows, protocol=record["protocol"])
+
+
+def format_stats(stats: Mapping[str, Any]) -> str:
+    """A dataset's statistics (see :func:`recsft.data.prepare.dataset_stats`) as text."""
+    lengths = stats["sequence_length"]
+    lines = [
+        f"users         {stats['users']:,}",
+        f"items         {stats['items']:,}",
+        f"interactions  {stats['interactions']:,}",
+        f"density       {stats['density']:.6f}",
+        "length        " + "  ".join(f"{k} {v:g}" for k, v in lengths.items()),
+    ]
+    mix = ", ".join(f"{k} {v['share']:.1%}" for k, v in stats["event_types"].items())
+    lines.append(f"event types   {mix}")
+    span = stats.get("time_span")
+    lines.append(
+        f"time span     {span['first']} -> {span['last']} ({span['days']} days)"
+        if span else "time span     order only (no timestamps)"
+    )
+    published = stats.get("published")
+    if published and published.get("published"):
+        verdict = "matches" if published["matches"] else "DIFFERS FROM"
+        source = published["published"].get("source", "")
+        lines.append(f"published     {verdict} the published statistics ({source})")
+    return "\n".join(lines)

@@ -11,7 +11,10 @@ class DataConfig:
     """Where the events come from and how sequences are cut.
 
     Attributes:
-        source: ``"synthetic"`` for the embedded generator, or a path to an event file.
+        source: ``"synthetic"`` for the embedded generator, a named dataset of
+            :mod:`recsft.data.registry` (e.g. ``amazon-beauty``), or a path to an event file.
+        path: Local copy of a named dataset (its folder or event file); without it the
+            dataset is downloaded into the cache.
         format: Reader for a path (``auto``, ``csv``, ``tsv``, ``parquet``, ``sasrec``,
             ``s3rec``).
         columns: Column mapping for tables, canonical name -> name in the file.
@@ -22,6 +25,7 @@ class DataConfig:
     """
 
     source: str = "synthetic"
+    path: str | None = None
     format: str = "auto"
     columns: dict[str, str] = field(default_factory=dict)
     synthetic: dict[str, Any] = field(default_factory=dict)
