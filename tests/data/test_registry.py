@@ -86,3 +86,12 @@ def test_real_copies_reproduce_published_statistics(name):
         pytest.skip("../shared/data not present")
     log = load_named_dataset(name, path=SHARED[name])
     assert compare_with_published(name, log.stats())["matches"]
+
+
+def test_docs_list_every_named_dataset():
+    import pathlib
+
+    doc = pathlib.Path(__file__).parents[2] / "docs" / "datasets.md"
+    text = doc.read_text()
+    missing = [name for name in REGISTRY if f"`{name}`" not in text]
+    assert not missing, f"docs/datasets.md lacks {missing}"
