@@ -14,6 +14,9 @@ column         dtype     meaning
 Readers validate their input and raise :class:`EventLogError`, which names the file, the line and
 the column and says what was expected.
 
+The format-specific readers live in :mod:`recsft.data.readers`; :func:`read_events` picks one
+(from the file name and first line, or ``format=``) and records the read in ``EventLog.steps``.
+
 Example:
     >>> from recsft.data.events import read_events
     >>> log = read_events("clicks.csv", columns={"user_id": "visitor", "item_id": "sku"})
@@ -32,11 +35,37 @@ import pandas as pd
 
 CANONICAL_COLUMNS = ("user_id", "item_id", "timestamp", "event_type")
 DEFAULT_EVENT_TYPE = "item"
-FORMATS = ("csv", "tsv", "parquet", "sasrec", "s3rec")
+#: Reader names accepted by :func:`read_events` (``format="auto"`` picks one).
+FORMATS = (
+    "csv",
+    "tsv",
+    "parquet",
+    "jsonl",
+    "sasrec",
+    "s3rec",
+    "recbole",
+    "movielens",
+    "amazon-reviews",
+    "retailrocket",
+    "taobao",
+)
 
 
 class EventLogError(ValueError):
-    """Bad input data: the message names the file, line and column and what was expected."""
+    """Bad input data: the message names the file, line and column and what was expected.
+
+    Args:
+        path: The file.
+        message: What is wrong and what was expected.
+        line: 1-based line of a text file (a header is line 1).
+        column: The column (or JSON key) as named in the file.
+        row: 1-based row of a Parquet file (Parquet has no lines).
+        row_group: 0-based Parquet row group holding ``row``.
+
+    Example:
+        >>> str(EventLogError("bad.csv", "empty id; expected a non-empty value", 3, "user_id"))
+        "bad.csv, line 3, column 'user_id': empty id; expected a non-empty value"
+    """
 
     def __init__(
         self,
@@ -44,8 +73,15 @@ class EventLogError(ValueError):
         message: str,
         line: int | None = None,
         column: str | None = None,
+        *,
+        row: int | None = None,
+        row_group: int | None = None,
     ) -> None:
         where = str(path)
+        if row_group is not None:
+            where += f", row group {row_group}"
+        if row is not None:
+            where += f", row {row}"
         if line is not None:
             where += f", line {line}"
         if column is not None:
@@ -54,6 +90,8 @@ class EventLogError(ValueError):
         self.path = str(path)
         self.line = line
         self.column = column
+        self.row = row
+        self.row_group = row_group
 
 
 @dataclass
@@ -160,176 +198,101 @@ def _first_seen_codes(frame: pd.DataFrame) -> np.ndarray:
 def detect_format(path: str | os.PathLike) -> str:
     """Guess a reader from the file name and its first line.
 
+    The rules are listed in :func:`recsft.data.readers.detect_format` and in docs/data.md.
+
     Args:
         path: The event file.
 
     Returns:
         One of :data:`FORMATS`.
+
+    Raises:
+        EventLogError: the file is missing or empty, or no rule matches.
     """
-    p = Path(path)
-    suffixes = [s.lower() for s in p.suffixes]
-    if ".parquet" in suffixes:
-        return "parquet"
-    if ".csv" in suffixes:
-        return "csv"
-    if ".tsv" in suffixes:
-        return "tsv"
-    first = _first_line(p)
-    tokens = first.split()
-    if len(tokens) == 2:
-        return "sasrec"
-    if len(tokens) >= 2:
-        return "s3rec"
-    raise EventLogError(path, "cannot detect the format; pass format= one of " + ", ".join(FORMATS))
+    from recsft.data.readers import detect_format as detect
 
-
-def _first_line(path: Path) -> str:
-    if not path.exists():
-        raise EventLogError(path, "file not found")
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.strip():
-                return line
-    raise EventLogError(path, "the file is empty; expected at least one event")
+    return detect(path)
 
 
 def read_events(
     path: str | os.PathLike,
     format: str = "auto",
     columns: Mapping[str, str] | None = None,
+    *,
+    event_map: Mapping[str, str] | None = None,
+    items_path: str | os.PathLike | None = None,
+    encoding: str | None = None,
+    timestamp_unit: str | None = None,
 ) -> EventLog:
-    """Read an event log from a file.
+    """Read an event log from a file, validate it and record the read as the first step.
 
     Args:
-        path: CSV/TSV/Parquet with a header, or a text file in the SASRec format (``user item``
-            per line, already in time order) or the S3-Rec format (``user item item ...``, one
-            user per line, items in time order).
-        format: ``"auto"`` (from the name and the first line) or one of :data:`FORMATS`.
-        columns: For tables, canonical name -> name in the file, e.g.
-            ``{"user_id": "visitorid", "item_id": "itemid", "event_type": "event"}``.
-            Unmapped canonical columns are looked up under their own names; ``event_type`` is
-            optional.
+        path: The event file (text formats may be gzip-compressed, ``.gz``).
+        format: ``"auto"`` (from the name and the first line; see :func:`detect_format`) or one
+            of :data:`FORMATS`: ``csv``, ``tsv``, ``parquet``, ``jsonl`` (tables with named
+            columns), ``sasrec`` (``user item`` per line, in time order), ``s3rec`` (``user item
+            item ...``), ``recbole`` (``.inter`` atomic file), ``movielens`` (``ratings.dat`` or
+            ``u.data``), ``amazon-reviews`` (review JSON lines), ``retailrocket``
+            (``events.csv``), ``taobao`` (``UserBehavior.csv``).
+        columns: For formats with named columns (csv, tsv, parquet, jsonl, recbole,
+            retailrocket, amazon-reviews): canonical name -> name in the file, e.g.
+            ``{"user_id": "visitorid", "item_id": "itemid", "event_type": "event"}``. It
+            overrides the format's defaults; unmapped canonical columns are looked up under
+            their own names; ``event_type`` is optional.
+        event_map: Source event type -> canonical event type (``view``, ``cart``, ``fav``,
+            ``buy`` ...). Every type in the file must be a key. ``None`` uses the format's
+            default (RetailRocket: view/addtocart/transaction; Taobao: pv/cart/fav/buy) or
+            keeps the file's types as they are.
+        items_path: An item attribute table (CSV/TSV/Parquet with a header, JSON lines,
+            RecBole ``.item``, S3-Rec ``*_item2attributes.json``, ``movies.dat``, ``u.item``),
+            read into :attr:`EventLog.items`. ``None`` reads the format's table beside the
+            events when present (S3-Rec attributes, RecBole ``.item``, MovieLens movies,
+            Amazon ``meta_*.json``; Taobao's category column).
+        encoding: Text encoding; ``None`` for utf-8 (latin-1 for MovieLens).
+        timestamp_unit: Unit of numeric timestamps: ``"s"``, ``"ms"``, ``"us"`` or ``"ns"``;
+            ``None`` for the format's (milliseconds for RetailRocket, seconds otherwise).
+            Timestamps become int64 unix seconds (rounded down).
 
     Returns:
-        The validated :class:`EventLog`.
+        The validated :class:`EventLog`; ``steps[0]`` is ``{"name": "read", "params":
+        {"path", "format", "columns", "event_map", "items_path", "encoding",
+        "timestamp_unit"}, "events": n}``.
 
     Raises:
-        EventLogError: the file is missing, empty, or a row/column is not what was expected.
+        EventLogError: the file is missing, empty, or a row/column is not what was expected;
+            the message names the file, the line (or Parquet row) and the column.
+
+    Example:
+        >>> log = read_events("events.csv")  # RetailRocket: detected from the header
+        >>> log.steps[0]["params"]["event_map"]
+        {'view': 'view', 'addtocart': 'cart', 'transaction': 'buy'}
     """
+    from recsft.data import readers
+
     fmt = detect_format(path) if format == "auto" else format
     if fmt not in FORMATS:
         raise EventLogError(path, f"unknown format '{fmt}'; expected one of {', '.join(FORMATS)}")
-    if fmt in ("sasrec", "s3rec"):
-        frame = _read_text(Path(path), fmt)
-    else:
-        frame = _read_table(Path(path), fmt, dict(columns or {}))
-    return EventLog(frame, source=str(path))
-
-
-def _read_text(path: Path, fmt: str) -> pd.DataFrame:
-    users: list[str] = []
-    items: list[str] = []
-    _first_line(path)
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            if fmt == "sasrec":
-                if len(tokens) != 2:
-                    raise EventLogError(
-                        path, f"expected 2 fields 'user item', found {len(tokens)}", line=number
-                    )
-                users.append(tokens[0])
-                items.append(tokens[1])
-            else:
-                if len(tokens) < 2:
-                    raise EventLogError(
-                        path, "expected 'user item [item ...]', found only a user", line=number
-                    )
-                users.extend([tokens[0]] * (len(tokens) - 1))
-                items.extend(tokens[1:])
-    # Order-only formats: the timestamp is the position in the file (ties impossible).
-    return pd.DataFrame(
-        {
-            "user_id": users,
-            "item_id": items,
-            "timestamp": np.arange(len(users), dtype=np.int64),
-            "event_type": DEFAULT_EVENT_TYPE,
-        }
+    request = readers.ReadRequest(
+        path=Path(path),
+        format=fmt,
+        columns=dict(columns or {}),
+        event_map=dict(event_map) if event_map is not None else None,
+        items_path=Path(items_path) if items_path is not None else None,
+        encoding=encoding,
+        timestamp_unit=timestamp_unit,
     )
-
-
-def _read_table(path: Path, fmt: str, columns: dict[str, str]) -> pd.DataFrame:
-    unknown = set(columns) - set(CANONICAL_COLUMNS)
-    if unknown:
-        raise EventLogError(
-            path, f"unknown canonical column(s) {sorted(unknown)} in the column mapping; "
-            f"expected some of {list(CANONICAL_COLUMNS)}"
-        )
-    if not path.exists():
-        raise EventLogError(path, "file not found")
-    try:
-        if fmt == "parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str)
-    except pd.errors.EmptyDataError as err:
-        raise EventLogError(path, "the file is empty; expected a header and events") from err
-    except pd.errors.ParserError as err:
-        raise EventLogError(path, f"cannot parse the table: {err}") from err
-    if frame.empty:
-        raise EventLogError(path, "no events after the header")
-    rename: dict[str, str] = {}
-    for canonical in CANONICAL_COLUMNS:
-        source = columns.get(canonical, canonical)
-        if source in frame.columns:
-            rename[source] = canonical
-        elif canonical != "event_type" or canonical in columns:
-            raise EventLogError(
-                path,
-                f"missing column '{source}' (for {canonical}); the file has {list(frame.columns)}",
-                column=source,
-            )
-    frame = frame[list(rename)].rename(columns=rename)
-    for canonical in ("user_id", "item_id"):
-        null = frame[canonical].isna().to_numpy()
-        if null.any():
-            row = int(np.flatnonzero(null)[0])
-            raise EventLogError(
-                path, "empty id; expected a non-empty value", line=row + 2,
-                column=_source_name(canonical, columns),
-            )
-        frame[canonical] = frame[canonical].astype(str)
-    frame["timestamp"] = _parse_timestamps(frame["timestamp"], path, columns)
-    if "event_type" in frame.columns:
-        frame["event_type"] = frame["event_type"].fillna(DEFAULT_EVENT_TYPE).astype(str)
-    return frame.reset_index(drop=True)
-
-
-def _source_name(canonical: str, columns: Mapping[str, str]) -> str:
-    return columns.get(canonical, canonical)
-
-
-def _parse_timestamps(values: pd.Series, path: Path, columns: Mapping[str, str]) -> pd.Series:
-    """Unix seconds from numbers or ISO-8601 strings; the first bad row is named."""
-    column = _source_name("timestamp", columns)
-    numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().all():
-        return numeric.astype(np.float64).round().astype(np.int64)
-    parsed = pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-    bad = (parsed.isna() & numeric.isna()).to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise EventLogError(
-            path,
-            f"cannot parse timestamp {values.iloc[row]!r}; expected unix seconds or an "
-            "ISO-8601 date-time",
-            line=row + 2,
-            column=column,
-        )
-    epoch = pd.Timestamp("1970-01-01", tz="UTC")
-    seconds = ((parsed - epoch) // pd.Timedelta(seconds=1)).fillna(0)
-    return pd.Series(np.where(numeric.notna(), numeric, seconds), index=values.index).astype(
-        np.int64
-    )
+    result = readers.read(request)
+    step = {
+        "name": "read",
+        "params": {
+            "path": str(path),
+            "format": fmt,
+            "columns": result.columns,
+            "event_map": result.event_map,
+            "items_path": result.items_path,
+            "encoding": result.encoding,
+            "timestamp_unit": result.timestamp_unit,
+        },
+        "events": len(result.frame),
+    }
+    return EventLog(result.frame, source=str(path), items=result.items, steps=[step])
