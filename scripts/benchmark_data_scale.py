@@ -44,13 +44,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from recsft.data.synthetic import SyntheticConfig, write_events_csv
+    from recsft.data.synthetic import SyntheticConfig, expected_events_per_user, write_events_csv
 
     os.makedirs(args.workdir, exist_ok=True)
     events_csv = os.path.join(args.workdir, "events.csv")
-    per_user = 29.45  # mean events per user of the default generator (measured)
-    config = SyntheticConfig(num_users=int(args.events / per_user), num_items=100_000,
-                             num_categories=200, seed=args.seed)
+    shape = {"num_items": 100_000, "num_categories": 200, "seed": args.seed}
+    per_user = expected_events_per_user(SyntheticConfig(**shape))
+    # 1% more users than the expectation, so the log has at least --events events.
+    config = SyntheticConfig(num_users=int(1.01 * args.events / per_user) + 1, **shape)
     start = time.perf_counter()
     write_events_csv(events_csv, config)
     generate_seconds = time.perf_counter() - start

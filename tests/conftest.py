@@ -20,7 +20,7 @@ def tiny_config(tmp_path, **training):
         "name": "tiny",
         "output_dir": str(tmp_path),
         "data": {"source": "synthetic", "synthetic": dict(TINY_SYNTHETIC),
-                 "collapse_repeats": True, "max_length": 20},
+                 "preprocess": {"collapse_repeats": True}, "max_length": 20},
         "model": {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2,
                   "intermediate_size": 64, "hidden_dropout_prob": 0.1},
         "training": {"epochs": 40, "batch_size": 64, "learning_rate": 0.005, "eval_every": 5,

@@ -5,30 +5,50 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+SPLITS = ("leave-one-out", "temporal", "user-kfold")
+
 
 @dataclass
 class DataConfig:
-    """Where the events come from and how sequences are cut.
+    """Where the events come from, how they are cleaned and split, and how sequences are cut.
 
     Attributes:
         source: ``"synthetic"`` for the embedded generator, a named dataset of
             :mod:`recsft.data.registry` (e.g. ``amazon-beauty``), or a path to an event file.
         path: Local copy of a named dataset (its folder or event file); without it the
             dataset is downloaded into the cache.
-        format: Reader for a path (``auto``, ``csv``, ``tsv``, ``parquet``, ``sasrec``,
-            ``s3rec``).
+        format: Reader for a path (``auto`` or one of :data:`recsft.data.events.FORMATS`).
         columns: Column mapping for tables, canonical name -> name in the file.
+        event_map: Source event type -> canonical type (every source type must be mapped).
         synthetic: Overrides of :class:`recsft.data.synthetic.SyntheticConfig` fields.
-        collapse_repeats: Collapse consecutive events on the same item (view → cart → buy).
+        preprocess: Options of :class:`recsft.data.preprocess.PreprocessConfig`, e.g.
+            ``{collapse_repeats: true, user_k: 5, item_k: 5}``.
         max_length: Longest token sequence given to the model (the appended [MASK] included).
-        split: Split protocol; ``leave-one-out``.
+        split: ``leave-one-out``, ``temporal`` or ``user-kfold``.
+        target_event_type: Leave-one-out on the last event of this type (e.g. ``buy``), with
+            every behaviour before it as history.
+        cutoff: Temporal split: test cut-off (unix seconds or ISO-8601).
+        valid_cutoff: Temporal split: validation cut-off, earlier than ``cutoff``.
+        folds: User-level K-fold: number of folds.
+        fold: User-level K-fold: the held-out fold.
+        split_seed: Seed of the K-fold shuffle.
+        train_stride: When set, long training sequences become overlapping windows of
+            ``max_length`` events with this stride (instead of keeping only the newest).
     """
 
     source: str = "synthetic"
     path: str | None = None
     format: str = "auto"
     columns: dict[str, str] = field(default_factory=dict)
+    event_map: dict[str, str] = field(default_factory=dict)
     synthetic: dict[str, Any] = field(default_factory=dict)
-    collapse_repeats: bool = False
+    preprocess: dict[str, Any] = field(default_factory=dict)
     max_length: int = 50
     split: str = "leave-one-out"
+    target_event_type: str | None = None
+    cutoff: int | str | None = None
+    valid_cutoff: int | str | None = None
+    folds: int = 5
+    fold: int = 0
+    split_seed: int = 0
+    train_stride: int | None = None

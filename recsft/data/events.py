@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 CANONICAL_COLUMNS = ("user_id", "item_id", "timestamp", "event_type")
+# Kept when present: per-event weights (preprocess.weight_event_types), search query text.
+OPTIONAL_COLUMNS = ("weight", "query")
 DEFAULT_EVENT_TYPE = "item"
 #: Reader names accepted by :func:`read_events` (``format="auto"`` picks one).
 FORMATS = (
@@ -139,7 +141,8 @@ class EventLog:
             raise EventLogError(self.source, f"missing required column(s) {missing}")
         if "event_type" not in self.frame.columns:
             self.frame = self.frame.assign(event_type=DEFAULT_EVENT_TYPE)
-        self.frame = self.frame[list(CANONICAL_COLUMNS)]
+        optional = [c for c in OPTIONAL_COLUMNS if c in self.frame.columns]
+        self.frame = self.frame[[*CANONICAL_COLUMNS, *optional]]
 
     def __len__(self) -> int:
         return len(self.frame)

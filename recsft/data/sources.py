@@ -9,7 +9,7 @@ from typing import Any
 
 from recsft.data.config import DataConfig
 from recsft.data.events import EventLog, read_events
-from recsft.data.preprocess import collapse_repeats
+from recsft.data.preprocess import PreprocessConfig, preprocess
 
 
 def open_source(
@@ -58,18 +58,19 @@ def load_events(config: DataConfig) -> EventLog:
     Returns:
         The event log, cleaned.
     """
+    options = PreprocessConfig.from_dict(config.preprocess)
     if config.source == "synthetic":
         from recsft.data.synthetic import SyntheticConfig, generate_events
 
         data = generate_events(SyntheticConfig(**config.synthetic))
-        log = EventLog(data.events, source="synthetic", items=data.items)
+        log = EventLog(data.events, source="synthetic", items=data.items,
+                       steps=[{"name": "synthetic", "params": dict(config.synthetic)}])
     elif not os.path.exists(config.source) and _is_registered(config.source):
         log, _ = open_source(dataset=config.source, path=config.path)
     else:
-        log, _ = open_source(input=config.source, format=config.format, columns=config.columns)
-    if config.collapse_repeats:
-        log = collapse_repeats(log)
-    return log
+        log, _ = open_source(input=config.source, format=config.format, columns=config.columns,
+                             event_map=config.event_map)
+    return preprocess(log, options)
 
 
 def _is_registered(name: str) -> bool:

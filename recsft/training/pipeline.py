@@ -18,9 +18,16 @@ from typing import Any
 import numpy as np
 import yaml
 
+from recsft.data.config import SPLITS
 from recsft.data.events import EventLog
 from recsft.data.sources import load_events
-from recsft.data.split import SequenceSplits, leave_one_out
+from recsft.data.split import (
+    SequenceSplits,
+    leave_one_out,
+    sliding_windows,
+    temporal_split,
+    user_kfold,
+)
 from recsft.evaluation.ranking import RankingEvaluator, popularity_scorer
 from recsft.tokenization import BehaviorTokenizer
 from recsft.training.arguments import RunConfig
@@ -51,25 +58,43 @@ class PreparedData:
     test: RankingEvaluator
 
     def dataset_record(self) -> dict[str, Any]:
-        return {"source": self.log.source, **self.log.stats()}
+        return {"source": self.log.source, **self.log.stats(), "steps": self.log.steps}
 
 
 def split_events(config: RunConfig) -> tuple[EventLog, SequenceSplits]:
-    """Load the events a config names and split them."""
-    if config.data.split != "leave-one-out":
-        raise ValueError(f"unknown split '{config.data.split}'; expected 'leave-one-out'")
-    log = load_events(config.data)
-    return log, leave_one_out(log.sequences())
+    """Load the events a config names, clean them and split them as the config says."""
+    data = config.data
+    if data.split not in SPLITS:
+        raise ValueError(f"unknown split '{data.split}'; expected one of {', '.join(SPLITS)}")
+    if data.split == "temporal" and (data.cutoff is None or data.valid_cutoff is None):
+        raise ValueError("the temporal split needs data.cutoff and data.valid_cutoff (training "
+                         "validates on the period between them)")
+    log = load_events(data)
+    sequences = log.sequences()
+    if data.split == "temporal":
+        splits = temporal_split(sequences, data.cutoff, valid_cutoff=data.valid_cutoff)
+    elif data.split == "user-kfold":
+        splits = user_kfold(sequences, data.folds, data.fold, seed=data.split_seed)
+    else:
+        splits = leave_one_out(sequences, target_event_type=data.target_event_type)
+    return log, splits
 
 
 def build_evaluator(
-    config: RunConfig, eval_set: Any, tokenizer: BehaviorTokenizer
+    config: RunConfig, eval_set: Any, tokenizer: BehaviorTokenizer, protocol: str
 ) -> RankingEvaluator:
-    """The evaluator a config asks for, on one evaluation set."""
+    """The evaluator a config asks for, on one evaluation set.
+
+    Raises:
+        ValueError: the evaluation set is empty.
+    """
+    if len(eval_set) == 0:
+        raise ValueError(f"the split '{protocol}' leaves no user to evaluate; check the split "
+                         "settings of the data section")
     return RankingEvaluator(
         eval_set, tokenizer, max_length=config.data.max_length, ks=config.evaluation.ks,
         filter_seen=config.evaluation.filter_seen, batch_size=config.evaluation.batch_size,
-        split=config.data.split,
+        split=protocol,
     )
 
 
@@ -89,9 +114,12 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None) 
             [log.frame["item_id"].unique().tolist()],
             event_types=log.frame["event_type"].unique().tolist(),
         )
+    train = splits.train
+    if config.data.train_stride:
+        train = sliding_windows(train, window=config.data.max_length,
+                                stride=config.data.train_stride)
     encoded = tokenizer.encode_histories(
-        splits.train.items, splits.train.event_types, max_length=config.data.max_length,
-        padding=False,
+        train.items, train.event_types, max_length=config.data.max_length, padding=False,
     )
     keep = [i for i, ids in enumerate(encoded["input_ids"]) if ids]
     train_dataset = datasets.Dataset.from_dict(
@@ -102,8 +130,8 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None) 
     )
     return PreparedData(
         log=log, splits=splits, tokenizer=tokenizer, train_dataset=train_dataset,
-        valid=build_evaluator(config, splits.valid, tokenizer),
-        test=build_evaluator(config, splits.test, tokenizer),
+        valid=build_evaluator(config, splits.valid, tokenizer, splits.protocol),
+        test=build_evaluator(config, splits.test, tokenizer, splits.protocol),
     )
 
 
@@ -187,7 +215,7 @@ def run_training(config: RunConfig) -> dict[str, Any]:
     test = prepared.test.evaluate_model(unwrapped, accelerator)
     popular = prepared.test.evaluate(popularity_scorer(item_counts(prepared)), accelerator)
     record = {
-        "dataset": {**prepared.dataset_record(), "collapse_repeats": config.data.collapse_repeats},
+        "dataset": prepared.dataset_record(),
         "protocol": prepared.test.protocol.to_dict(),
         "test": test,
         "valid": result.best_valid,
@@ -248,7 +276,7 @@ def write_run(config: RunConfig, record: dict[str, Any], model: Any, tokenizer: 
     ItemIndex(items, tokenizer.item_ids, metric="ip").save(run_dir)
     write_text_atomic(os.path.join(run_dir, RUN_CONFIG_FILE),
                       yaml.safe_dump(config.to_dict(), sort_keys=False))
-    write_text_atomic(os.path.join(run_dir, METRICS_FILE), json.dumps(record, indent=2))
+    write_text_atomic(os.path.join(run_dir, METRICS_FILE), json.dumps(record, indent=2, default=str))
 
 
 def load_run(run_dir: str, split: str = "test") -> tuple[Any, RankingEvaluator, EventLog]:
@@ -270,7 +298,7 @@ def load_run(run_dir: str, split: str = "test") -> tuple[Any, RankingEvaluator, 
     config = RunConfig.from_yaml(os.path.join(run_dir, RUN_CONFIG_FILE))
     tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
     log, splits = split_events(config)
-    evaluator = build_evaluator(config, getattr(splits, split), tokenizer)
+    evaluator = build_evaluator(config, getattr(splits, split), tokenizer, splits.protocol)
     return AutoModel.from_pretrained(run_dir), evaluator, log
 
 
