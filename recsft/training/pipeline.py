@@ -276,7 +276,8 @@ def write_run(config: RunConfig, record: dict[str, Any], model: Any, tokenizer: 
     ItemIndex(items, tokenizer.item_ids, metric="ip").save(run_dir)
     write_text_atomic(os.path.join(run_dir, RUN_CONFIG_FILE),
                       yaml.safe_dump(config.to_dict(), sort_keys=False))
-    write_text_atomic(os.path.join(run_dir, METRICS_FILE), json.dumps(record, indent=2, default=str))
+    write_text_atomic(os.path.join(run_dir, METRICS_FILE),
+                      json.dumps(record, indent=2, default=str))
 
 
 def load_run(run_dir: str, split: str = "test") -> tuple[Any, RankingEvaluator, EventLog]:
