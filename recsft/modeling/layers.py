@@ -1,0 +1,91 @@
+"""Building blocks shared by recsft's sequence models."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers import initialization as init
+from transformers.activations import ACT2FN
+
+
+class SequenceEmbeddings(nn.Module):
+    """Item + position (+ event type) embeddings, LayerNorm and dropout.
+
+    Positions count back from the newest event: with left padding, the last position of every
+    sequence gets embedding ``max_position_embeddings - 1`` whatever the padded length.
+    """
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.items = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        self.positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.event_types = (
+            nn.Embedding(config.num_token_types, config.hidden_size, 0)
+            if config.use_event_types
+            else None
+        )
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.max_positions = config.max_position_embeddings
+
+    def forward(
+        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Embed ``(batch, length)`` ids into ``(batch, length, hidden)``."""
+        length = input_ids.shape[1]
+        if length > self.max_positions:
+            raise ValueError(
+                f"sequence length {length} exceeds max_position_embeddings {self.max_positions}"
+            )
+        positions = torch.arange(
+            self.max_positions - length, self.max_positions, device=input_ids.device
+        )
+        hidden = self.items(input_ids) + self.positions(positions)[None]
+        if self.event_types is not None and token_type_ids is not None:
+            hidden = hidden + self.event_types(token_type_ids)
+        return self.dropout(self.LayerNorm(hidden))
+
+
+class OutputTransform(nn.Module):
+    """Dense → activation → LayerNorm, applied before scoring against item embeddings."""
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.LayerNorm(self.act(self.dense(hidden)))
+
+
+class RecsftPreTrainedModel(PreTrainedModel):
+    """Weight initialisation shared by recsft's sequence models.
+
+    Every model of the family has item embeddings ``embeddings.items`` whose rows from
+    ``config.first_item_id`` on are the item matrix (special tokens before), and
+    ``encode_sequences`` returning one vector per user; next-item scores are their dot products.
+    """
+
+    _supports_sdpa = True
+    _supports_attention_backend = True
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            init.normal_(module.weight, mean=0.0, std=std)
+            if module.padding_idx is not None:
+                module.weight[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+
+    def item_embeddings(self) -> torch.Tensor:
+        """The item matrix ``(num_items, hidden)`` (special tokens excluded)."""
+        return self.embeddings.items.weight[self.config.first_item_id:]
