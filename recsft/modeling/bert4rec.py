@@ -17,13 +17,13 @@ Example:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.models.bert.modeling_bert import BertEncoder
 
 from recsft.modeling.configuration_bert4rec import Bert4RecConfig
 from recsft.modeling.layers import OutputTransform, RecsftPreTrainedModel, SequenceEmbeddings
+from recsft.modeling.losses import item_loss
 from recsft.modeling.outputs import MaskedItemOutput
 
 
@@ -75,9 +75,8 @@ class Bert4RecModel(Bert4RecPreTrainedModel):
             return MaskedItemOutput(last_hidden_state=hidden)
         selected = labels != -100
         queries = self.output_transform(hidden[selected])  # (n_labelled, hidden)
-        logits = queries @ self.item_embeddings().T  # (n_labelled, num_items)
         targets = labels[selected] - self.config.first_item_id
-        loss = F.cross_entropy(logits.float(), targets)
+        loss, logits = item_loss(queries, self.item_embeddings(), targets, self.config)
         return MaskedItemOutput(loss=loss, logits=logits, last_hidden_state=hidden)
 
     def encode(
