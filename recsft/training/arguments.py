@@ -81,6 +81,10 @@ class TrainingConfig:
         mixed_precision: ``no``, ``fp16`` or ``bf16`` (Accelerate).
         seed: Random seed.
         num_workers: DataLoader workers.
+        save_every_steps: Write a resumable checkpoint (``run_dir/checkpoints/step-N``) every
+            this many optimizer steps (0: never).
+        save_total_limit: Keep this many newest checkpoints.
+        deterministic: Ask torch for deterministic algorithms (slower on GPU).
     """
 
     epochs: int = 20
@@ -99,6 +103,9 @@ class TrainingConfig:
     mixed_precision: str = "no"
     seed: int = 42
     num_workers: int = 0
+    save_every_steps: int = 0
+    save_total_limit: int = 2
+    deterministic: bool = False
 
 
 @dataclass

@@ -2,13 +2,18 @@
 
 It follows the shape of accelerate's ``examples/nlp_example.py``: ``prepare``, ``backward``,
 ``gather_for_metrics`` (inside the evaluator), early stopping on the validation metric and the
-best checkpoint saved with ``save_pretrained``.
+best checkpoint saved with ``save_pretrained``. With ``save_every_steps`` it writes
+``accelerator.save_state`` checkpoints (model, optimizer, scheduler, random states and the loop's
+own state) that ``resume=True`` continues from, mid-epoch included: the resumed run makes the
+same batches, masks and updates as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,9 +38,10 @@ class FitResult:
         best_epoch: Epoch (1-based) of the best validation.
         best_valid: All validation metrics at the best epoch.
         epochs_run: Epochs completed.
-        train_seconds: Wall time of the loop.
+        train_seconds: Wall time of the loop (this process's part when resumed).
         history: One record per epoch (loss, throughput, validation metrics).
         best_state: The best weights (CPU tensors), to evaluate on the test set.
+        resumed_from: The checkpoint the run continued from, if any.
     """
 
     best_metric: float = -math.inf
@@ -45,6 +51,29 @@ class FitResult:
     train_seconds: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
     best_state: dict[str, torch.Tensor] | None = None
+    resumed_from: str | None = None
+
+
+@dataclass
+class LoopState:
+    """The loop's position and early-stopping record, saved inside every checkpoint."""
+
+    epoch: int = 1
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best_metric: float = -math.inf
+    best_epoch: int = 0
+    best_valid: dict[str, float] = field(default_factory=dict)
+    waited: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    epoch_loss: float = 0.0
+    epoch_batches: int = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
 
 def build_optimizer(model: torch.nn.Module, args: TrainingConfig) -> torch.optim.Optimizer:
@@ -62,6 +91,42 @@ def build_optimizer(model: torch.nn.Module, args: TrainingConfig) -> torch.optim
     return torch.optim.AdamW(groups, lr=args.learning_rate)
 
 
+def latest_checkpoint(directory: str) -> str | None:
+    """The newest complete checkpoint folder (``step-N``) in ``directory``, if any."""
+    if not os.path.isdir(directory):
+        return None
+    steps = [
+        (int(name.split("-", 1)[1]), name) for name in os.listdir(directory)
+        if name.startswith("step-") and name.split("-", 1)[1].isdigit()
+    ]
+    return os.path.join(directory, max(steps)[1]) if steps else None
+
+
+def save_checkpoint(accelerator: Accelerator, directory: str, step: int, keep: int) -> None:
+    """``accelerator.save_state`` into ``directory/step-N`` atomically; keep the newest ``keep``.
+
+    The state is written under a temporary name and renamed when complete, so a process killed
+    while saving never leaves a checkpoint that looks complete.
+    """
+    final = os.path.join(directory, f"step-{step}")
+    tmp = os.path.join(directory, f".tmp-step-{step}")
+    if accelerator.is_main_process:
+        os.makedirs(directory, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(tmp)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        os.replace(tmp, final)
+        steps = sorted(
+            int(n.split("-", 1)[1]) for n in os.listdir(directory)
+            if n.startswith("step-") and n.split("-", 1)[1].isdigit()
+        )
+        for old in steps[:-keep] if keep > 0 else []:
+            shutil.rmtree(os.path.join(directory, f"step-{old}"), ignore_errors=True)
+    accelerator.wait_for_everyone()
+
+
 def fit(
     model: torch.nn.Module,
     train_loader: DataLoader,
@@ -70,17 +135,27 @@ def fit(
     accelerator: Accelerator,
     save_best: Callable[[torch.nn.Module], None] | None = None,
     log_path: str | None = None,
+    checkpoint_dir: str | None = None,
+    resume: bool = False,
+    load_best: Callable[[], dict[str, torch.Tensor]] | None = None,
+    batch_transform: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
 ) -> FitResult:
-    """Train with the masked-item loss, validate every ``eval_every`` epochs, stop early.
+    """Train, validate every ``eval_every`` epochs, stop early, checkpoint and resume.
 
     Args:
         model: A model whose forward returns ``.loss`` given a batch with ``labels``.
-        train_loader: Training batches (not yet prepared).
+        train_loader: Training batches (not yet prepared); its batch sampler must have
+            ``set_epoch`` (the epoch fixes the order, so a resumed epoch repeats it).
         evaluator: Validation evaluator (full ranking).
         args: Optimisation settings.
         accelerator: The Accelerate handle.
         save_best: Called on the main process with the unwrapped model at each improvement.
         log_path: JSON-lines file receiving one record per epoch (main process).
+        checkpoint_dir: Folder of ``step-N`` checkpoints (``args.save_every_steps``).
+        resume: Continue from the newest checkpoint in ``checkpoint_dir``.
+        load_best: Returns the best weights saved so far (used when resuming).
+        batch_transform: Applied to each batch before the forward pass (the random Cloze
+            masking: done here, not in the data loader, so that checkpoints capture it).
 
     Returns:
         The :class:`FitResult`.
@@ -96,18 +171,39 @@ def fit(
         num_warmup_steps=int(args.warmup_ratio * total_steps),
         num_training_steps=total_steps,
     )
+    sampler = train_loader.batch_sampler
     model, optimizer, train_loader, scheduler = accelerator.prepare(
         model, optimizer, train_loader, scheduler
     )
+    state = LoopState()
+    accelerator.register_for_checkpointing(state)
     result = FitResult()
-    waited = 0
+    if resume:
+        checkpoint = latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
+        if checkpoint is None:
+            raise FileNotFoundError(f"{checkpoint_dir}: no checkpoint to resume from")
+        accelerator.load_state(checkpoint)
+        result.resumed_from = checkpoint
+        if state.best_epoch and load_best is not None:
+            result.best_state = load_best()
     start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
+    while state.epoch <= args.epochs:
+        epoch = state.epoch
         model.train()
-        epoch_start, total_loss, batches, sequences = time.perf_counter(), 0.0, 0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch}", leave=False,
-                   disable=not accelerator.is_local_main_process)
+        loader = (accelerator.skip_first_batches(train_loader, state.step_in_epoch)
+                  if state.step_in_epoch else train_loader)
+        # The batch order depends on the epoch only. Accelerate's loaders pass their own epoch
+        # counter to the sampler when iterated, but not through every wrapper (the one
+        # skip_first_batches makes, the per-process shards): set both, to the same value.
+        loader.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        epoch_start, sequences = time.perf_counter(), 0
+        # disable=None: no bar when the output is not a terminal (logs stay readable).
+        bar = tqdm(loader, desc=f"epoch {epoch}", leave=False,
+                   disable=None if accelerator.is_local_main_process else True)
         for batch in bar:
+            if batch_transform is not None:
+                batch = batch_transform(batch)
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 accelerator.backward(loss)
@@ -116,39 +212,51 @@ def fit(
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-            total_loss += loss.item()
-            batches += 1
+            state.epoch_loss += loss.item()
+            state.epoch_batches += 1
+            state.step_in_epoch += 1
+            state.global_step += 1
             sequences += batch["input_ids"].shape[0] * accelerator.num_processes
             rate = sequences / (time.perf_counter() - epoch_start)
-            bar.set_postfix(loss=f"{total_loss / batches:.3f}", seq_s=f"{rate:.0f}")
+            bar.set_postfix(loss=f"{state.epoch_loss / state.epoch_batches:.3f}",
+                            seq_s=f"{rate:.0f}")
+            if checkpoint_dir and args.save_every_steps and (
+                state.global_step % args.save_every_steps == 0
+            ):
+                save_checkpoint(accelerator, checkpoint_dir, state.global_step,
+                                args.save_total_limit)
         record: dict[str, Any] = {
             "epoch": epoch,
-            "loss": total_loss / max(batches, 1),
+            "loss": state.epoch_loss / max(state.epoch_batches, 1),
             "sequences_per_second": sequences / (time.perf_counter() - epoch_start),
             "learning_rate": scheduler.get_last_lr()[0],
         }
-        result.epochs_run = epoch
         if epoch % args.eval_every == 0 or epoch == args.epochs:
             valid = evaluator.evaluate_model(model, accelerator)
             record["valid"] = valid
             value = valid[args.metric_for_best]
-            if value > result.best_metric:
-                result.best_metric, result.best_epoch, result.best_valid = value, epoch, valid
+            if value > state.best_metric:
+                state.best_metric, state.best_epoch, state.best_valid = value, epoch, valid
                 unwrapped = accelerator.unwrap_model(model)
                 result.best_state = {
                     k: v.detach().cpu().clone() for k, v in unwrapped.state_dict().items()
                 }
                 if save_best is not None and accelerator.is_main_process:
                     save_best(unwrapped)
-                waited = 0
+                state.waited = 0
             else:
-                waited += 1
-        result.history.append(record)
+                state.waited += 1
+        state.history.append(record)
         if accelerator.is_main_process:
             _log_epoch(record, args.metric_for_best, log_path)
-        if args.patience and waited >= args.patience:
+        state.epoch += 1
+        state.step_in_epoch, state.epoch_loss, state.epoch_batches = 0, 0.0, 0
+        if args.patience and state.waited >= args.patience:
             break
     accelerator.wait_for_everyone()
+    result.best_metric, result.best_epoch = state.best_metric, state.best_epoch
+    result.best_valid, result.history = state.best_valid, state.history
+    result.epochs_run = state.epoch - 1
     result.train_seconds = time.perf_counter() - start
     return result
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -35,6 +36,7 @@ from recsft.training.arguments import RunConfig
 RUN_CONFIG_FILE = "run_config.yaml"
 METRICS_FILE = "metrics.json"
 TRAINING_LOG_FILE = "training_log.jsonl"
+CHECKPOINT_DIR = "checkpoints"
 
 
 @dataclass
@@ -157,8 +159,13 @@ def item_counts(prepared: PreparedData) -> np.ndarray:
     return np.array([counts.get(item, 0) for item in ids], dtype=np.float64)
 
 
-def run_training(config: RunConfig) -> dict[str, Any]:
+def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
     """Train, evaluate and write the run folder ``config.run_dir``.
+
+    Args:
+        config: The run config.
+        resume: Continue from the newest checkpoint in ``run_dir/checkpoints`` (written with
+            ``training.save_every_steps``); the config must be the one that wrote it.
 
     Returns:
         The metrics record written to ``metrics.json``.
@@ -167,8 +174,8 @@ def run_training(config: RunConfig) -> dict[str, Any]:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from recsft.training.collators import ClozeCollator
     from recsft.training.loop import fit
+    from recsft.training.masking import ClozeMasking, PadCollator
     from recsft.training.samplers import LengthGroupedBatchSampler
 
     started = time.perf_counter()
@@ -178,37 +185,50 @@ def run_training(config: RunConfig) -> dict[str, Any]:
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
     )
-    set_seed(args.seed)
+    set_seed(args.seed, deterministic=args.deterministic)
     run_dir = config.run_dir
+    checkpoints = os.path.join(run_dir, CHECKPOINT_DIR)
     if accelerator.is_main_process:
         os.makedirs(run_dir, exist_ok=True)
-        for stale in (METRICS_FILE, TRAINING_LOG_FILE):
-            if os.path.exists(os.path.join(run_dir, stale)):
-                os.remove(os.path.join(run_dir, stale))
+        stale = [METRICS_FILE] if resume else [METRICS_FILE, TRAINING_LOG_FILE, CHECKPOINT_DIR]
+        for name in stale:
+            target = os.path.join(run_dir, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.exists(target):
+                os.remove(target)
+    accelerator.wait_for_everyone()
     with accelerator.main_process_first():
         prepared = prepare_data(config)
     tokenizer = prepared.tokenizer
     model = create_model(config, tokenizer)
-    collator = ClozeCollator(
-        mask_token_id=tokenizer.mask_token_id, pad_token_id=tokenizer.pad_token_id,
-        mask_prob=args.mask_prob, last_item_mask_prob=args.last_item_mask_prob,
-        max_length=config.data.max_length,
-    )
+    collator = PadCollator(pad_token_id=tokenizer.pad_token_id, max_length=config.data.max_length)
+    masking = ClozeMasking(mask_token_id=tokenizer.mask_token_id, mask_prob=args.mask_prob,
+                           last_item_mask_prob=args.last_item_mask_prob)
     lengths = [len(ids) for ids in prepared.train_dataset["input_ids"]]
     per_process = per_process_batch_size(args.batch_size, accelerator.num_processes)
     loader = torch.utils.data.DataLoader(
         prepared.train_dataset, collate_fn=collator, num_workers=args.num_workers,
         batch_sampler=LengthGroupedBatchSampler(lengths, per_process, seed=args.seed),
         pin_memory=torch.cuda.is_available(),
+        # Its own generator: creating an iterator must not draw from the global random state
+        # (which carries the masking and dropout), or a resumed epoch would diverge.
+        generator=torch.Generator().manual_seed(args.seed),
     )
 
     def save_best(unwrapped: torch.nn.Module) -> None:
         unwrapped.save_pretrained(run_dir)
         tokenizer.save_pretrained(run_dir)
 
+    def load_best() -> dict[str, torch.Tensor]:
+        from safetensors.torch import load_file
+
+        return load_file(os.path.join(run_dir, "model.safetensors"))
+
     result = fit(
         model, loader, prepared.valid, args, accelerator, save_best=save_best,
         log_path=os.path.join(run_dir, TRAINING_LOG_FILE) if accelerator.is_main_process else None,
+        checkpoint_dir=checkpoints, resume=resume, load_best=load_best, batch_transform=masking,
     )
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.load_state_dict(result.best_state)
@@ -229,6 +249,7 @@ def run_training(config: RunConfig) -> dict[str, Any]:
             "num_processes": accelerator.num_processes,
             "device": str(accelerator.device),
             "mixed_precision": args.mixed_precision,
+            "resumed_from": result.resumed_from,
         },
         "environment": environment(),
         "config": config.to_dict(),

@@ -21,8 +21,9 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         lengths: Length of every sequence.
         batch_size: Sequences per batch.
         window_batches: Batches per sorting window (larger: less padding, less randomness).
-        seed: Base seed; the epoch is added (call :meth:`set_epoch`), or a fresh draw is made
-            from torch's global generator when no seed is given.
+        seed: Base seed; the order of an epoch depends only on ``seed + epoch`` (call
+            :meth:`set_epoch` before each epoch), so every process, and a resumed run, sees
+            the same order. Without a seed, each pass draws from torch's global generator.
     """
 
     def __init__(
@@ -50,7 +51,6 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
             generator.manual_seed(int(torch.randint(0, 2**31 - 1, (1,)).item()))
         else:
             generator.manual_seed(self.seed + self.epoch)
-        self.epoch += 1
         order = torch.randperm(len(self.lengths), generator=generator)
         batches = []
         for start in range(0, len(order), self.window):

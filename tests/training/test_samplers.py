@@ -22,4 +22,6 @@ def test_same_seed_same_order_across_processes_and_new_order_each_epoch():
     b = LengthGroupedBatchSampler(lengths, batch_size=8, seed=5)
     first_a, first_b = list(a), list(b)
     assert first_a == first_b
+    assert list(a) == first_a  # the order depends on the epoch only
+    a.set_epoch(1)
     assert list(a) != first_a
