@@ -56,3 +56,49 @@ class ClozeCollator:
             masked, SPECIAL_TOKENS.index(MASK)
         )
         return batch
+
+
+@dataclass
+class CausalCollator:
+    """Left-pads sequences and shifts them for the causal (next-item) objective of SASRec.
+
+    Each feature is one training sequence, oldest first. The newest ``max_length + 1`` tokens
+    are kept; the input is all of them but the newest, the labels all but the oldest, so the
+    label at every position is the item that follows it. A sequence of a single token has no
+    next item: it is kept as input with no label (an empty one becomes a padding row), so a
+    batch never fails and rows stay aligned with the features.
+
+    Args:
+        pad_token_id: Id of ``[PAD]``.
+        max_length: Longest input (``max_position_embeddings``); ``None`` keeps everything.
+    """
+
+    pad_token_id: int = 0
+    max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_length is not None and self.max_length < 1:
+            raise ValueError(f"max_length must be at least 1, got {self.max_length}")
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """Build ``input_ids``, ``token_type_ids``, ``attention_mask``, ``labels``: ``(B, L)``."""
+        keep = None if self.max_length is None else self.max_length + 1
+        ids, types, labels = [], [], []
+        for feature in features:
+            row_ids, row_types = list(feature["input_ids"]), list(feature["token_type_ids"])
+            if keep:
+                row_ids, row_types = row_ids[-keep:], row_types[-keep:]
+            if len(row_ids) < 2:
+                ids.append(row_ids)
+                types.append(row_types)
+                labels.append([-100] * len(row_ids))
+            else:
+                ids.append(row_ids[:-1])
+                types.append(row_types[:-1])
+                labels.append(row_ids[1:])
+        batch = pad_left(ids, types, pad_id=self.pad_token_id, return_tensors="pt")
+        width = batch["input_ids"].shape[1]
+        batch["labels"] = torch.tensor(
+            [[-100] * (width - len(row)) + row for row in labels], dtype=torch.long
+        ).reshape(len(labels), width)
+        return batch

@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from recsft.training.collators import ClozeCollator
+from recsft.training.collators import CausalCollator, ClozeCollator
 
 
 def features():
@@ -28,3 +29,62 @@ def test_last_item_only_masking():
     masked = batch["labels"] != -100
     assert masked[:, -1].all() and masked.sum() == 3
     assert batch["labels"][:, -1].tolist() == [12, 16, 21]
+
+
+def causal_features():
+    # Event types differ per position (4 + i % 2) so their shift can be checked too.
+    return [{"input_ids": list(range(10, 10 + n)), "token_type_ids": [4 + i % 2 for i in range(n)]}
+            for n in (3, 7, 12)]
+
+
+def test_causal_shapes_and_next_item_labels():
+    batch = CausalCollator(pad_token_id=0, max_length=10)(causal_features())
+    assert set(batch) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+    assert all(v.shape == (3, 10) and v.dtype == torch.long for v in batch.values())
+    # The 3-item sequence: inputs 10, 11 and labels 11, 12 (the next item at every position).
+    assert batch["input_ids"][0, -2:].tolist() == [10, 11]
+    assert batch["labels"][0, -2:].tolist() == [11, 12]
+    assert batch["token_type_ids"][0, -2:].tolist() == [4, 5]
+    real = batch["attention_mask"].bool()
+    # Everywhere: the label at t is the input at t + 1; the newest label is the held-back item.
+    shown = real[:, :-1]
+    assert torch.equal(batch["labels"][:, :-1][shown], batch["input_ids"][:, 1:][shown])
+    assert batch["labels"][:, -1].tolist() == [12, 16, 21]
+
+
+def test_causal_padding_is_left_and_unlabelled():
+    batch = CausalCollator(pad_token_id=0, max_length=10)(causal_features())
+    padding = batch["attention_mask"] == 0
+    assert padding.sum(dim=1).tolist() == [8, 4, 0]
+    assert padding[0, :8].all() and not padding[0, 8:].any()
+    assert (batch["labels"][padding] == -100).all()
+    assert (batch["labels"][~padding] != -100).all()
+    assert (batch["input_ids"][padding] == 0).all()
+    assert (batch["token_type_ids"][padding] == 0).all()
+
+
+def test_causal_truncation_keeps_the_newest_items():
+    batch = CausalCollator(max_length=10)(causal_features())
+    # 12 items, newest 11 kept (10..21 -> 11..21): inputs 11..20, labels 12..21.
+    assert batch["input_ids"][2].tolist() == list(range(11, 21))
+    assert batch["labels"][2].tolist() == list(range(12, 22))
+    assert batch["token_type_ids"][2].tolist() == [4 + i % 2 for i in range(1, 11)]
+    untruncated = CausalCollator()(causal_features())
+    assert untruncated["input_ids"].shape == (3, 11)
+    assert untruncated["input_ids"][2].tolist() == list(range(10, 21))
+
+
+def test_causal_short_sequences_never_fail_and_carry_no_label():
+    features = [{"input_ids": [7], "token_type_ids": [4]}, {"input_ids": [], "token_type_ids": []},
+                {"input_ids": [8, 9], "token_type_ids": [4, 5]}]
+    batch = CausalCollator(max_length=5)(features)
+    assert batch["input_ids"].tolist() == [[7], [0], [8]]
+    assert batch["attention_mask"].tolist() == [[1], [0], [1]]
+    assert batch["labels"].tolist() == [[-100], [-100], [9]]
+    lonely = CausalCollator()([{"input_ids": [7], "token_type_ids": [4]}])
+    assert lonely["labels"].tolist() == [[-100]]
+
+
+def test_causal_max_length_must_be_positive():
+    with pytest.raises(ValueError, match="at least 1"):
+        CausalCollator(max_length=0)
