@@ -31,6 +31,17 @@ class Bert4RecConfig(PretrainedConfig):
         layer_norm_eps: LayerNorm epsilon.
         pad_token_id: Id of ``[PAD]``.
         mask_token_id: Id of ``[MASK]``.
+        loss: Training loss computed by :func:`recsft.modeling.losses.item_loss`: ``"ce"``
+            (full-softmax cross-entropy), ``"sampled_softmax"`` (logQ-corrected sampled
+            softmax) or ``"gbce"`` (gSASRec's generalised binary cross-entropy). See
+            ``docs/losses.md``.
+        num_negatives: Negatives shared by the batch for the sampled losses.
+        negative_sampling: How the sampled losses draw negatives: ``"uniform"``,
+            ``"popularity"`` (needs the item log-probabilities from training counts) or
+            ``"in-batch"`` (the other targets of the batch).
+        gbce_t: Calibration parameter ``t`` in ``[0, 1]`` of gBCE (``0`` is plain BCE).
+        uses_mask_token: Whether the model is fed ``[MASK]`` tokens (Cloze training, and a
+            ``[MASK]`` appended to query the next item), as BERT4Rec is.
     """
 
     model_type = "recsft_bert4rec"
@@ -54,6 +65,11 @@ class Bert4RecConfig(PretrainedConfig):
         layer_norm_eps: float = 1e-12,
         pad_token_id: int = 0,
         mask_token_id: int = 2,
+        loss: str = "ce",
+        num_negatives: int = 256,
+        negative_sampling: str = "uniform",
+        gbce_t: float = 0.75,
+        uses_mask_token: bool = True,
         **kwargs: Any,
     ) -> None:
         if hidden_size % num_attention_heads:
@@ -77,6 +93,11 @@ class Bert4RecConfig(PretrainedConfig):
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
         self.mask_token_id = mask_token_id
+        self.loss = loss
+        self.num_negatives = num_negatives
+        self.negative_sampling = negative_sampling
+        self.gbce_t = gbce_t
+        self.uses_mask_token = uses_mask_token
         # Read by transformers' BertLayer, which this model reuses.
         self.is_decoder = False
         self.add_cross_attention = False
