@@ -33,6 +33,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help="comma-separated item ids, oldest first")
     recommend.add_argument("--k", type=int, default=10)
     recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    push = commands.add_parser("push", help="upload a run folder to the Hugging Face Hub")
+    push.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
+    push.add_argument("--repo-id", required=True, help="Hub repository, e.g. user/name")
+    push.add_argument("--private", action="store_true", help="create the repository as private")
+    push.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
     _add_data_commands(commands)
     return parser
 
@@ -126,6 +132,17 @@ def _recommend(args: argparse.Namespace) -> int:
     print(f"{'rank':>4}  {'item':<16} score")
     for rank, (item, score) in enumerate(results, start=1):
         print(f"{rank:>4}  {item:<16} {score:.4f}")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from recsft.hub import HubError, push_to_hub
+
+    try:
+        url = push_to_hub(args.run, args.repo_id, token=args.token, private=args.private)
+    except HubError as err:
+        raise ValueError(str(err)) from err
+    print(url)
     return 0
 
 
@@ -223,7 +240,8 @@ def _data_list(args: argparse.Namespace) -> int:
 
 
 DATA_COMMANDS = {"prepare": _data_prepare, "stats": _data_stats, "list": _data_list}
-COMMANDS = {"train": _train, "evaluate": _evaluate, "recommend": _recommend, "data": _data}
+COMMANDS = {"train": _train, "evaluate": _evaluate, "recommend": _recommend, "push": _push,
+            "data": _data}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,470 @@
+"""Publish a trained run folder on the Hugging Face Hub, with a model card.
+
+:func:`write_model_card` writes ``README.md`` into a run folder from its ``metrics.json`` and
+``config.json``: what the model is, the data and its terms, the evaluation protocol, the test
+metrics beside the most-popular baseline, how it was trained and how to load it.
+:func:`push_to_hub` checks the run folder, writes the card if there is none, creates the Hub
+repository and uploads the folder in one commit.
+
+Example:
+    >>> from recsft.hub import push_to_hub
+    >>> push_to_hub("runs/demo", "alice/recsft-demo")
+    'https://huggingface.co/alice/recsft-demo/commit/...'
+
+A pushed run loads with ``import recsft.modeling`` followed by
+``AutoModel.from_pretrained("alice/recsft-demo")`` (no ``trust_remote_code``), or locally with
+``Recommender.from_pretrained(snapshot_download("alice/recsft-demo"))``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["CARD_FILE", "REQUIRED_FILES", "HubError", "check_run_folder", "push_to_hub",
+           "render_model_card", "write_model_card"]
+
+CARD_FILE = "README.md"
+METRICS_FILE = "metrics.json"
+CONFIG_FILE = "config.json"
+INDEX_FILE = "item_index.json"
+
+# What `AutoModel` / `AutoTokenizer.from_pretrained` and `Recommender.from_pretrained` read, and
+# what the model card is written from. A run folder without one of them is not pushed.
+REQUIRED_FILES: tuple[str, ...] = (
+    CONFIG_FILE,
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "item_index.faiss",
+    INDEX_FILE,
+    METRICS_FILE,
+)
+
+# Half-written files of atomic writes (temporary name, then rename) are never uploaded.
+IGNORE_PATTERNS: tuple[str, ...] = (".tmp-*", "*/.tmp-*")
+
+_METRIC_ORDER = ("ndcg", "recall", "hit_rate", "mrr", "precision")
+_MODEL_NAMES = {"bert4rec": "BERT4Rec", "sasrec": "SASRec", "gru4rec": "GRU4Rec",
+                "lstm_attention": "LSTM-attention"}
+
+
+class HubError(RuntimeError):
+    """The Hub refused a request or could not be reached; the original error is chained."""
+
+
+# ----------------------------------------------------------------------------- model card
+
+
+def render_model_card(run_dir: str | os.PathLike, repo_id: str | None = None) -> str:
+    """The model card (``README.md`` text) of a run folder.
+
+    Args:
+        run_dir: A run folder written by ``recsft train``.
+        repo_id: Hub repository the card is for (``user/name``); used in the loading
+            examples, which show ``<user>/<repo>`` without it.
+
+    Returns:
+        Markdown with a YAML front matter block.
+
+    Raises:
+        FileNotFoundError: ``metrics.json`` or ``config.json`` is missing (the message names it).
+        ValueError: one of them is not valid JSON.
+    """
+    run_dir = Path(run_dir)
+    record = _read_json(run_dir, METRICS_FILE)
+    model_config = _read_json(run_dir, CONFIG_FILE)
+    item_ids = _example_items(run_dir)
+    run_config = record.get("config") or {}
+    data_config = run_config.get("data") or {}
+    dataset = _describe_dataset(data_config, record.get("dataset") or {})
+    model_type = (record.get("training") or {}).get("model_type") or model_config.get(
+        "model_type", "unknown")
+    name = run_config.get("name") or run_dir.name
+    repo = repo_id or "<user>/<repo>"
+
+    front_matter: dict[str, Any] = {
+        "library_name": "recsft",
+        "tags": ["recsft", "sequential-recommendation", str(model_type), *dataset["tags"]],
+    }
+    metric_names = sorted({key.split("@")[0] for key in record.get("test") or {}},
+                          key=_metric_rank)
+    if metric_names:
+        front_matter["metrics"] = metric_names
+
+    sections = [
+        f"# {repo_id or name}",
+        _intro(model_type, model_config, record, item_count=len(item_ids)),
+        _data_section(dataset, record.get("dataset") or {}),
+        _protocol_section(record.get("protocol") or {}, data_config),
+        _results_section(record),
+        _training_section(record, model_config),
+        _usage_section(repo, item_ids[:3]),
+        _terms_section(dataset),
+    ]
+    header = yaml.safe_dump(front_matter, sort_keys=False, allow_unicode=True)
+    body = "\n\n".join(section.strip() for section in sections if section)
+    return f"---\n{header}---\n\n{body}\n"
+
+
+def write_model_card(run_dir: str | os.PathLike, repo_id: str | None = None) -> str:
+    """Write the model card ``README.md`` into a run folder (atomically; replaces a card).
+
+    Args:
+        run_dir: A run folder written by ``recsft train``.
+        repo_id: Hub repository the card is for, used in its loading examples.
+
+    Returns:
+        The path of the written ``README.md``.
+
+    Raises:
+        FileNotFoundError: the folder, ``metrics.json`` or ``config.json`` is missing.
+        ValueError: ``metrics.json`` or ``config.json`` is not valid JSON.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run folder")
+    path = run_dir / CARD_FILE
+    _write_text_atomic(path, render_model_card(run_dir, repo_id=repo_id))
+    return str(path)
+
+
+def _read_json(run_dir: Path, filename: str) -> dict[str, Any]:
+    path = run_dir / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing from the run folder")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+
+
+def _example_items(run_dir: Path) -> list[str]:
+    """Item ids of the catalogue, in index order (empty when the index metadata is absent)."""
+    path = run_dir / INDEX_FILE
+    if not path.is_file():
+        return []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return [str(item) for item in json.load(handle).get("item_ids", [])]
+    except (json.JSONDecodeError, AttributeError):
+        return []
+
+
+def _metric_rank(name: str) -> tuple[int, str]:
+    return (_METRIC_ORDER.index(name) if name in _METRIC_ORDER else len(_METRIC_ORDER), name)
+
+
+def _metric_sort_key(key: str) -> tuple[int, tuple[int, str]]:
+    base, _, k = key.partition("@")
+    return (int(k) if k.isdigit() else 0, _metric_rank(base))
+
+
+def _describe_dataset(data_config: dict[str, Any], dataset: dict[str, Any]) -> dict[str, Any]:
+    """Name, description, terms and published statistics of the data a run was trained on."""
+    source = str(data_config.get("source") or dataset.get("source") or "unknown")
+    if source == "synthetic":
+        return {
+            "kind": "synthetic", "name": "synthetic shop (recsft generator)", "tags": [],
+            "description": "the seeded synthetic shop built into recsft "
+                           "(`recsft.data.synthetic`): sessions, a view → cart → buy funnel and "
+                           "drifting interests",
+            "terms": "The data is synthetic, generated by recsft; no third-party data terms "
+                     "apply.",
+        }
+    from recsft.data.registry import REGISTRY
+
+    spec = REGISTRY.get(source)
+    if spec is not None:
+        return {
+            "kind": "named", "name": spec.name, "tags": [spec.name],
+            "description": f"{spec.description}" + (f" ({spec.homepage})" if spec.homepage
+                                                     else ""),
+            "terms": spec.license, "citation": spec.citation, "published": spec.published,
+        }
+    # A local file: only its name goes into the card, never the path on this machine.
+    filename = Path(source).name
+    fmt = data_config.get("format") or "auto"
+    return {
+        "kind": "file", "name": f"`{filename}`", "tags": [],
+        "description": f"a local event file, `{filename}` (reader: {fmt})",
+        "terms": "recsft does not know the terms of this file; they are its owner's.",
+    }
+
+
+def _intro(model_type: str, model_config: dict[str, Any], record: dict[str, Any],
+           item_count: int) -> str:
+    shape = [f"model type `{model_config.get('model_type', model_type)}`"]
+    for key, label in (("num_hidden_layers", "layers"), ("hidden_size", "hidden size"),
+                       ("num_attention_heads", "attention heads"),
+                       ("max_position_embeddings", "maximum input length")):
+        if key in model_config:
+            shape.append(f"{label} {model_config[key]}")
+    items = item_count or (record.get("protocol") or {}).get("num_items")
+    catalogue = f" over a catalogue of {items:,} items" if items else ""
+    display = _MODEL_NAMES.get(model_type, model_type)
+    return (
+        f"A **{display}** sequential recommender{catalogue}, trained with **recsft**. Given a "
+        "user's behaviour sequence (item ids, oldest first, with their event types such as "
+        "view, cart, fav, buy), it scores every item of the catalogue as the next one.\n\n"
+        f"The model is a transformers `PreTrainedModel` ({', '.join(shape)}), saved as "
+        "safetensors. The repository also holds its tokenizer (`tokenizer.json`: item ids and "
+        "event types), a FAISS index of the item embeddings with its item-id map "
+        "(`item_index.faiss`, `item_index.json`) and the full metrics record (`metrics.json`)."
+    )
+
+
+def _data_section(dataset: dict[str, Any], stats: dict[str, Any]) -> str:
+    lines = ["## Data", "", f"Trained on {dataset['description']}."]
+    counts = [(label, stats.get(key)) for key, label in
+              (("users", "users"), ("items", "items"), ("interactions", "interactions"))]
+    if any(value is not None for _, value in counts):
+        published = dataset.get("published") or {}
+        lines += ["", "| | after cleaning |" + (" published |" if published else ""),
+                  "|---|---:|" + ("---:|" if published else "")]
+        for label, value in counts:
+            row = f"| {label} | {_count(value)} |"
+            if published:
+                row += f" {_count(published.get(label))} |"
+            lines.append(row)
+        if published.get("source"):
+            lines += ["", f"Published figures: {published['source']}."]
+    steps = [step for step in stats.get("steps") or [] if isinstance(step, dict)]
+    if steps:
+        lines += ["", "Processing steps, in order: " + ", ".join(
+            f"`{step.get('name')}`" + _params(step.get("params")) for step in steps) + "."]
+    return "\n".join(lines)
+
+
+def _count(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else ("–" if value is None else str(value))
+
+
+def _params(params: Any) -> str:
+    if not params:
+        return ""
+    return " (" + ", ".join(f"{key}={value}" for key, value in params.items()) + ")"
+
+
+def _protocol_section(protocol: dict[str, Any], data_config: dict[str, Any]) -> str:
+    if not protocol:
+        return "## Evaluation protocol\n\nThe run recorded no evaluation protocol."
+    filter_seen = protocol.get("filter_seen")
+    rows = [
+        ("split", protocol.get("split", "–")),
+        ("ranking", "full: every item of the catalogue is scored (no sampled negatives)"
+         if protocol.get("ranking") == "full" else protocol.get("ranking", "–")),
+        ("filter_seen", "yes: items of the user's history are removed from the ranking"
+         if filter_seen else "no" if filter_seen is not None else "–"),
+        ("max_length", _count(protocol.get("max_length", data_config.get("max_length")))),
+        ("users evaluated", _count(protocol.get("num_users"))),
+        ("items ranked", _count(protocol.get("num_items"))),
+    ]
+    lines = ["## Evaluation protocol", "", "| | |", "|---|---|"]
+    lines += [f"| {label} | {value} |" for label, value in rows]
+    return "\n".join(lines)
+
+
+def _results_section(record: dict[str, Any]) -> str:
+    test = record.get("test") or {}
+    if not test:
+        return "## Test results\n\nThe run recorded no test metrics."
+    popular = ((record.get("baselines") or {}).get("most_popular") or {}).get("test") or {}
+    lines = ["## Test results", "",
+             "On the test targets, with the protocol above"
+             + (", beside the most-popular baseline (items ranked by their training "
+                "interactions, same protocol):" if popular else ":"), ""]
+    lines += ["| metric | this model |" + (" most popular |" if popular else ""),
+              "|---|---:|" + ("---:|" if popular else "")]
+    for key in sorted(test, key=_metric_sort_key):
+        row = f"| {key} | {_number(test[key])} |"
+        if popular:
+            row += f" {_number(popular.get(key))} |"
+        lines.append(row)
+    lines += ["", "Figures from a single run; they are not comparable with metrics computed "
+              "against sampled negatives or without filtering the history."]
+    return "\n".join(lines)
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "–"
+
+
+def _training_section(record: dict[str, Any], model_config: dict[str, Any]) -> str:
+    training = record.get("training") or {}
+    settings = (record.get("config") or {}).get("training") or {}
+    environment = record.get("environment") or {}
+    lines = ["## Training", ""]
+    facts = [
+        ("epochs run", training.get("epochs_run")),
+        ("best epoch (validation)", training.get("best_epoch")),
+        ("metric for the best epoch", settings.get("metric_for_best")),
+        ("training time", f"{training['train_seconds']} s" if "train_seconds" in training
+         else None),
+        ("device", training.get("device")),
+        ("processes", training.get("num_processes")),
+        ("mixed precision", training.get("mixed_precision")),
+    ]
+    metric = settings.get("metric_for_best")
+    valid = record.get("valid") or {}
+    if metric in valid:
+        facts.append((f"best validation {metric}", _number(valid[metric])))
+    for key in ("batch_size", "learning_rate", "weight_decay", "scheduler", "mask_prob", "seed"):
+        facts.append((key.replace("_", " "), settings.get(key)))
+    lines += [f"- {label}: {value}" for label, value in facts if value is not None]
+    versions = ", ".join(f"{key} {value}" for key, value in environment.items()
+                         if key in ("python", "torch", "transformers", "accelerate"))
+    if versions:
+        lines.append(f"- versions: {versions}")
+    lines += ["", "The resolved run config is in `run_config.yaml` and `metrics.json`; the "
+              "per-epoch log in `training_log.jsonl`."]
+    return "\n".join(lines)
+
+
+def _usage_section(repo: str, items: list[str]) -> str:
+    history = ", ".join(f'"{item}"' for item in items) or '"<item id>", "<item id>"'
+    return f"""## How to use
+
+Install recsft (the package that trained the model). Importing `recsft.modeling` registers the
+model and tokenizer with the transformers Auto classes, so no `trust_remote_code` is needed:
+
+```python
+import recsft.modeling  # registers the recsft Auto classes
+from transformers import AutoModel, AutoTokenizer
+
+model = AutoModel.from_pretrained("{repo}")
+tokenizer = AutoTokenizer.from_pretrained("{repo}")
+```
+
+Top-k recommendations (the FAISS index is read from a local copy of the repository):
+
+```python
+from huggingface_hub import snapshot_download
+import recsft
+
+rec = recsft.Recommender.from_pretrained(snapshot_download("{repo}"))
+rec.recommend([{history}], k=10)  # [(item_id, score), ...], history items excluded
+```"""
+
+
+def _terms_section(dataset: dict[str, Any]) -> str:
+    lines = ["## Data terms", "", dataset["terms"]]
+    if dataset.get("citation"):
+        lines += ["", f"Cite: {dataset['citation']}."]
+    if dataset["kind"] != "synthetic":
+        lines += ["", "The training data is not in this repository, but the tokenizer and the "
+                  "item index list the dataset's item ids and the weights are learned from it: "
+                  "check that these terms allow publishing them, and follow them when you use "
+                  "the model."]
+    return "\n".join(lines)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+# ----------------------------------------------------------------------------- upload
+
+
+def check_run_folder(run_dir: str | os.PathLike) -> Path:
+    """Check that a run folder holds every file a pushed model needs.
+
+    Returns:
+        The folder as a ``Path``.
+
+    Raises:
+        FileNotFoundError: the folder or one of :data:`REQUIRED_FILES` is missing (the message
+            names them).
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such run folder")
+    missing = [name for name in REQUIRED_FILES if not (run_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{run_dir}: not a complete run folder, missing "
+                                f"{', '.join(missing)}")
+    return run_dir
+
+
+def push_to_hub(
+    run_dir: str | os.PathLike,
+    repo_id: str,
+    token: str | None = None,
+    private: bool = False,
+    commit_message: str | None = None,
+    endpoint: str | None = None,
+) -> str:
+    """Upload a run folder to a Hub model repository, with a model card.
+
+    The folder is checked first (:data:`REQUIRED_FILES`); a model card is written if the folder
+    has no ``README.md`` (an existing card is uploaded as it is). The repository is created if it
+    does not exist, then every file of the folder (model, tokenizer, item index and id map,
+    metrics, run config, training log, card) is uploaded in one commit.
+
+    Args:
+        run_dir: A run folder written by ``recsft train``.
+        repo_id: Target repository, ``user/name`` or ``organization/name``.
+        token: Hub token with write access; default: ``HF_TOKEN`` or the saved login.
+        private: Create the repository as private. Without it the namespace's default applies
+            (public for a user). It does not change the visibility of an existing repository.
+        commit_message: Summary of the commit; default ``Upload recsft run <name>``.
+        endpoint: Hub address; default: ``HF_ENDPOINT`` at call time, else huggingface.co.
+
+    Returns:
+        The URL of the commit.
+
+    Raises:
+        FileNotFoundError: the run folder is incomplete (the message names the missing files).
+        ValueError: ``repo_id`` is malformed, or ``metrics.json`` / ``config.json`` is not JSON.
+        HubError: the Hub refused a request or could not be reached.
+    """
+    run_dir = check_run_folder(run_dir)
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ValueError(f"repo id '{repo_id}' must look like user/name")
+    if not (run_dir / CARD_FILE).is_file():
+        write_model_card(run_dir, repo_id=repo_id)
+    if commit_message is None:
+        commit_message = f"Upload recsft run {run_dir.name}"
+
+    from huggingface_hub import HfApi
+    from huggingface_hub.utils import httpx
+
+    import recsft
+
+    endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
+    api = HfApi(endpoint=endpoint.rstrip("/") if endpoint else None, token=token,
+                library_name="recsft", library_version=recsft.__version__)
+    try:
+        api.create_repo(repo_id, private=True if private else None, exist_ok=True)
+        commit = api.upload_folder(repo_id=repo_id, folder_path=str(run_dir),
+                                   commit_message=commit_message,
+                                   ignore_patterns=list(IGNORE_PATTERNS))
+    except (OSError, httpx.HTTPError) as err:
+        raise HubError(f"pushing {run_dir} to {api.endpoint}/{repo_id} failed: "
+                       f"{_one_line(err)}") from err
+    return str(commit.commit_url)
+
+
+def _one_line(err: BaseException) -> str:
+    """The first line of an error, with the Hub's own message when it sent one."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else type(err).__name__
+    server = getattr(err, "server_message", None)
+    if server and server not in text:
+        text += f" ({' '.join(str(server).split())})"
+    return text
