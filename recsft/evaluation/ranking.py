@@ -53,11 +53,14 @@ class RankingEvaluator:
         eval_set: Histories and next-item targets.
         tokenizer: The run's tokenizer (fixes the item index).
         max_length: Model input length; histories keep their newest ``max_length - 1`` items
-            plus the appended ``[MASK]``. History filtering uses the *whole* history.
+            plus the appended ``[MASK]`` (or ``max_length`` items without it). History
+            filtering uses the *whole* history.
         ks: Cut-offs.
         filter_seen: Remove history items from each user's ranking.
         batch_size: Users per chunk.
         split: Name of the split protocol, for the record.
+        append_mask: Append ``[MASK]`` to each history (the Cloze models read the next item
+            there); causal models take the newest ``max_length`` items as they are.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class RankingEvaluator:
         filter_seen: bool = True,
         batch_size: int = 512,
         split: str = "leave-one-out",
+        append_mask: bool = True,
     ) -> None:
         self.ks = sorted(int(k) for k in ks)
         self.filter_seen = filter_seen
@@ -76,7 +80,7 @@ class RankingEvaluator:
         self.num_items = tokenizer.num_items
         encoded = tokenizer.encode_histories(
             eval_set.histories, eval_set.history_event_types, max_length=max_length,
-            append_mask=True, padding=False,
+            append_mask=append_mask, padding=False,
         )
         self._input_ids = encoded["input_ids"]
         self._token_type_ids = encoded["token_type_ids"]

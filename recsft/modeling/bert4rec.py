@@ -23,7 +23,6 @@ from transformers.models.bert.modeling_bert import BertEncoder
 
 from recsft.modeling.configuration_bert4rec import Bert4RecConfig
 from recsft.modeling.layers import OutputTransform, RecsftPreTrainedModel, SequenceEmbeddings
-from recsft.modeling.losses import item_loss
 from recsft.modeling.outputs import MaskedItemOutput
 
 
@@ -76,7 +75,7 @@ class Bert4RecModel(Bert4RecPreTrainedModel):
         selected = labels != -100
         queries = self.output_transform(hidden[selected])  # (n_labelled, hidden)
         targets = labels[selected] - self.config.first_item_id
-        loss, logits = item_loss(queries, self.item_embeddings(), targets, self.config)
+        loss, logits = self._item_loss(queries, targets)
         return MaskedItemOutput(loss=loss, logits=logits, last_hidden_state=hidden)
 
     def encode(

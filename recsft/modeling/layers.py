@@ -89,3 +89,22 @@ class RecsftPreTrainedModel(PreTrainedModel):
     def item_embeddings(self) -> torch.Tensor:
         """The item matrix ``(num_items, hidden)`` (special tokens excluded)."""
         return self.embeddings.items.weight[self.config.first_item_id:]
+
+    def set_item_popularity(self, counts: torch.Tensor, alpha: float = 1.0) -> None:
+        """Training counts ``(num_items,)`` for popularity-sampled negatives (not saved).
+
+        Stored as the log sampling probabilities read by
+        :func:`recsft.modeling.losses.item_loss` when ``negative_sampling="popularity"``.
+        """
+        from recsft.modeling.losses import popularity_log_probs
+
+        log_probs = popularity_log_probs(torch.as_tensor(counts), alpha=alpha)
+        self.register_buffer("item_log_probs", log_probs.to(self.item_embeddings().device),
+                             persistent=False)
+
+    def _item_loss(self, queries: torch.Tensor, targets: torch.Tensor):
+        """``item_loss`` against this model's item matrix, with its popularity if set."""
+        from recsft.modeling.losses import item_loss
+
+        return item_loss(queries, self.item_embeddings(), targets, self.config,
+                         item_log_probs=getattr(self, "item_log_probs", None))

@@ -29,7 +29,6 @@ from transformers.models.bert.modeling_bert import BertEncoder
 
 from recsft.modeling.configuration_sasrec import SASRecConfig
 from recsft.modeling.layers import OutputTransform, RecsftPreTrainedModel, SequenceEmbeddings
-from recsft.modeling.losses import item_loss
 from recsft.modeling.outputs import MaskedItemOutput
 
 
@@ -87,7 +86,7 @@ class SASRecModel(SASRecPreTrainedModel):
         if targets.numel() == 0:
             logits = queries @ self.item_embeddings().T  # (0, num_items)
             return MaskedItemOutput(loss=logits.sum(), logits=logits, last_hidden_state=hidden)
-        loss, logits = item_loss(queries, self.item_embeddings(), targets, self.config)
+        loss, logits = self._item_loss(queries, targets)
         return MaskedItemOutput(loss=loss, logits=logits, last_hidden_state=hidden)
 
     def encode(

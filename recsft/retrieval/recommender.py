@@ -43,6 +43,7 @@ class Recommender:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_length = max_length or model.config.max_position_embeddings
+        self.append_mask = bool(getattr(model.config, "uses_mask_token", True))
         if index is None:
             items = model.item_embeddings().detach().float().cpu().numpy()
             index = ItemIndex(items, tokenizer.item_ids, metric="ip")
@@ -87,7 +88,7 @@ class Recommender:
                 kept_types.append([event_types[row][i] for i in keep])
         batch = self.tokenizer.encode_histories(
             kept_items, kept_types if event_types is not None else None,
-            max_length=self.max_length, append_mask=True, return_tensors="pt",
+            max_length=self.max_length, append_mask=self.append_mask, return_tensors="pt",
         )
         device = next(self.model.parameters()).device
         users = self.model.encode_sequences(**{k: v.to(device) for k, v in batch.items()})

@@ -31,12 +31,15 @@ class ConfigError(ValueError):
 
 @dataclass
 class ModelConfig:
-    """Architecture; fields map onto :class:`recsft.modeling.Bert4RecConfig`.
+    """Architecture and loss; fields map onto the model's own config class.
+
+    Fields left ``None`` take the model's default (e.g. SASRec has no output transform).
 
     Attributes:
-        model_type: ``bert4rec``.
+        model_type: ``bert4rec`` (bidirectional, Cloze), ``sasrec`` (causal), ``gru4rec`` or
+            ``lstm_attention`` (recurrent baselines); see ``recsft.modeling.MODEL_TYPES``.
         hidden_size: Embedding and hidden width.
-        num_hidden_layers: Transformer layers.
+        num_hidden_layers: Transformer (or recurrent) layers.
         num_attention_heads: Attention heads.
         intermediate_size: Feed-forward width.
         hidden_dropout_prob: Dropout on embeddings and sub-layers.
@@ -44,6 +47,10 @@ class ModelConfig:
         use_event_types: Add event-type embeddings.
         use_output_transform: Dense + activation + LayerNorm before scoring.
         initializer_range: Std of the normal initialisation.
+        loss: ``ce`` (full softmax), ``sampled_softmax`` (logQ-corrected) or ``gbce``.
+        num_negatives: Negatives per batch for the sampled losses.
+        negative_sampling: ``uniform``, ``popularity`` or ``in-batch``.
+        gbce_t: Calibration of gBCE (0: plain BCE, 1: fully calibrated).
     """
 
     model_type: str = "bert4rec"
@@ -54,8 +61,12 @@ class ModelConfig:
     hidden_dropout_prob: float = 0.2
     attention_probs_dropout_prob: float = 0.2
     use_event_types: bool = True
-    use_output_transform: bool = True
+    use_output_transform: bool | None = None
     initializer_range: float = 0.02
+    loss: str = "ce"
+    num_negatives: int = 256
+    negative_sampling: str = "uniform"
+    gbce_t: float = 0.75
 
 
 @dataclass

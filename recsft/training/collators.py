@@ -7,7 +7,8 @@ from typing import Any
 
 import torch
 
-from recsft.tokenization import MASK, SPECIAL_TOKENS, pad_left
+from recsft.tokenization import pad_left
+from recsft.training.masking import ClozeMasking, PadCollator
 
 
 @dataclass
@@ -34,28 +35,13 @@ class ClozeCollator:
     max_length: int | None = None
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """Build ``input_ids``, ``token_type_ids``, ``attention_mask``, ``labels``: ``(B, L)``."""
-        cut = self.max_length
-        ids = [list(f["input_ids"])[-cut:] if cut else list(f["input_ids"]) for f in features]
-        types = [
-            list(f["token_type_ids"])[-cut:] if cut else list(f["token_type_ids"])
-            for f in features
-        ]
-        batch = pad_left(ids, types, pad_id=self.pad_token_id, return_tensors="pt")
-        real = batch["attention_mask"].bool()
-        masked = (torch.rand(real.shape) < self.mask_prob) & real
-        only_last = torch.rand(real.shape[0]) < self.last_item_mask_prob
-        masked[only_last] = False
-        none = ~masked.any(dim=1)
-        masked[only_last | none, -1] = True
-        masked &= real
-        batch["labels"] = torch.where(masked, batch["input_ids"], torch.full_like(masked, -100,
-                                                                                 dtype=torch.long))
-        batch["input_ids"] = batch["input_ids"].masked_fill(masked, self.mask_token_id)
-        batch["token_type_ids"] = batch["token_type_ids"].masked_fill(
-            masked, SPECIAL_TOKENS.index(MASK)
-        )
-        return batch
+        """Build ``input_ids``, ``token_type_ids``, ``attention_mask``, ``labels``: ``(B, L)``.
+
+        The padding and the masking are :class:`~recsft.training.masking.PadCollator` and
+        :class:`~recsft.training.masking.ClozeMasking`; the trainer applies them as two steps.
+        """
+        batch = PadCollator(self.pad_token_id, self.max_length)(features)
+        return ClozeMasking(self.mask_token_id, self.mask_prob, self.last_item_mask_prob)(batch)
 
 
 @dataclass

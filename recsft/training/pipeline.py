@@ -96,7 +96,7 @@ def build_evaluator(
     return RankingEvaluator(
         eval_set, tokenizer, max_length=config.data.max_length, ks=config.evaluation.ks,
         filter_seen=config.evaluation.filter_seen, batch_size=config.evaluation.batch_size,
-        split=protocol,
+        split=protocol, append_mask=uses_mask_token(config),
     )
 
 
@@ -120,8 +120,10 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None) 
     if config.data.train_stride:
         train = sliding_windows(train, window=config.data.max_length,
                                 stride=config.data.train_stride)
+    # Causal models predict every next item: max_length inputs need max_length + 1 events.
+    length = config.data.max_length + (0 if uses_mask_token(config) else 1)
     encoded = tokenizer.encode_histories(
-        train.items, train.event_types, max_length=config.data.max_length, padding=False,
+        train.items, train.event_types, max_length=length, padding=False,
     )
     keep = [i for i, ids in enumerate(encoded["input_ids"]) if ids]
     train_dataset = datasets.Dataset.from_dict(
@@ -137,19 +139,36 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None) 
     )
 
 
+def model_classes(config: RunConfig) -> tuple[Any, Any]:
+    """The (config class, model class) of ``config.model.model_type``."""
+    from recsft.modeling import MODEL_TYPES
+
+    name = config.model.model_type
+    if name not in MODEL_TYPES:
+        raise ValueError(f"unknown model_type '{name}'; expected one of "
+                         f"{', '.join(sorted(MODEL_TYPES))}")
+    return MODEL_TYPES[name]
+
+
+def uses_mask_token(config: RunConfig) -> bool:
+    """Whether the model reads a history with an appended ``[MASK]`` (the Cloze family)."""
+    return bool(model_classes(config)[0]().uses_mask_token)
+
+
 def create_model(config: RunConfig, tokenizer: BehaviorTokenizer):
     """Instantiate the model a config names, sized to the tokenizer."""
-    from recsft.modeling import Bert4RecConfig, Bert4RecModel
+    import inspect
 
-    if config.model.model_type != "bert4rec":
-        raise ValueError(f"unknown model_type '{config.model.model_type}'; expected 'bert4rec'")
-    fields = {k: v for k, v in config.model.__dict__.items() if k != "model_type"}
-    model_config = Bert4RecConfig(
+    config_class, model_class = model_classes(config)
+    accepted = set(inspect.signature(config_class.__init__).parameters)
+    fields = {k: v for k, v in config.model.__dict__.items()
+              if k in accepted and v is not None}
+    model_config = config_class(
         vocab_size=len(tokenizer), first_item_id=tokenizer.first_item_id,
         num_token_types=tokenizer.num_token_types, max_position_embeddings=config.data.max_length,
         pad_token_id=tokenizer.pad_token_id, mask_token_id=tokenizer.mask_token_id, **fields,
     )
-    return Bert4RecModel(model_config)
+    return model_class(model_config)
 
 
 def item_counts(prepared: PreparedData) -> np.ndarray:
@@ -174,6 +193,7 @@ def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from recsft.training.collators import CausalCollator
     from recsft.training.loop import fit
     from recsft.training.masking import ClozeMasking, PadCollator
     from recsft.training.samplers import LengthGroupedBatchSampler
@@ -202,9 +222,17 @@ def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
         prepared = prepare_data(config)
     tokenizer = prepared.tokenizer
     model = create_model(config, tokenizer)
-    collator = PadCollator(pad_token_id=tokenizer.pad_token_id, max_length=config.data.max_length)
-    masking = ClozeMasking(mask_token_id=tokenizer.mask_token_id, mask_prob=args.mask_prob,
-                           last_item_mask_prob=args.last_item_mask_prob)
+    if uses_mask_token(config):
+        collator = PadCollator(pad_token_id=tokenizer.pad_token_id,
+                               max_length=config.data.max_length)
+        masking = ClozeMasking(mask_token_id=tokenizer.mask_token_id, mask_prob=args.mask_prob,
+                               last_item_mask_prob=args.last_item_mask_prob)
+    else:
+        collator = CausalCollator(pad_token_id=tokenizer.pad_token_id,
+                                  max_length=config.data.max_length)
+        masking = None
+    if config.model.negative_sampling == "popularity":
+        model.set_item_popularity(torch.from_numpy(item_counts(prepared)))
     lengths = [len(ids) for ids in prepared.train_dataset["input_ids"]]
     per_process = per_process_batch_size(args.batch_size, accelerator.num_processes)
     loader = torch.utils.data.DataLoader(
