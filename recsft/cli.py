@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, help="YAML run config, e.g. configs/demo.yaml")
     train.add_argument("--set", dest="overrides", action="append", default=[],
                        metavar="SECTION.KEY=VALUE", help="override a config value (repeatable)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue from the newest checkpoint in runs/<name>/checkpoints")
 
     evaluate = commands.add_parser("evaluate", help="re-evaluate a run folder (full ranking)")
     evaluate.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
@@ -96,7 +98,7 @@ def _train(args: argparse.Namespace) -> int:
     from recsft.training.pipeline import run_training
 
     config = RunConfig.from_yaml(args.config, args.overrides)
-    record = run_training(config)
+    record = run_training(config, resume=args.resume)
     from accelerate import PartialState
 
     if PartialState().is_main_process:

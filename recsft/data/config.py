@@ -34,6 +34,9 @@ class DataConfig:
         split_seed: Seed of the K-fold shuffle.
         train_stride: When set, long training sequences become overlapping windows of
             ``max_length`` events with this stride (instead of keeping only the newest).
+        catalogue: The items ranked in evaluation and retrieval: ``events`` (items of the
+            log, as the published protocols) or ``items`` (also every item of the source's
+            item table, e.g. the synthetic catalogue).
     """
 
     source: str = "synthetic"
@@ -52,3 +55,4 @@ class DataConfig:
     fold: int = 0
     split_seed: int = 0
     train_stride: int | None = None
+    catalogue: str = "events"

@@ -111,10 +111,8 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None) 
 
     log, splits = split_events(config)
     if tokenizer is None:
-        # The whole catalogue, items in order of first appearance in the log.
         tokenizer = BehaviorTokenizer.from_sequences(
-            [log.frame["item_id"].unique().tolist()],
-            event_types=log.frame["event_type"].unique().tolist(),
+            [catalogue(config, log)], event_types=log.frame["event_type"].unique().tolist()
         )
     train = splits.train
     if config.data.train_stride:
@@ -153,6 +151,24 @@ def model_classes(config: RunConfig) -> tuple[Any, Any]:
 def uses_mask_token(config: RunConfig) -> bool:
     """Whether the model reads a history with an appended ``[MASK]`` (the Cloze family)."""
     return bool(model_classes(config)[0]().uses_mask_token)
+
+
+def catalogue(config: RunConfig, log: EventLog) -> list[str]:
+    """The items to rank: those of the log (default, as the published protocols do), or, with
+    ``data.catalogue: items``, every item of the source's item table as well.
+
+    Items come in order of first appearance in the log, then the table's other items.
+    """
+    items = log.frame["item_id"].unique().tolist()
+    if config.data.catalogue == "items":
+        if log.items is None:
+            raise ValueError("data.catalogue is 'items' but the source has no item table")
+        seen = set(items)
+        items += [i for i in log.items["item_id"].astype(str).tolist() if i not in seen]
+    elif config.data.catalogue != "events":
+        raise ValueError(f"data.catalogue must be 'events' or 'items', got "
+                         f"'{config.data.catalogue}'")
+    return items
 
 
 def create_model(config: RunConfig, tokenizer: BehaviorTokenizer):
