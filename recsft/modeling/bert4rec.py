@@ -70,13 +70,9 @@ class Bert4RecModel(Bert4RecPreTrainedModel):
             :class:`MaskedItemOutput`; ``logits`` is ``(n_labelled, num_items)``.
         """
         hidden = self.encode(input_ids, token_type_ids, attention_mask)
-        if labels is None:
-            return MaskedItemOutput(last_hidden_state=hidden)
-        selected = labels != -100
-        queries = self.output_transform(hidden[selected])  # (n_labelled, hidden)
-        targets = labels[selected] - self.config.first_item_id
-        loss, logits = self._item_loss(queries, targets)
-        return MaskedItemOutput(loss=loss, logits=logits, last_hidden_state=hidden)
+        return self._labelled_output(
+            hidden, labels, lambda selected: self.output_transform(hidden[selected])
+        )
 
     def encode(
         self,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 from transformers import PretrainedConfig, PreTrainedModel
@@ -101,6 +103,37 @@ class RecsftPreTrainedModel(PreTrainedModel):
         log_probs = popularity_log_probs(torch.as_tensor(counts), alpha=alpha)
         self.register_buffer("item_log_probs", log_probs.to(self.item_embeddings().device),
                              persistent=False)
+
+    def _labelled_output(
+        self,
+        hidden: torch.Tensor,
+        labels: torch.Tensor | None,
+        queries: Callable[[torch.Tensor], torch.Tensor],
+    ):
+        """The model output, with loss and logits at the labelled positions only.
+
+        Args:
+            hidden: ``(batch, length, hidden)`` encoder states (returned as is).
+            labels: ``(batch, length)`` target token ids, ``-100`` where there is none.
+            queries: Maps the boolean ``(batch, length)`` selection of labelled positions to
+                their query vectors ``(n_labelled, dim)``.
+
+        Returns:
+            :class:`~recsft.modeling.outputs.MaskedItemOutput`. A batch without any labelled
+            position gets a zero loss (still connected to the graph) and empty logits.
+        """
+        from recsft.modeling.outputs import MaskedItemOutput
+
+        if labels is None:
+            return MaskedItemOutput(last_hidden_state=hidden)
+        selected = labels != -100
+        chosen = queries(selected)
+        targets = labels[selected] - self.config.first_item_id
+        if targets.numel() == 0:
+            logits = chosen @ self.item_embeddings().T  # (0, num_items)
+            return MaskedItemOutput(loss=logits.sum(), logits=logits, last_hidden_state=hidden)
+        loss, logits = self._item_loss(chosen, targets)
+        return MaskedItemOutput(loss=loss, logits=logits, last_hidden_state=hidden)
 
     def _item_loss(self, queries: torch.Tensor, targets: torch.Tensor):
         """``item_loss`` against this model's item matrix, with its popularity if set."""

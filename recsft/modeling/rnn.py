@@ -210,13 +210,9 @@ class GRU4RecModel(RecurrentPreTrainedModel):
             hidden_size)``.
         """
         hidden = self.encode(input_ids, token_type_ids, attention_mask)
-        if labels is None:
-            return MaskedItemOutput(last_hidden_state=hidden)
-        selected = labels != -100
-        queries = self.projection(hidden[selected])  # (n_labelled, embedding_size)
-        targets = labels[selected] - self.config.first_item_id
-        loss, logits = self._item_loss(queries, targets)
-        return MaskedItemOutput(loss=loss, logits=logits, last_hidden_state=hidden)
+        return self._labelled_output(
+            hidden, labels, lambda selected: self.projection(hidden[selected])
+        )
 
     def encode_sequences(
         self,
@@ -387,13 +383,9 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
         states = self.encode(input_ids, token_type_ids, attention_mask)
-        if labels is None:
-            return MaskedItemOutput(last_hidden_state=states)
-        selected = labels != -100
-        queries = self._queries(states, attention_mask)[selected]  # (n_labelled, embedding)
-        targets = labels[selected] - self.config.first_item_id
-        loss, logits = self._item_loss(queries, targets)
-        return MaskedItemOutput(loss=loss, logits=logits, last_hidden_state=states)
+        return self._labelled_output(
+            states, labels, lambda selected: self._queries(states, attention_mask)[selected]
+        )
 
     def encode_sequences(
         self,

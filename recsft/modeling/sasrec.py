@@ -78,16 +78,9 @@ class SASRecModel(SASRecPreTrainedModel):
             any labelled position gets a zero loss (connected to the graph) and empty logits.
         """
         hidden = self.encode(input_ids, token_type_ids, attention_mask)
-        if labels is None:
-            return MaskedItemOutput(last_hidden_state=hidden)
-        selected = labels != -100
-        queries = self.output_transform(hidden[selected])  # (n_labelled, hidden)
-        targets = labels[selected] - self.config.first_item_id
-        if targets.numel() == 0:
-            logits = queries @ self.item_embeddings().T  # (0, num_items)
-            return MaskedItemOutput(loss=logits.sum(), logits=logits, last_hidden_state=hidden)
-        loss, logits = self._item_loss(queries, targets)
-        return MaskedItemOutput(loss=loss, logits=logits, last_hidden_state=hidden)
+        return self._labelled_output(
+            hidden, labels, lambda selected: self.output_transform(hidden[selected])
+        )
 
     def encode(
         self,
