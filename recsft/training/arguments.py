@@ -158,6 +158,7 @@ class RunConfig:
     def from_dict(cls, raw: dict[str, Any], source: str = "<dict>") -> RunConfig:
         """Build from a nested dict, rejecting unknown sections and keys."""
         sections = {f.name: f for f in dataclasses.fields(cls)}
+        raw = _upgrade(raw)
         values: dict[str, Any] = {}
         for key, value in (raw or {}).items():
             if key not in sections:
@@ -205,6 +206,20 @@ _SECTIONS = {
     "training": TrainingConfig,
     "evaluation": EvaluationConfig,
 }
+
+
+def _upgrade(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """Read configs of earlier versions: ``data.collapse_repeats`` is now under
+    ``data.preprocess``."""
+    raw = dict(raw or {})
+    data = raw.get("data")
+    if isinstance(data, dict) and "collapse_repeats" in data:
+        data = dict(data)
+        preprocess = dict(data.get("preprocess") or {})
+        preprocess.setdefault("collapse_repeats", data.pop("collapse_repeats"))
+        data["preprocess"] = preprocess
+        raw["data"] = data
+    return raw
 
 
 def apply_override(raw: dict[str, Any], override: str) -> None:

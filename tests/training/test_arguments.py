@@ -29,3 +29,8 @@ def test_bad_override_and_missing_file(tmp_path):
         RunConfig.from_yaml(path, ["oops"])
     with pytest.raises(ConfigError, match="not found"):
         RunConfig.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_configs_of_earlier_versions_still_load():
+    config = RunConfig.from_dict({"data": {"collapse_repeats": True}})
+    assert config.data.preprocess == {"collapse_repeats": True}
