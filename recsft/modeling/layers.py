@@ -141,3 +141,88 @@ class RecsftPreTrainedModel(PreTrainedModel):
 
         return item_loss(queries, self.item_embeddings(), targets, self.config,
                          item_log_probs=getattr(self, "item_log_probs", None))
+
+
+class TransformerSequenceModel(RecsftPreTrainedModel):
+    """Embeddings → transformers' ``BertEncoder`` → output transform, tied to the item matrix.
+
+    BERT4Rec and SASRec differ only in their attention mask (:meth:`_attention_mask`:
+    bidirectional or causal) and in what the last position holds (an appended ``[MASK]`` or
+    the newest event).
+    """
+
+    def __init__(self, config: PretrainedConfig) -> None:
+        from transformers.models.bert.modeling_bert import BertEncoder
+
+        super().__init__(config)
+        self.embeddings = SequenceEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.output_transform = (
+            OutputTransform(config) if config.use_output_transform else nn.Identity()
+        )
+        self.post_init()
+
+    def _attention_mask(self, embedded: torch.Tensor, attention_mask: torch.Tensor):
+        """The encoder's mask from ``(batch, length, hidden)`` inputs and a padding mask."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs,
+    ):
+        """Encode sequences and, given labels, compute the item loss at labelled positions.
+
+        Args:
+            input_ids: ``(batch, length)`` token ids, left-padded.
+            token_type_ids: ``(batch, length)`` event-type ids.
+            attention_mask: ``(batch, length)``, 1 for real tokens.
+            labels: ``(batch, length)`` target token ids (the masked item for BERT4Rec, the
+                next item for SASRec), ``-100`` elsewhere. Only labelled positions are scored.
+
+        Returns:
+            :class:`~recsft.modeling.outputs.MaskedItemOutput`; ``logits`` is
+            ``(n_labelled, num_items)`` (``None`` for sampled losses).
+        """
+        hidden = self.encode(input_ids, token_type_ids, attention_mask)
+        return self._labelled_output(
+            hidden, labels, lambda selected: self.output_transform(hidden[selected])
+        )
+
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Hidden states ``(batch, length, hidden)`` of the encoder."""
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        embedded = self.embeddings(input_ids, token_type_ids)
+        mask = self._attention_mask(embedded, attention_mask)
+        return self.encoder(embedded, attention_mask=mask).last_hidden_state
+
+    def encode_sequences(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One vector per user: the transformed hidden state of the last position.
+
+        That position holds the appended ``[MASK]`` when ``config.uses_mask_token`` (BERT4Rec:
+        ``encode_histories(..., append_mask=True)``), else the newest event (SASRec).
+
+        Args:
+            input_ids: ``(batch, length)`` left-padded ids.
+            token_type_ids: ``(batch, length)`` event-type ids.
+            attention_mask: ``(batch, length)``.
+
+        Returns:
+            ``(batch, hidden)`` user vectors; ``users @ item_embeddings().T`` are next-item scores.
+        """
+        hidden = self.encode(input_ids, token_type_ids, attention_mask)
+        return self.output_transform(hidden[:, -1])

@@ -23,77 +23,21 @@ Example:
 from __future__ import annotations
 
 import torch
-from torch import nn
 from transformers.masking_utils import create_causal_mask
-from transformers.models.bert.modeling_bert import BertEncoder
 
 from recsft.modeling.configuration_sasrec import SASRecConfig
-from recsft.modeling.layers import OutputTransform, RecsftPreTrainedModel, SequenceEmbeddings
-from recsft.modeling.outputs import MaskedItemOutput
+from recsft.modeling.layers import TransformerSequenceModel
 
 
-class SASRecPreTrainedModel(RecsftPreTrainedModel):
-    """Weight initialisation and loading for the SASRec family."""
-
-    config_class = SASRecConfig
-    base_model_prefix = "sasrec"
-
-
-class SASRecModel(SASRecPreTrainedModel):
+class SASRecModel(TransformerSequenceModel):
     """SASRec encoder with the next-item objective at every position and a tied output layer.
 
     Args:
         config: The model configuration.
     """
 
-    def __init__(self, config: SASRecConfig) -> None:
-        super().__init__(config)
-        self.embeddings = SequenceEmbeddings(config)
-        self.encoder = BertEncoder(config)
-        self.output_transform = (
-            OutputTransform(config) if config.use_output_transform else nn.Identity()
-        )
-        self.post_init()
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        **kwargs,
-    ) -> MaskedItemOutput:
-        """Encode sequences causally and, given labels, compute the next-item loss.
-
-        Args:
-            input_ids: ``(batch, length)`` token ids, left-padded, oldest first.
-            token_type_ids: ``(batch, length)`` event-type ids.
-            attention_mask: ``(batch, length)``, 1 for real tokens.
-            labels: ``(batch, length)`` token id of the item that follows each position,
-                ``-100`` where there is none (padding, the newest event of a window). Only
-                labelled positions are scored against the catalogue.
-
-        Returns:
-            :class:`MaskedItemOutput`; ``logits`` is ``(n_labelled, num_items)``. A batch without
-            any labelled position gets a zero loss (connected to the graph) and empty logits.
-        """
-        hidden = self.encode(input_ids, token_type_ids, attention_mask)
-        return self._labelled_output(
-            hidden, labels, lambda selected: self.output_transform(hidden[selected])
-        )
-
-    def encode(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Hidden states ``(batch, length, hidden)``; position ``t`` depends only on ``<= t``."""
-        if attention_mask is None:
-            attention_mask = (input_ids != self.config.pad_token_id).long()
-        embedded = self.embeddings(input_ids, token_type_ids)
-        mask = self._causal_mask(embedded, attention_mask)
-        return self.encoder(embedded, attention_mask=mask).last_hidden_state
+    config_class = SASRecConfig
+    base_model_prefix = "sasrec"
 
     def _causal_mask(
         self, embedded: torch.Tensor, attention_mask: torch.Tensor
@@ -130,24 +74,6 @@ class SASRecModel(SASRecPreTrainedModel):
             mask = mask | diagonal if is_bool else mask.masked_fill(diagonal, 0.0)
         return mask
 
-    def encode_sequences(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """One vector per user: the (transformed) hidden state of the newest event.
-
-        Histories are given as they are, without a ``[MASK]`` token (the tokenizer's
-        ``encode_histories(..., append_mask=False)``); ``config.uses_mask_token`` is ``False``.
-
-        Args:
-            input_ids: ``(batch, length)`` left-padded ids, the newest event last.
-            token_type_ids: ``(batch, length)`` event-type ids.
-            attention_mask: ``(batch, length)``.
-
-        Returns:
-            ``(batch, hidden)`` user vectors; ``users @ item_embeddings().T`` are next-item scores.
-        """
-        hidden = self.encode(input_ids, token_type_ids, attention_mask)
-        return self.output_transform(hidden[:, -1])
+    def _attention_mask(self, embedded: torch.Tensor, attention_mask: torch.Tensor):
+        """Causal: position ``t`` sees only positions ``<= t`` (see :meth:`_causal_mask`)."""
+        return self._causal_mask(embedded, attention_mask)
