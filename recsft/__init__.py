@@ -1,6 +1,9 @@
 """recsft: pretrained-transformer representations of e-commerce behaviour sequences.
 
 Heavy submodules are imported on first use, so ``import recsft`` and ``recsft --help`` are fast.
+Importing recsft also arranges for its models to be registered with the transformers Auto classes
+as soon as transformers loads them (:mod:`recsft._auto`): after ``import recsft``,
+``AutoModel.from_pretrained(run_dir)`` works without ``trust_remote_code``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
+
+from recsft._auto import install as _install_auto_registration  # noqa: E402
+
+_install_auto_registration()
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ Example:
     >>> push_to_hub("runs/demo", "alice/recsft-demo")
     'https://huggingface.co/alice/recsft-demo/commit/...'
 
-A pushed run loads with ``import recsft.modeling`` followed by
+A pushed run loads with ``import recsft`` followed by
 ``AutoModel.from_pretrained("alice/recsft-demo")`` (no ``trust_remote_code``), or locally with
 ``Recommender.from_pretrained(snapshot_download("alice/recsft-demo"))``.
 """
@@ -47,7 +47,9 @@ REQUIRED_FILES: tuple[str, ...] = (
 )
 
 # Half-written files of atomic writes (temporary name, then rename) are never uploaded.
-IGNORE_PATTERNS: tuple[str, ...] = (".tmp-*", "*/.tmp-*")
+# Interrupted writes, and resume checkpoints (pickled optimizer and random states, only for the
+# machine that wrote them). TensorBoard logs (logs/) are pushed: the Hub shows them.
+IGNORE_PATTERNS: tuple[str, ...] = (".tmp-*", "*/.tmp-*", "checkpoints/*")
 
 _METRIC_ORDER = ("ndcg", "recall", "hit_rate", "mrr", "precision")
 _MODEL_NAMES = {"bert4rec": "BERT4Rec", "sasrec": "SASRec", "gru4rec": "GRU4Rec",
@@ -331,11 +333,11 @@ def _usage_section(repo: str, items: list[str]) -> str:
     history = ", ".join(f'"{item}"' for item in items) or '"<item id>", "<item id>"'
     return f"""## How to use
 
-Install recsft (the package that trained the model). Importing `recsft.modeling` registers the
-model and tokenizer with the transformers Auto classes, so no `trust_remote_code` is needed:
+Install recsft (the package that trained the model). Importing `recsft` registers the model
+and tokenizer with the transformers Auto classes, so no `trust_remote_code` is needed:
 
 ```python
-import recsft.modeling  # registers the recsft Auto classes
+import recsft  # registers the recsft Auto classes
 from transformers import AutoModel, AutoTokenizer
 
 model = AutoModel.from_pretrained("{repo}")

@@ -5,7 +5,10 @@ A user's events become two parallel id streams:
 * ``input_ids`` — one token per event: its item, from a word-level vocabulary of special tokens
   (``[PAD]``, ``[UNK]``, ``[MASK]``, ``[CLS]``) followed by the item tokens;
 * ``token_type_ids`` — the event type (view / cart / fav / buy / ...) of each event, from a small
-  vocabulary that starts with the same special tokens.
+  vocabulary that starts with the same special tokens;
+* ``time_gap_ids`` (when timestamps are given) — the log-scaled time since the previous event,
+  from :func:`time_gap_ids`: ``0`` padding, ``1`` no previous event or time unknown, then
+  ``2 + floor(log2(1 + seconds))`` up to ``TIME_GAP_BUCKETS - 1`` (about 17 years).
 
 Sequences are truncated to the newest ``max_length`` events and padded on the left, so the newest
 event is always the last position. The item vocabulary is a Hugging Face ``tokenizers``
@@ -29,6 +32,36 @@ from transformers import PreTrainedTokenizerFast
 
 PAD, UNK, MASK, CLS = "[PAD]", "[UNK]", "[MASK]", "[CLS]"
 SPECIAL_TOKENS = (PAD, UNK, MASK, CLS)
+
+#: Size of the time-gap vocabulary: padding, "unknown", then 30 log2-second buckets.
+TIME_GAP_BUCKETS = 32
+#: Time-gap id of an event with no previous event, a ``[MASK]`` or an unknown time.
+NO_GAP = 1
+
+
+def time_gap_ids(timestamps: Sequence[int | float]) -> list[int]:
+    """Log-scaled bucket of the time since the previous event, for each event.
+
+    Args:
+        timestamps: One user's event times in seconds, oldest first (length ``n``).
+
+    Returns:
+        ``n`` ids: :data:`NO_GAP` for the first event, else ``2 + floor(log2(1 + gap))`` with the
+        gap in whole seconds (negative gaps count as 0), capped at ``TIME_GAP_BUCKETS - 1``.
+
+    Example:
+        >>> time_gap_ids([0, 0, 1, 60, 86_460])
+        [1, 2, 3, 7, 18]
+    """
+    out, previous, top = [], None, TIME_GAP_BUCKETS - 1
+    for stamp in timestamps:
+        if previous is None:
+            out.append(NO_GAP)
+        else:
+            gap = max(int(stamp - previous), 0)
+            out.append(min(2 + (gap + 1).bit_length() - 1, top))
+        previous = stamp
+    return out
 
 
 class BehaviorTokenizer(PreTrainedTokenizerFast):
@@ -121,6 +154,7 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
         append_mask: bool = False,
         padding: bool = True,
         return_tensors: str | None = None,
+        timestamps: Sequence[Sequence[int | float]] | None = None,
     ) -> dict[str, Any]:
         """Serialize histories (oldest first) to ``input_ids``, ``token_type_ids``, masks.
 
@@ -131,14 +165,18 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
             append_mask: Append a ``[MASK]`` to ask the model for the next item.
             padding: Pad on the left to the longest sequence.
             return_tensors: ``"pt"`` for torch tensors of shape ``(n, L)``, else lists.
+            timestamps: Parallel event times in seconds; adds ``time_gap_ids`` (the first kept
+                event's gap is measured to its predecessor in the full history; an appended
+                ``[MASK]`` gets :data:`NO_GAP`). An empty list for a user means unknown times.
 
         Returns:
-            A dict with ``input_ids``, ``token_type_ids`` and ``attention_mask``.
+            A dict with ``input_ids``, ``token_type_ids`` and ``attention_mask`` (and
+            ``time_gap_ids`` when ``timestamps`` are given).
         """
         budget = None if max_length is None else max_length - int(append_mask)
         if budget is not None and budget < 0:
             raise ValueError("max_length must leave room for the appended [MASK]")
-        ids, types = [], []
+        ids, types, gaps = [], [], []
         for index, history in enumerate(histories):
             kept = list(history) if budget is None else list(history)[len(history) - budget:]
             row_types = (
@@ -148,13 +186,19 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
             )
             row_ids = self.items_to_ids(kept)
             row_type_ids = self.types_to_ids(row_types)
+            if timestamps is not None:
+                times = timestamps[index]
+                row_gaps = (time_gap_ids(times) if len(times) == len(history)
+                            else [NO_GAP] * len(history))
+                gaps.append(row_gaps[len(history) - len(kept):] + [NO_GAP] * int(append_mask))
             if append_mask:
                 row_ids.append(self.mask_token_id)
                 row_type_ids.append(SPECIAL_TOKENS.index(MASK))
             ids.append(row_ids)
             types.append(row_type_ids)
         return pad_left(ids, types, pad_id=self.pad_token_id, padding=padding,
-                        return_tensors=return_tensors)
+                        return_tensors=return_tensors,
+                        time_gaps=gaps if timestamps is not None else None)
 
 
 def pad_left(
@@ -163,11 +207,13 @@ def pad_left(
     pad_id: int = 0,
     padding: bool = True,
     return_tensors: str | None = None,
+    time_gaps: list[list[int]] | None = None,
 ) -> dict[str, Any]:
     """Left-pad parallel id lists to the longest row.
 
     Returns:
-        ``input_ids``, ``token_type_ids``, ``attention_mask``, each ``(n, L)``.
+        ``input_ids``, ``token_type_ids``, ``attention_mask`` (and ``time_gap_ids`` when
+        ``time_gaps`` are given), each ``(n, L)``; padding is 0 except ``pad_id`` for items.
     """
     masks = [[1] * len(row) for row in ids]
     if padding or return_tensors:
@@ -175,7 +221,11 @@ def pad_left(
         ids = [[pad_id] * (width - len(r)) + r for r in ids]
         types = [[0] * (width - len(r)) + r for r in types]
         masks = [[0] * (width - len(r)) + r for r in masks]
+        if time_gaps is not None:
+            time_gaps = [[0] * (width - len(r)) + r for r in time_gaps]
     out = {"input_ids": ids, "token_type_ids": types, "attention_mask": masks}
+    if time_gaps is not None:
+        out["time_gap_ids"] = time_gaps
     if return_tensors == "pt":
         import torch
 

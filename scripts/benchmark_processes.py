@@ -21,15 +21,7 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def interval(values: np.ndarray) -> dict[str, float]:
-    mean = float(values.mean())
-    half = float(1.96 * values.std(ddof=1) / np.sqrt(len(values)))
-    return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half}
 
 
 def train(command: list[str]) -> float:
@@ -46,6 +38,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from recsft.evaluation.ranking import model_scorer
+    from recsft.evaluation.statistics import normal_interval as interval
     from recsft.training.arguments import RunConfig
     from recsft.training.pipeline import environment, load_run
 

@@ -68,7 +68,6 @@ def test_recommender_skips_unknown_items(trained_run):
 def test_auto_classes_load_the_run_folder(trained_run):
     from transformers import AutoModel, AutoTokenizer
 
-    import recsft.modeling  # noqa: F401
     from recsft.modeling import Bert4RecModel
     from recsft.tokenization import BehaviorTokenizer
 

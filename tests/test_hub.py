@@ -257,7 +257,7 @@ def test_model_card_states_model_data_protocol_metrics_and_loading(run_copy, tra
     for key in ("ndcg@10", "recall@10", "mrr@10", "hit_rate@5"):
         assert f"| {key} | {record['test'][key]:.4f} | {popular[key]:.4f} |" in text
     assert f"- epochs run: {record['training']['epochs_run']}" in text
-    assert "import recsft.modeling" in text
+    assert "import recsft  # registers the recsft Auto classes" in text
     assert 'AutoModel.from_pretrained("alice/tiny-bert4rec")' in text
     assert "recsft.Recommender.from_pretrained(snapshot_download(" in text
     assert "## Data terms" in text and "synthetic" in text
@@ -307,6 +307,8 @@ def test_push_creates_the_repo_and_commits_every_file_byte_for_byte(
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", not xet)
     assert is_xet_available() is xet
     (run_copy / ".tmp-abc123metrics.json").write_text("{")  # left by an interrupted write
+    (run_copy / "checkpoints" / "step-5").mkdir(parents=True)  # resume state: not pushed
+    (run_copy / "checkpoints" / "step-5" / "optimizer.bin").write_bytes(b"pickle")
     url = push_to_hub(run_copy, "alice/tiny-bert4rec", token="hf_test", private=True,
                       endpoint=fake_hub.url)
 
@@ -317,8 +319,10 @@ def test_push_creates_the_repo_and_commits_every_file_byte_for_byte(
     assert commit["header"]["summary"] == "Upload recsft run tiny"
     assert commit["other"] == []  # no LFS / deletion / copy operations
 
-    on_disk = {p.name: p.read_bytes() for p in run_copy.iterdir()
-               if p.is_file() and not p.name.startswith(".tmp-")}
+    on_disk = {p.relative_to(run_copy).as_posix(): p.read_bytes() for p in run_copy.rglob("*")
+               if p.is_file() and not p.name.startswith(".tmp-")
+               and p.relative_to(run_copy).parts[0] != "checkpoints"}
+    assert any(name.startswith("logs/events.out.tfevents") for name in on_disk)
     assert {*REQUIRED_FILES, "README.md", "run_config.yaml", "training_log.jsonl"} <= set(on_disk)
     assert commit["files"] == on_disk  # every file of the run folder, exact bytes
     for name in ("config.json", "model.safetensors", "tokenizer.json", "item_index.faiss",
@@ -358,7 +362,6 @@ def test_the_pushed_files_load_with_auto_classes_and_the_recommender(
         run_copy, fake_hub, tmp_path):
     from transformers import AutoModel, AutoTokenizer
 
-    import recsft.modeling  # noqa: F401  (registers the Auto classes)
     from recsft.modeling import Bert4RecModel
     from recsft.retrieval.recommender import Recommender
     from recsft.tokenization import BehaviorTokenizer
@@ -367,6 +370,7 @@ def test_the_pushed_files_load_with_auto_classes_and_the_recommender(
     downloaded = tmp_path / "downloaded"  # what the Hub would serve: the committed files only
     downloaded.mkdir()
     for name, data in fake_hub.commits[0]["files"].items():
+        (downloaded / name).parent.mkdir(parents=True, exist_ok=True)
         (downloaded / name).write_bytes(data)
 
     assert isinstance(AutoModel.from_pretrained(downloaded), Bert4RecModel)

@@ -56,3 +56,24 @@ def test_whitespace_in_item_ids_is_rejected():
 
     with pytest.raises(ValueError, match="whitespace"):
         BehaviorTokenizer.from_sequences([["a b"]])
+
+
+def test_time_gap_buckets_are_log2_seconds():
+    from recsft.tokenization import NO_GAP, TIME_GAP_BUCKETS, time_gap_ids
+
+    assert time_gap_ids([]) == []
+    assert time_gap_ids([5, 5, 6, 8, 4]) == [NO_GAP, 2, 3, 3, 2]  # 0 s, 1 s, 2 s, negative -> 0
+    assert time_gap_ids([0, 3]) == [NO_GAP, 4]  # log2(4) = 2
+    assert time_gap_ids([0, 10**12]) == [NO_GAP, TIME_GAP_BUCKETS - 1]
+
+
+def test_time_gaps_follow_truncation_and_the_appended_mask():
+    from recsft.tokenization import NO_GAP
+
+    tok = BehaviorTokenizer.from_sequences([["a", "b", "c", "d"]])
+    enc = tok.encode_histories([["a", "b", "c", "d"], ["b"]], timestamps=[[0, 1, 3, 3], []],
+                               max_length=3, append_mask=True)
+    # "c" keeps its gap to "b" (2 s: bucket 2 + floor(log2 3)) although "b" was cut; the [MASK]
+    # has no known gap.
+    assert enc["time_gap_ids"] == [[3, 2, NO_GAP], [0, NO_GAP, NO_GAP]]
+    assert "time_gap_ids" not in tok.encode_histories([["a"]])

@@ -37,6 +37,10 @@ class DataConfig:
         catalogue: The items ranked in evaluation and retrieval: ``events`` (items of the
             log, as the published protocols) or ``items`` (also every item of the source's
             item table, e.g. the synthetic catalogue).
+        category_column: Column of the item table holding each item's categories (a string,
+            ``|``-separated strings, or a list), for ``model.use_categories``; ``None`` takes
+            the first of ``category``, ``categories``, ``genres``, ``attributes`` present.
+        max_item_categories: Categories kept per item (the first ones of the column).
     """
 
     source: str = "synthetic"
@@ -56,3 +60,5 @@ class DataConfig:
     split_seed: int = 0
     train_stride: int | None = None
     catalogue: str = "events"
+    category_column: str | None = None
+    max_item_categories: int = 4

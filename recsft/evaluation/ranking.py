@@ -61,6 +61,8 @@ class RankingEvaluator:
         split: Name of the split protocol, for the record.
         append_mask: Append ``[MASK]`` to each history (the Cloze models read the next item
             there); causal models take the newest ``max_length`` items as they are.
+        time_gaps: Also give the model ``time_gap_ids`` from the histories' timestamps (for
+            models with ``use_time_gaps``).
     """
 
     def __init__(
@@ -73,6 +75,7 @@ class RankingEvaluator:
         batch_size: int = 512,
         split: str = "leave-one-out",
         append_mask: bool = True,
+        time_gaps: bool = False,
     ) -> None:
         self.ks = sorted(int(k) for k in ks)
         self.filter_seen = filter_seen
@@ -81,9 +84,12 @@ class RankingEvaluator:
         encoded = tokenizer.encode_histories(
             eval_set.histories, eval_set.history_event_types, max_length=max_length,
             append_mask=append_mask, padding=False,
+            timestamps=(eval_set.history_timestamps or [[] for _ in eval_set.histories])
+            if time_gaps else None,
         )
         self._input_ids = encoded["input_ids"]
         self._token_type_ids = encoded["token_type_ids"]
+        self._time_gap_ids = encoded.get("time_gap_ids")
         offset = tokenizer.first_item_id
         self._targets = np.array(
             [i - offset if i >= offset else -1 for i in tokenizer.items_to_ids(eval_set.targets)],
@@ -106,6 +112,8 @@ class RankingEvaluator:
             [self._input_ids[i] for i in indices],
             [self._token_type_ids[i] for i in indices],
             return_tensors="pt",
+            time_gaps=None if self._time_gap_ids is None
+            else [self._time_gap_ids[i] for i in indices],
         )
         width = max((len(self._seen[i]) for i in indices), default=0)
         seen = np.full((len(indices), max(width, 1)), -1, dtype=np.int64)
@@ -202,10 +210,12 @@ def model_scorer(model: torch.nn.Module, accelerator: Accelerator | None = None)
 
     def score(batch: dict[str, torch.Tensor]) -> torch.Tensor:
         device = items.device
+        gaps = batch.get("time_gap_ids")
         users = model.encode_sequences(
             batch["input_ids"].to(device),
             batch["token_type_ids"].to(device),
             batch["attention_mask"].to(device),
+            None if gaps is None else gaps.to(device),
         )
         return (users @ items.T).to(batch["seen"].device)
 

@@ -1,41 +1,65 @@
-"""Sequence models.
+"""Sequence models, imported on first use.
 
-Importing this package registers them with the transformers Auto classes, so that
-``AutoConfig`` / ``AutoModel`` / ``AutoTokenizer.from_pretrained(run_dir)`` load a recsft run
-folder without ``trust_remote_code``. :data:`MODEL_TYPES` maps the ``model.model_type`` of a run
-config to its config and model classes.
+:data:`MODEL_TYPES` maps the ``model.model_type`` of a run config to its (config class, model
+class). ``import recsft`` arranges for the models to be registered with the transformers Auto
+classes when transformers loads them (:mod:`recsft._auto`), so ``AutoConfig`` / ``AutoModel`` /
+``AutoTokenizer.from_pretrained(run_dir)`` load a recsft run folder without
+``trust_remote_code``; :func:`register_auto_classes` does it at once.
 """
 
-from transformers import AutoConfig, AutoModel, AutoTokenizer
+from __future__ import annotations
 
-from recsft.modeling.bert4rec import Bert4RecModel
-from recsft.modeling.configuration_bert4rec import Bert4RecConfig
-from recsft.modeling.configuration_rnn import GRU4RecConfig, LSTMAttentionConfig
-from recsft.modeling.configuration_sasrec import SASRecConfig
-from recsft.modeling.rnn import GRU4RecModel, LSTMAttentionModel
-from recsft.modeling.sasrec import SASRecModel
-from recsft.tokenization import BehaviorTokenizer
+import importlib
+from typing import Any
 
-MODEL_TYPES = {
-    "bert4rec": (Bert4RecConfig, Bert4RecModel),
-    "sasrec": (SASRecConfig, SASRecModel),
-    "gru4rec": (GRU4RecConfig, GRU4RecModel),
-    "lstm_attention": (LSTMAttentionConfig, LSTMAttentionModel),
+_CLASSES = {
+    "Bert4RecConfig": "configuration_bert4rec",
+    "SASRecConfig": "configuration_sasrec",
+    "GRU4RecConfig": "configuration_rnn",
+    "LSTMAttentionConfig": "configuration_rnn",
+    "Bert4RecModel": "bert4rec",
+    "SASRecModel": "sasrec",
+    "GRU4RecModel": "rnn",
+    "LSTMAttentionModel": "rnn",
+}
+_TYPES = {
+    "bert4rec": ("Bert4RecConfig", "Bert4RecModel"),
+    "sasrec": ("SASRecConfig", "SASRecModel"),
+    "gru4rec": ("GRU4RecConfig", "GRU4RecModel"),
+    "lstm_attention": ("LSTMAttentionConfig", "LSTMAttentionModel"),
 }
 
-for _config, _model in MODEL_TYPES.values():
-    AutoConfig.register(_config.model_type, _config, exist_ok=True)
-    AutoModel.register(_config, _model, exist_ok=True)
-    AutoTokenizer.register(_config, fast_tokenizer_class=BehaviorTokenizer, exist_ok=True)
+__all__ = ["MODEL_TYPES", "register_auto_classes", *sorted(_CLASSES)]
 
-__all__ = [
-    "MODEL_TYPES",
-    "Bert4RecConfig",
-    "Bert4RecModel",
-    "GRU4RecConfig",
-    "GRU4RecModel",
-    "LSTMAttentionConfig",
-    "LSTMAttentionModel",
-    "SASRecConfig",
-    "SASRecModel",
-]
+
+def _class(name: str) -> type:
+    return getattr(importlib.import_module(f"{__name__}.{_CLASSES[name]}"), name)
+
+
+def config_classes() -> list[type]:
+    """The config classes (importing only their light modules)."""
+    return [_class(config) for config, _ in _TYPES.values()]
+
+
+def model_types() -> dict[str, tuple[type, type]]:
+    """``model_type`` -> ``(config class, model class)``."""
+    return {key: (_class(config), _class(model)) for key, (config, model) in _TYPES.items()}
+
+
+def register_auto_classes() -> None:
+    """Register every config, model and the tokenizer with the transformers Auto classes now."""
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    from recsft._auto import register_configs, register_models, register_tokenizer
+
+    register_configs(AutoConfig)
+    register_models(AutoModel)
+    register_tokenizer(AutoTokenizer)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MODEL_TYPES":
+        return model_types()
+    if name in _CLASSES:
+        return _class(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

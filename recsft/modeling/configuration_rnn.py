@@ -23,6 +23,9 @@ class _RecurrentConfig(PretrainedConfig):
         hidden_dropout_prob: float = 0.2,
         max_position_embeddings: int = 50,
         use_event_types: bool = True,
+        use_time_gaps: bool = False,
+        num_categories: int = 0,
+        max_item_categories: int = 1,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-12,
         pad_token_id: int = 0,
@@ -49,6 +52,9 @@ class _RecurrentConfig(PretrainedConfig):
         self.hidden_dropout_prob = hidden_dropout_prob
         self.max_position_embeddings = max_position_embeddings
         self.use_event_types = use_event_types
+        self.use_time_gaps = use_time_gaps
+        self.num_categories = num_categories
+        self.max_item_categories = max_item_categories
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
         self.mask_token_id = mask_token_id
@@ -85,6 +91,11 @@ class GRU4RecConfig(_RecurrentConfig):
         max_position_embeddings: Longest sequence the shared pipeline builds. The GRU has no
             position embedding and does not enforce it; kept for the shared pipeline.
         use_event_types: Add an event-type embedding to each item embedding.
+        use_time_gaps: Add an embedding of the log-scaled time since the previous event
+            (:func:`recsft.tokenization.time_gap_ids`).
+        num_categories: Number of item categories; above 0, each item's vector adds the mean
+            of its categories' embeddings (table set with ``set_item_categories``).
+        max_item_categories: Categories kept per item in that table.
         use_output_projection: Map the GRU state through a dense layer to the embedding width
             before the dot product with item embeddings. Required when ``embedding_size`` differs
             from ``hidden_size``.
@@ -119,6 +130,9 @@ class GRU4RecConfig(_RecurrentConfig):
         hidden_dropout_prob: float = 0.2,
         max_position_embeddings: int = 50,
         use_event_types: bool = True,
+        use_time_gaps: bool = False,
+        num_categories: int = 0,
+        max_item_categories: int = 1,
         use_output_projection: bool = True,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-12,
@@ -136,6 +150,8 @@ class GRU4RecConfig(_RecurrentConfig):
             hidden_size=hidden_size, embedding_size=embedding_size,
             num_hidden_layers=num_hidden_layers, hidden_dropout_prob=hidden_dropout_prob,
             max_position_embeddings=max_position_embeddings, use_event_types=use_event_types,
+            use_time_gaps=use_time_gaps, num_categories=num_categories,
+            max_item_categories=max_item_categories,
             initializer_range=initializer_range, layer_norm_eps=layer_norm_eps,
             pad_token_id=pad_token_id, mask_token_id=mask_token_id, loss=loss,
             num_negatives=num_negatives, negative_sampling=negative_sampling, gbce_t=gbce_t,
@@ -170,6 +186,11 @@ class LSTMAttentionConfig(_RecurrentConfig):
         max_position_embeddings: Longest sequence the shared pipeline builds. The LSTM has no
             position embedding and does not enforce it; kept for the shared pipeline.
         use_event_types: Add an event-type embedding to each item embedding.
+        use_time_gaps: Add an embedding of the log-scaled time since the previous event
+            (:func:`recsft.tokenization.time_gap_ids`).
+        num_categories: Number of item categories; above 0, each item's vector adds the mean
+            of its categories' embeddings (table set with ``set_item_categories``).
+        max_item_categories: Categories kept per item in that table.
         attention_type: ``"additive"`` (``v · tanh(W_q h_t + W_k h_j)``, as in NARM; memory
             ``O(batch · length² · hidden)`` in training) or ``"dot"`` (scaled
             ``(W_q h_t) · (W_k h_j)``, memory ``O(batch · length²)``).
@@ -204,6 +225,9 @@ class LSTMAttentionConfig(_RecurrentConfig):
         hidden_dropout_prob: float = 0.2,
         max_position_embeddings: int = 50,
         use_event_types: bool = True,
+        use_time_gaps: bool = False,
+        num_categories: int = 0,
+        max_item_categories: int = 1,
         attention_type: str = "additive",
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-12,
@@ -226,6 +250,8 @@ class LSTMAttentionConfig(_RecurrentConfig):
             hidden_size=hidden_size, embedding_size=embedding_size,
             num_hidden_layers=num_hidden_layers, hidden_dropout_prob=hidden_dropout_prob,
             max_position_embeddings=max_position_embeddings, use_event_types=use_event_types,
+            use_time_gaps=use_time_gaps, num_categories=num_categories,
+            max_item_categories=max_item_categories,
             initializer_range=initializer_range, layer_norm_eps=layer_norm_eps,
             pad_token_id=pad_token_id, mask_token_id=mask_token_id, loss=loss,
             num_negatives=num_negatives, negative_sampling=negative_sampling, gbce_t=gbce_t,

@@ -30,6 +30,11 @@ class SASRecConfig(PretrainedConfig):
         max_position_embeddings: Longest input sequence (there is no appended ``[MASK]``: the
             query for the next item is the hidden state of the newest event).
         use_event_types: Add an event-type embedding to each position.
+        use_time_gaps: Add an embedding of the log-scaled time since the previous event
+            (:func:`recsft.tokenization.time_gap_ids`).
+        num_categories: Number of item categories; above 0, each item's vector adds the mean
+            of its categories' embeddings (table set with ``set_item_categories``).
+        max_item_categories: Categories kept per item in that table.
         use_output_transform: Map the hidden state through dense + activation + LayerNorm before
             the dot product with item embeddings (off in the original SASRec).
         initializer_range: Std of the normal initialisation (embeddings included: a small std
@@ -66,6 +71,9 @@ class SASRecConfig(PretrainedConfig):
         attention_probs_dropout_prob: float = 0.2,
         max_position_embeddings: int = 50,
         use_event_types: bool = True,
+        use_time_gaps: bool = False,
+        num_categories: int = 0,
+        max_item_categories: int = 1,
         use_output_transform: bool = False,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-12,
@@ -97,6 +105,9 @@ class SASRecConfig(PretrainedConfig):
         self.attention_probs_dropout_prob = attention_probs_dropout_prob
         self.max_position_embeddings = max_position_embeddings
         self.use_event_types = use_event_types
+        self.use_time_gaps = use_time_gaps
+        self.num_categories = num_categories
+        self.max_item_categories = max_item_categories
         self.use_output_transform = use_output_transform
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps

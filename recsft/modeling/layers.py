@@ -11,28 +11,119 @@ from transformers import initialization as init
 from transformers.activations import ACT2FN
 
 
-class SequenceEmbeddings(nn.Module):
-    """Item + position (+ event type) embeddings, LayerNorm and dropout.
+class ItemCategories(nn.Module):
+    """Mean of an item's category embeddings, from a fixed item → categories table.
+
+    The table ``(vocab_size, max_item_categories)`` holds category ids from 1 (0 pads rows of
+    items with fewer categories, special tokens and items without any). It is a persistent
+    buffer, so it is saved in ``model.safetensors`` with the weights.
+
+    Args:
+        vocab_size: Item vocabulary size, special tokens included.
+        num_categories: Number of categories (ids ``1..num_categories``).
+        max_item_categories: Categories kept per item.
+        dim: Embedding width.
+    """
+
+    def __init__(self, vocab_size: int, num_categories: int, max_item_categories: int,
+                 dim: int) -> None:
+        super().__init__()
+        self.embeddings = nn.Embedding(num_categories + 1, dim, padding_idx=0)
+        self.register_buffer(
+            "table", torch.zeros(vocab_size, max_item_categories, dtype=torch.long)
+        )
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """``(...)`` token ids → ``(..., dim)`` mean category embedding (zero without any)."""
+        flat = self.table[ids.reshape(-1)]
+        pooled = nn.functional.embedding_bag(
+            flat, self.embeddings.weight, mode="mean", padding_idx=0
+        )
+        return pooled.reshape(*ids.shape, -1)
+
+
+class BehaviorEmbeddings(nn.Module):
+    """The sum of an event's embeddings: item (+ its categories) (+ event type) (+ time gap).
+
+    Each extra input is switched by the config, for ablations: ``use_event_types``,
+    ``use_time_gaps`` (buckets of :func:`recsft.tokenization.time_gap_ids`) and
+    ``num_categories > 0`` (see :class:`ItemCategories`). The categories are part of the item's
+    vector wherever it appears, in the input and in the tied output layer
+    (:meth:`item_matrix`), so items that share categories share signal.
+
+    Args:
+        config: A model config of the family.
+        dim: Embedding width.
+    """
+
+    def __init__(self, config: PretrainedConfig, dim: int) -> None:
+        super().__init__()
+        from recsft.tokenization import TIME_GAP_BUCKETS
+
+        self.items = nn.Embedding(config.vocab_size, dim, config.pad_token_id)
+        self.event_types = (
+            nn.Embedding(config.num_token_types, dim, 0) if config.use_event_types else None
+        )
+        self.time_gaps = (
+            nn.Embedding(TIME_GAP_BUCKETS, dim, 0)
+            if getattr(config, "use_time_gaps", False) else None
+        )
+        num_categories = getattr(config, "num_categories", 0)
+        self.categories = (
+            ItemCategories(config.vocab_size, num_categories,
+                           getattr(config, "max_item_categories", 1), dim)
+            if num_categories else None
+        )
+
+    def item_vectors(self, ids: torch.Tensor) -> torch.Tensor:
+        """``(...)`` token ids → ``(..., dim)`` item vectors (categories included)."""
+        vectors = self.items(ids)
+        if self.categories is not None:
+            vectors = vectors + self.categories(ids)
+        return vectors
+
+    def item_matrix(self) -> torch.Tensor:
+        """Every token's item vector ``(vocab_size, dim)``."""
+        if self.categories is None:
+            return self.items.weight
+        ids = torch.arange(self.items.num_embeddings, device=self.items.weight.device)
+        return self.item_vectors(ids)
+
+    def events(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Sum of the switched-on embeddings of ``(batch, length)`` events: ``(batch, length,
+        dim)``. Inputs a model uses but a batch lacks are left out."""
+        hidden = self.item_vectors(input_ids)
+        if self.event_types is not None and token_type_ids is not None:
+            hidden = hidden + self.event_types(token_type_ids)
+        if self.time_gaps is not None and time_gap_ids is not None:
+            hidden = hidden + self.time_gaps(time_gap_ids)
+        return hidden
+
+
+class SequenceEmbeddings(BehaviorEmbeddings):
+    """Event embeddings (:class:`BehaviorEmbeddings`) + positions, LayerNorm and dropout.
 
     Positions count back from the newest event: with left padding, the last position of every
     sequence gets embedding ``max_position_embeddings - 1`` whatever the padded length.
     """
 
     def __init__(self, config: PretrainedConfig) -> None:
-        super().__init__()
-        self.items = nn.Embedding(config.vocab_size, config.hidden_size, config.pad_token_id)
+        super().__init__(config, config.hidden_size)
         self.positions = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.event_types = (
-            nn.Embedding(config.num_token_types, config.hidden_size, 0)
-            if config.use_event_types
-            else None
-        )
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.max_positions = config.max_position_embeddings
 
     def forward(
-        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Embed ``(batch, length)`` ids into ``(batch, length, hidden)``."""
         length = input_ids.shape[1]
@@ -43,9 +134,8 @@ class SequenceEmbeddings(nn.Module):
         positions = torch.arange(
             self.max_positions - length, self.max_positions, device=input_ids.device
         )
-        hidden = self.items(input_ids) + self.positions(positions)[None]
-        if self.event_types is not None and token_type_ids is not None:
-            hidden = hidden + self.event_types(token_type_ids)
+        hidden = self.events(input_ids, token_type_ids, time_gap_ids)
+        hidden = hidden + self.positions(positions)[None]
         return self.dropout(self.LayerNorm(hidden))
 
 
@@ -89,8 +179,30 @@ class RecsftPreTrainedModel(PreTrainedModel):
             init.zeros_(module.bias)
 
     def item_embeddings(self) -> torch.Tensor:
-        """The item matrix ``(num_items, hidden)`` (special tokens excluded)."""
-        return self.embeddings.items.weight[self.config.first_item_id:]
+        """The item matrix ``(num_items, hidden)`` (special tokens excluded; item categories
+        included when the model has them)."""
+        return self.embeddings.item_matrix()[self.config.first_item_id:]
+
+    def set_item_categories(self, table: torch.Tensor) -> None:
+        """Fill the item → categories table ``(vocab_size, max_item_categories)``.
+
+        Ids run from 1 (0 pads); rows follow token ids, so special tokens' rows are zero.
+
+        Raises:
+            ValueError: the model has no categories (``config.num_categories == 0``), or the
+                table's shape or ids do not fit the config.
+        """
+        categories = self.embeddings.categories
+        if categories is None:
+            raise ValueError("this model has no item categories (config.num_categories is 0)")
+        table = torch.as_tensor(table, dtype=torch.long)
+        if table.shape != categories.table.shape:
+            raise ValueError(f"category table of shape {tuple(table.shape)}, expected "
+                             f"{tuple(categories.table.shape)}")
+        limit = self.config.num_categories
+        if table.numel() and (int(table.min()) < 0 or int(table.max()) > limit):
+            raise ValueError(f"category ids must be in 0..{self.config.num_categories}")
+        categories.table.copy_(table.to(categories.table.device))
 
     def set_item_popularity(self, counts: torch.Tensor, alpha: float = 1.0) -> None:
         """Training counts ``(num_items,)`` for popularity-sampled negatives (not saved).
@@ -172,6 +284,7 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
         **kwargs,
     ):
         """Encode sequences and, given labels, compute the item loss at labelled positions.
@@ -182,12 +295,14 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
             attention_mask: ``(batch, length)``, 1 for real tokens.
             labels: ``(batch, length)`` target token ids (the masked item for BERT4Rec, the
                 next item for SASRec), ``-100`` elsewhere. Only labelled positions are scored.
+            time_gap_ids: ``(batch, length)`` time-gap buckets (read when
+                ``config.use_time_gaps``).
 
         Returns:
             :class:`~recsft.modeling.outputs.MaskedItemOutput`; ``logits`` is
             ``(n_labelled, num_items)`` (``None`` for sampled losses).
         """
-        hidden = self.encode(input_ids, token_type_ids, attention_mask)
+        hidden = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
         return self._labelled_output(
             hidden, labels, lambda selected: self.output_transform(hidden[selected])
         )
@@ -197,11 +312,12 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
         input_ids: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Hidden states ``(batch, length, hidden)`` of the encoder."""
         if attention_mask is None:
             attention_mask = (input_ids != self.config.pad_token_id).long()
-        embedded = self.embeddings(input_ids, token_type_ids)
+        embedded = self.embeddings(input_ids, token_type_ids, time_gap_ids)
         mask = self._attention_mask(embedded, attention_mask)
         return self.encoder(embedded, attention_mask=mask).last_hidden_state
 
@@ -210,6 +326,7 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
         input_ids: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """One vector per user: the transformed hidden state of the last position.
 
@@ -220,9 +337,10 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
             input_ids: ``(batch, length)`` left-padded ids.
             token_type_ids: ``(batch, length)`` event-type ids.
             attention_mask: ``(batch, length)``.
+            time_gap_ids: ``(batch, length)`` time-gap buckets.
 
         Returns:
             ``(batch, hidden)`` user vectors; ``users @ item_embeddings().T`` are next-item scores.
         """
-        hidden = self.encode(input_ids, token_type_ids, attention_mask)
+        hidden = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
         return self.output_transform(hidden[:, -1])

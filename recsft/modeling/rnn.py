@@ -39,35 +39,31 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from transformers import initialization as init
 
 from recsft.modeling.configuration_rnn import GRU4RecConfig, LSTMAttentionConfig
-from recsft.modeling.layers import RecsftPreTrainedModel
+from recsft.modeling.layers import BehaviorEmbeddings, RecsftPreTrainedModel
 from recsft.modeling.outputs import MaskedItemOutput
 
 
-class ItemEmbeddings(nn.Module):
-    """Item (+ event-type) embeddings and dropout; no positions, the recurrence orders events.
+class ItemEmbeddings(BehaviorEmbeddings):
+    """Event embeddings (:class:`~recsft.modeling.layers.BehaviorEmbeddings`: item, categories,
+    event type, time gap as switched on) and dropout; no positions, the recurrence orders
+    events.
 
     Args:
         config: A recurrent model config (``vocab_size``, ``embedding_size``, ...).
     """
 
     def __init__(self, config: GRU4RecConfig | LSTMAttentionConfig) -> None:
-        super().__init__()
-        self.items = nn.Embedding(config.vocab_size, config.embedding_size, config.pad_token_id)
-        self.event_types = (
-            nn.Embedding(config.num_token_types, config.embedding_size, 0)
-            if config.use_event_types
-            else None
-        )
+        super().__init__(config, config.embedding_size)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(
-        self, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Embed ``(batch, length)`` ids into ``(batch, length, embedding_size)``."""
-        hidden = self.items(input_ids)
-        if self.event_types is not None and token_type_ids is not None:
-            hidden = hidden + self.event_types(token_type_ids)
-        return self.dropout(hidden)
+        return self.dropout(self.events(input_ids, token_type_ids, time_gap_ids))
 
 
 def run_over_real_positions(
@@ -165,6 +161,7 @@ class GRU4RecModel(RecurrentPreTrainedModel):
         input_ids: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """GRU states ``(batch, length, hidden_size)``; zero at padded positions.
 
@@ -172,10 +169,11 @@ class GRU4RecModel(RecurrentPreTrainedModel):
             input_ids: ``(batch, length)`` left-padded item ids.
             token_type_ids: ``(batch, length)`` event-type ids.
             attention_mask: ``(batch, length)``, 1 for real tokens (default: ids != pad).
+            time_gap_ids: ``(batch, length)`` time-gap buckets.
         """
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
-        embedded = self.embeddings(input_ids, token_type_ids)
+        embedded = self.embeddings(input_ids, token_type_ids, time_gap_ids)
         return run_over_real_positions(self.rnn, embedded, attention_mask)
 
     def next_item_queries(
@@ -183,9 +181,11 @@ class GRU4RecModel(RecurrentPreTrainedModel):
         input_ids: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Queries ``(batch, length, embedding_size)`` for the item after every position."""
-        return self.projection(self.encode(input_ids, token_type_ids, attention_mask))
+        hidden = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
+        return self.projection(hidden)
 
     def forward(
         self,
@@ -193,6 +193,7 @@ class GRU4RecModel(RecurrentPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
         **kwargs,
     ) -> MaskedItemOutput:
         """Encode sequences and, given labels, compute the next-item loss.
@@ -201,6 +202,7 @@ class GRU4RecModel(RecurrentPreTrainedModel):
             input_ids: ``(batch, length)`` token ids, left-padded.
             token_type_ids: ``(batch, length)`` event-type ids.
             attention_mask: ``(batch, length)``, 1 for real tokens.
+            time_gap_ids: ``(batch, length)`` time-gap buckets.
             labels: ``(batch, length)`` token id of the item following each position, ``-100``
                 where there is none to predict. Only labelled positions are scored.
 
@@ -209,7 +211,7 @@ class GRU4RecModel(RecurrentPreTrainedModel):
             for sampled losses), ``last_hidden_state`` the GRU states ``(batch, length,
             hidden_size)``.
         """
-        hidden = self.encode(input_ids, token_type_ids, attention_mask)
+        hidden = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
         return self._labelled_output(
             hidden, labels, lambda selected: self.projection(hidden[selected])
         )
@@ -219,6 +221,7 @@ class GRU4RecModel(RecurrentPreTrainedModel):
         input_ids: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """One vector per user: the query for the item after the last position.
 
@@ -227,12 +230,14 @@ class GRU4RecModel(RecurrentPreTrainedModel):
                 appended ``[MASK]``.
             token_type_ids: ``(batch, length)`` event-type ids.
             attention_mask: ``(batch, length)``.
+            time_gap_ids: ``(batch, length)`` time-gap buckets (read when
+                ``config.use_time_gaps``).
 
         Returns:
             ``(batch, embedding_size)`` user vectors; ``users @ item_embeddings().T`` are
             next-item scores.
         """
-        hidden = self.encode(input_ids, token_type_ids, attention_mask)
+        hidden = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
         return self.projection(hidden[:, -1])
 
 
@@ -325,6 +330,7 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
         input_ids: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """LSTM states ``(batch, length, hidden_size)``; zero at padded positions.
 
@@ -332,10 +338,11 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
             input_ids: ``(batch, length)`` left-padded item ids.
             token_type_ids: ``(batch, length)`` event-type ids.
             attention_mask: ``(batch, length)``, 1 for real tokens (default: ids != pad).
+            time_gap_ids: ``(batch, length)`` time-gap buckets.
         """
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
-        embedded = self.embeddings(input_ids, token_type_ids)
+        embedded = self.embeddings(input_ids, token_type_ids, time_gap_ids)
         return run_over_real_positions(self.rnn, embedded, attention_mask)
 
     def _queries(
@@ -351,11 +358,12 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
         input_ids: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Queries ``(batch, length, embedding_size)`` for the item after every position."""
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
-        states = self.encode(input_ids, token_type_ids, attention_mask)
+        states = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
         return self._queries(states, attention_mask)
 
     def forward(
@@ -364,6 +372,7 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
         **kwargs,
     ) -> MaskedItemOutput:
         """Encode sequences and, given labels, compute the next-item loss.
@@ -372,6 +381,7 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
             input_ids: ``(batch, length)`` token ids, left-padded.
             token_type_ids: ``(batch, length)`` event-type ids.
             attention_mask: ``(batch, length)``, 1 for real tokens.
+            time_gap_ids: ``(batch, length)`` time-gap buckets.
             labels: ``(batch, length)`` token id of the item following each position, ``-100``
                 where there is none to predict. Only labelled positions are scored.
 
@@ -382,7 +392,7 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
         """
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
-        states = self.encode(input_ids, token_type_ids, attention_mask)
+        states = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
         return self._labelled_output(
             states, labels, lambda selected: self._queries(states, attention_mask)[selected]
         )
@@ -392,6 +402,7 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
         input_ids: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """One vector per user: the query for the item after the last position.
 
@@ -402,6 +413,8 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
                 appended ``[MASK]``.
             token_type_ids: ``(batch, length)`` event-type ids.
             attention_mask: ``(batch, length)``.
+            time_gap_ids: ``(batch, length)`` time-gap buckets (read when
+                ``config.use_time_gaps``).
 
         Returns:
             ``(batch, embedding_size)`` user vectors; ``users @ item_embeddings().T`` are
@@ -409,5 +422,5 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
         """
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
-        states = self.encode(input_ids, token_type_ids, attention_mask)
+        states = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
         return self._queries(states, attention_mask, last_only=True)[:, 0]

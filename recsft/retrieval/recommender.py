@@ -54,7 +54,9 @@ class Recommender:
         """Load the model, tokenizer and FAISS index saved in a run folder."""
         from transformers import AutoModel
 
-        import recsft.modeling  # noqa: F401  (registers the Auto classes)
+        from recsft.modeling import register_auto_classes
+
+        register_auto_classes()
 
         run_dir = str(run_dir)
         if not os.path.isdir(run_dir):
@@ -74,21 +76,29 @@ class Recommender:
         self,
         histories: Sequence[Sequence[str]],
         event_types: Sequence[Sequence[str]] | None = None,
+        timestamps: Sequence[Sequence[int | float]] | None = None,
     ) -> np.ndarray:
         """User vectors ``(n, hidden)`` float32 for histories (oldest first).
 
-        Items unknown to the model are dropped from the history before encoding.
+        Items unknown to the model are dropped from the history before encoding. A model
+        trained with time gaps reads them from ``timestamps`` (seconds); without timestamps
+        every gap is "unknown", the input of a history whose times are not known.
         """
         known = self.tokenizer.get_vocab()
-        kept_items, kept_types = [], []
+        kept_items, kept_types, kept_times = [], [], []
         for row, history in enumerate(histories):
             keep = [i for i, item in enumerate(history) if item in known]
             kept_items.append([history[i] for i in keep])
             if event_types is not None:
                 kept_types.append([event_types[row][i] for i in keep])
+            if timestamps is not None:
+                kept_times.append([timestamps[row][i] for i in keep])
+        uses_gaps = bool(getattr(self.model.config, "use_time_gaps", False))
         batch = self.tokenizer.encode_histories(
             kept_items, kept_types if event_types is not None else None,
             max_length=self.max_length, append_mask=self.append_mask, return_tensors="pt",
+            timestamps=(kept_times if timestamps is not None else [[] for _ in kept_items])
+            if uses_gaps else None,
         )
         device = next(self.model.parameters()).device
         users = self.model.encode_sequences(**{k: v.to(device) for k, v in batch.items()})
@@ -99,6 +109,7 @@ class Recommender:
         history: Sequence[str],
         k: int = 10,
         event_types: Sequence[str] | None = None,
+        timestamps: Sequence[int | float] | None = None,
     ) -> list[tuple[str, float]]:
         """Top-``k`` next items for one history, never an item of the history.
 
@@ -106,10 +117,13 @@ class Recommender:
             history: External item ids, oldest first.
             k: Number of recommendations.
             event_types: Optional parallel event types.
+            timestamps: Optional parallel event times in seconds (read by models trained
+                with time gaps).
 
         Returns:
             ``[(item_id, score), ...]``, best first.
         """
-        queries = self.encode([list(history)], [list(event_types)] if event_types else None)
+        queries = self.encode([list(history)], [list(event_types)] if event_types else None,
+                              [list(timestamps)] if timestamps is not None else None)
         scores, ids = self.index.search(queries, k, exclude=[list(history)])
         return [(i, float(s)) for i, s in zip(ids[0], scores[0]) if i is not None]

@@ -45,12 +45,18 @@ class ModelConfig:
         hidden_dropout_prob: Dropout on embeddings and sub-layers.
         attention_probs_dropout_prob: Dropout on attention weights.
         use_event_types: Add event-type embeddings.
+        use_time_gaps: Add embeddings of the log-scaled time since the previous event.
+        use_categories: Add each item's category embeddings to its vector (input and output);
+            needs an item table with categories (see ``data.category_column``).
         use_output_transform: Dense + activation + LayerNorm before scoring.
         initializer_range: Std of the normal initialisation.
         loss: ``ce`` (full softmax), ``sampled_softmax`` (logQ-corrected) or ``gbce``.
         num_negatives: Negatives per batch for the sampled losses.
         negative_sampling: ``uniform``, ``popularity`` or ``in-batch``.
         gbce_t: Calibration of gBCE (0: plain BCE, 1: fully calibrated).
+        embedding_size: Recurrent models: item embedding width (default ``hidden_size``).
+        use_output_projection: Recurrent models: dense map of the state to the embedding width.
+        attention_type: ``lstm_attention``: ``additive`` or ``dot`` attention pooling.
     """
 
     model_type: str = "bert4rec"
@@ -61,12 +67,17 @@ class ModelConfig:
     hidden_dropout_prob: float = 0.2
     attention_probs_dropout_prob: float = 0.2
     use_event_types: bool = True
+    use_time_gaps: bool = False
+    use_categories: bool = False
     use_output_transform: bool | None = None
     initializer_range: float = 0.02
     loss: str = "ce"
     num_negatives: int = 256
     negative_sampling: str = "uniform"
     gbce_t: float = 0.75
+    embedding_size: int | None = None
+    use_output_projection: bool | None = None
+    attention_type: str | None = None
 
 
 @dataclass
@@ -96,6 +107,11 @@ class TrainingConfig:
             this many optimizer steps (0: never).
         save_total_limit: Keep this many newest checkpoints.
         deterministic: Ask torch for deterministic algorithms (slower on GPU).
+        report_to: Accelerate trackers receiving the training curves: ``tensorboard``
+            (default; event files in ``<run>/logs``, read with ``tensorboard --logdir``),
+            ``wandb``, ``mlflow``, ``comet_ml``, ..., a list of them, ``all``, or ``none``.
+        logging_steps: Log the training loss and learning rate to the trackers every this many
+            optimizer steps (0: per epoch only).
     """
 
     epochs: int = 20
@@ -117,6 +133,8 @@ class TrainingConfig:
     save_every_steps: int = 0
     save_total_limit: int = 2
     deterministic: bool = False
+    report_to: str | list[str] = "tensorboard"
+    logging_steps: int = 50
 
 
 @dataclass

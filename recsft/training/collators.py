@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from recsft.tokenization import pad_left
-from recsft.training.masking import ClozeMasking, PadCollator
+from recsft.training.masking import ClozeMasking, PadCollator, newest
 
 
 @dataclass
@@ -67,22 +67,22 @@ class CausalCollator:
             raise ValueError(f"max_length must be at least 1, got {self.max_length}")
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """Build ``input_ids``, ``token_type_ids``, ``attention_mask``, ``labels``: ``(B, L)``."""
+        """Build ``input_ids``, ``token_type_ids``, ``attention_mask``, ``labels`` (and
+        ``time_gap_ids`` when the features have them): each ``(B, L)``."""
         keep = None if self.max_length is None else self.max_length + 1
-        ids, types, labels = [], [], []
-        for feature in features:
-            row_ids, row_types = list(feature["input_ids"]), list(feature["token_type_ids"])
-            if keep:
-                row_ids, row_types = row_ids[-keep:], row_types[-keep:]
+        ids = newest(features, "input_ids", keep) or []
+        types = newest(features, "token_type_ids", keep) or []
+        gaps = newest(features, "time_gap_ids", keep)
+        labels = []
+        for row, row_ids in enumerate(ids):
             if len(row_ids) < 2:
-                ids.append(row_ids)
-                types.append(row_types)
                 labels.append([-100] * len(row_ids))
-            else:
-                ids.append(row_ids[:-1])
-                types.append(row_types[:-1])
-                labels.append(row_ids[1:])
-        batch = pad_left(ids, types, pad_id=self.pad_token_id, return_tensors="pt")
+                continue
+            labels.append(row_ids[1:])
+            ids[row], types[row] = row_ids[:-1], types[row][:-1]
+            if gaps is not None:
+                gaps[row] = gaps[row][:-1]
+        batch = pad_left(ids, types, pad_id=self.pad_token_id, return_tensors="pt", time_gaps=gaps)
         width = batch["input_ids"].shape[1]
         batch["labels"] = torch.tensor(
             [[-100] * (width - len(row)) + row for row in labels], dtype=torch.long

@@ -214,6 +214,10 @@ def fit(
                 optimizer.zero_grad()
             state.epoch_loss += loss.item()
             state.epoch_batches += 1
+            if args.logging_steps and (state.global_step + 1) % args.logging_steps == 0:
+                accelerator.log({"train/loss": loss.item(),
+                                 "train/learning_rate": scheduler.get_last_lr()[0]},
+                                step=state.global_step + 1)
             state.step_in_epoch += 1
             state.global_step += 1
             sequences += batch["input_ids"].shape[0] * accelerator.num_processes
@@ -247,6 +251,7 @@ def fit(
             else:
                 state.waited += 1
         state.history.append(record)
+        accelerator.log(tracker_values(record), step=state.global_step)
         if accelerator.is_main_process:
             _log_epoch(record, args.metric_for_best, log_path)
         state.epoch += 1
@@ -259,6 +264,13 @@ def fit(
     result.epochs_run = state.epoch - 1
     result.train_seconds = time.perf_counter() - start
     return result
+
+
+def tracker_values(record: dict[str, Any]) -> dict[str, float]:
+    """An epoch record as flat tracker scalars: ``epoch/loss``, ``valid/ndcg@10``, ..."""
+    values = {f"epoch/{k}": float(v) for k, v in record.items() if k != "valid"}
+    values.update({f"valid/{k}": float(v) for k, v in (record.get("valid") or {}).items()})
+    return values
 
 
 def _log_epoch(record: dict[str, Any], metric: str, log_path: str | None) -> None:

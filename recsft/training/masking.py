@@ -13,14 +13,23 @@ from typing import Any
 
 import torch
 
-from recsft.tokenization import MASK, SPECIAL_TOKENS, pad_left
+from recsft.tokenization import MASK, NO_GAP, SPECIAL_TOKENS, pad_left
+
+
+def newest(features: list[dict[str, Any]], key: str, keep: int | None) -> list[list[int]] | None:
+    """Each feature's ``key`` list cut to its newest ``keep`` entries (``None`` if absent)."""
+    if not features or key not in features[0]:
+        return None
+    return [list(f[key])[-keep:] if keep else list(f[key]) for f in features]
 
 
 @dataclass
 class PadCollator:
-    """Left-pads ``input_ids`` / ``token_type_ids`` and keeps the newest ``max_length`` tokens.
+    """Left-pads ``input_ids`` / ``token_type_ids`` (and ``time_gap_ids`` when the features have
+    them) and keeps the newest ``max_length`` tokens.
 
-    Returns ``input_ids``, ``token_type_ids`` and ``attention_mask`` of shape ``(B, L)``.
+    Returns ``input_ids``, ``token_type_ids``, ``attention_mask`` (and ``time_gap_ids``), each
+    of shape ``(B, L)``.
     """
 
     pad_token_id: int = 0
@@ -28,12 +37,9 @@ class PadCollator:
 
     def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         cut = self.max_length
-        ids = [list(f["input_ids"])[-cut:] if cut else list(f["input_ids"]) for f in features]
-        types = [
-            list(f["token_type_ids"])[-cut:] if cut else list(f["token_type_ids"])
-            for f in features
-        ]
-        return pad_left(ids, types, pad_id=self.pad_token_id, return_tensors="pt")
+        return pad_left(newest(features, "input_ids", cut), newest(features, "token_type_ids", cut),
+                        pad_id=self.pad_token_id, return_tensors="pt",
+                        time_gaps=newest(features, "time_gap_ids", cut))
 
 
 @dataclass
@@ -42,8 +48,9 @@ class ClozeMasking:
 
     Each real position is masked with probability ``mask_prob`` (at least one per sequence);
     with probability ``last_item_mask_prob`` a sequence instead masks only its newest item, the
-    task at inference time. Masked positions get ``[MASK]`` as item and as event type and their
-    original item id as label; other labels are ``-100``.
+    task at inference time. Masked positions get ``[MASK]`` as item and as event type, "no gap"
+    as time gap (an appended ``[MASK]`` at inference has no known time), and their original item
+    id as label; other labels are ``-100``.
     """
 
     mask_token_id: int
@@ -60,8 +67,12 @@ class ClozeMasking:
         none = ~masked.any(dim=1)
         masked[only_last | none, -1] = True
         masked &= real
+        out = {} if "time_gap_ids" not in batch else {
+            "time_gap_ids": batch["time_gap_ids"].masked_fill(masked, NO_GAP)
+        }
         return {
             **batch,
+            **out,
             "labels": torch.where(masked, ids, torch.full_like(ids, -100)),
             "input_ids": ids.masked_fill(masked, self.mask_token_id),
             "token_type_ids": batch["token_type_ids"].masked_fill(

@@ -36,6 +36,8 @@ from recsft.training.arguments import RunConfig
 RUN_CONFIG_FILE = "run_config.yaml"
 METRICS_FILE = "metrics.json"
 TRAINING_LOG_FILE = "training_log.jsonl"
+TRACKER_DIR = "logs"
+CATEGORIES_FILE = "categories.json"
 CHECKPOINT_DIR = "checkpoints"
 
 
@@ -50,6 +52,9 @@ class PreparedData:
         train_dataset: ``datasets.Dataset`` with ``input_ids`` / ``token_type_ids`` per user.
         valid: Validation evaluator.
         test: Test evaluator.
+        item_categories: ``(vocab_size, max_item_categories)`` category ids per token when the
+            model uses categories (:func:`recsft.data.categories.category_table`), else ``None``.
+        category_names: Name of category id ``i`` at ``i - 1``.
     """
 
     log: EventLog
@@ -58,6 +63,8 @@ class PreparedData:
     train_dataset: Any
     valid: RankingEvaluator
     test: RankingEvaluator
+    item_categories: np.ndarray | None = None
+    category_names: list[str] | None = None
 
     def dataset_record(self) -> dict[str, Any]:
         return {"source": self.log.source, **self.log.stats(), "steps": self.log.steps}
@@ -97,6 +104,7 @@ def build_evaluator(
         eval_set, tokenizer, max_length=config.data.max_length, ks=config.evaluation.ks,
         filter_seen=config.evaluation.filter_seen, batch_size=config.evaluation.batch_size,
         split=protocol, append_mask=uses_mask_token(config),
+        time_gaps=config.model.use_time_gaps,
     )
 
 
@@ -122,19 +130,47 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None) 
     length = config.data.max_length + (0 if uses_mask_token(config) else 1)
     encoded = tokenizer.encode_histories(
         train.items, train.event_types, max_length=length, padding=False,
+        timestamps=train.timestamps if config.model.use_time_gaps else None,
     )
     keep = [i for i, ids in enumerate(encoded["input_ids"]) if ids]
     train_dataset = datasets.Dataset.from_dict(
-        {
-            "input_ids": [encoded["input_ids"][i] for i in keep],
-            "token_type_ids": [encoded["token_type_ids"][i] for i in keep],
-        }
+        {name: [column[i] for i in keep] for name, column in encoded.items()
+         if name != "attention_mask"}
     )
+    table, names = item_categories(config, log, tokenizer)
     return PreparedData(
         log=log, splits=splits, tokenizer=tokenizer, train_dataset=train_dataset,
         valid=build_evaluator(config, splits.valid, tokenizer, splits.protocol),
         test=build_evaluator(config, splits.test, tokenizer, splits.protocol),
+        item_categories=table, category_names=names,
     )
+
+
+def item_categories(
+    config: RunConfig, log: EventLog, tokenizer: BehaviorTokenizer
+) -> tuple[np.ndarray | None, list[str] | None]:
+    """The token → categories table when ``model.use_categories``, else ``(None, None)``.
+
+    Raises:
+        ValueError: categories are asked for but the source has no item table or no category
+            column.
+    """
+    from recsft.data.categories import category_table
+    from recsft.tokenization import SPECIAL_TOKENS
+
+    if not config.model.use_categories:
+        return None, None
+    if log.items is None:
+        raise ValueError(f"model.use_categories needs an item table with categories, and "
+                         f"{log.source} has none (give one with the reader's items_path)")
+    tokens = list(SPECIAL_TOKENS) + tokenizer.item_ids
+    table, names = category_table(log.items, tokens, tokenizer.first_item_id,
+                                  column=config.data.category_column,
+                                  max_item_categories=config.data.max_item_categories)
+    if not names:
+        raise ValueError(f"model.use_categories: no item of {log.source} has a category in its "
+                         "item table")
+    return table, names
 
 
 def model_classes(config: RunConfig) -> tuple[Any, Any]:
@@ -171,20 +207,48 @@ def catalogue(config: RunConfig, log: EventLog) -> list[str]:
     return items
 
 
-def create_model(config: RunConfig, tokenizer: BehaviorTokenizer):
-    """Instantiate the model a config names, sized to the tokenizer."""
+def create_model(
+    config: RunConfig, tokenizer: BehaviorTokenizer, item_categories: np.ndarray | None = None
+):
+    """Instantiate the model a config names, sized to the tokenizer.
+
+    Args:
+        config: The run config.
+        tokenizer: The run's tokenizer.
+        item_categories: ``(vocab_size, width)`` category ids per token; required when
+            ``model.use_categories`` (see :func:`item_categories`).
+
+    Raises:
+        ValueError: a model field the model type does not have is set, or categories are asked
+            for without a table.
+    """
     import inspect
 
     config_class, model_class = model_classes(config)
     accepted = set(inspect.signature(config_class.__init__).parameters)
     fields = {k: v for k, v in config.model.__dict__.items()
               if k in accepted and v is not None}
+    foreign = sorted(k for k in ("embedding_size", "use_output_projection", "attention_type")
+                     if getattr(config.model, k) is not None and k not in accepted)
+    if foreign:
+        raise ValueError(f"model.{foreign[0]} does not apply to model_type "
+                         f"'{config.model.model_type}'")
+    if config.model.use_categories:
+        if item_categories is None:
+            raise ValueError("model.use_categories needs the item category table")
+        fields["num_categories"] = int(item_categories.max())
+        fields["max_item_categories"] = int(item_categories.shape[1])
     model_config = config_class(
         vocab_size=len(tokenizer), first_item_id=tokenizer.first_item_id,
         num_token_types=tokenizer.num_token_types, max_position_embeddings=config.data.max_length,
         pad_token_id=tokenizer.pad_token_id, mask_token_id=tokenizer.mask_token_id, **fields,
     )
-    return model_class(model_config)
+    model = model_class(model_config)
+    if config.model.use_categories:
+        import torch
+
+        model.set_item_categories(torch.from_numpy(item_categories))
+    return model
 
 
 def item_counts(prepared: PreparedData) -> np.ndarray:
@@ -216,17 +280,22 @@ def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
 
     started = time.perf_counter()
     args = config.training
+    run_dir = config.run_dir
+    trackers = tracker_names(args.report_to)
     accelerator = Accelerator(
         cpu=distributed_without_accelerator(),
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
+        log_with=trackers or None,
+        project_dir=run_dir,
     )
     set_seed(args.seed, deterministic=args.deterministic)
-    run_dir = config.run_dir
     checkpoints = os.path.join(run_dir, CHECKPOINT_DIR)
     if accelerator.is_main_process:
         os.makedirs(run_dir, exist_ok=True)
-        stale = [METRICS_FILE] if resume else [METRICS_FILE, TRAINING_LOG_FILE, CHECKPOINT_DIR]
+        stale = [METRICS_FILE] if resume else [
+            METRICS_FILE, TRAINING_LOG_FILE, CHECKPOINT_DIR, TRACKER_DIR
+        ]
         for name in stale:
             target = os.path.join(run_dir, name)
             if os.path.isdir(target):
@@ -234,10 +303,12 @@ def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
             elif os.path.exists(target):
                 os.remove(target)
     accelerator.wait_for_everyone()
+    if trackers:
+        accelerator.init_trackers(TRACKER_DIR, config=hyperparameters(config))
     with accelerator.main_process_first():
         prepared = prepare_data(config)
     tokenizer = prepared.tokenizer
-    model = create_model(config, tokenizer)
+    model = create_model(config, tokenizer, prepared.item_categories)
     if uses_mask_token(config):
         collator = PadCollator(pad_token_id=tokenizer.pad_token_id,
                                max_length=config.data.max_length)
@@ -298,10 +369,36 @@ def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
         "environment": environment(),
         "config": config.to_dict(),
     }
+    accelerator.log({f"test/{k}": v for k, v in test.items()}, step=result.epochs_run)
     if accelerator.is_main_process:
-        write_run(config, record, unwrapped, tokenizer)
+        write_run(config, record, unwrapped, tokenizer, prepared.category_names)
     accelerator.wait_for_everyone()
+    # The trackers only: end_training() would also destroy the process group, which the caller
+    # (a script training several configs, a test) may still use.
+    for tracker in accelerator.trackers:
+        tracker.finish()
     return record
+
+
+def tracker_names(report_to: str | list[str]) -> list[str]:
+    """``training.report_to`` as Accelerate's ``log_with`` list (empty for ``none``)."""
+    names = [report_to] if isinstance(report_to, str) else list(report_to)
+    names = [n.strip() for name in names for n in str(name).split(",") if n.strip()]
+    return [] if names in ([], ["none"]) else names
+
+
+def hyperparameters(config: RunConfig) -> dict[str, Any]:
+    """The run config flattened to ``section.key`` scalars, as trackers store them."""
+    flat: dict[str, Any] = {}
+    for section, values in config.to_dict().items():
+        items = values.items() if isinstance(values, dict) else [("", values)]
+        for key, value in items:
+            name = f"{section}.{key}" if key else section
+            if isinstance(value, (bool, int, float, str)):
+                flat[name] = value
+            elif value is not None:
+                flat[name] = json.dumps(value, default=str)
+    return flat
 
 
 def per_process_batch_size(batch_size: int, num_processes: int) -> int:
@@ -332,11 +429,15 @@ def distributed_without_accelerator() -> bool:
     return several and not torch.cuda.is_available()
 
 
-def write_run(config: RunConfig, record: dict[str, Any], model: Any, tokenizer: Any) -> None:
-    """Write the resolved config, metrics and the FAISS item index into the run folder."""
+def write_run(config: RunConfig, record: dict[str, Any], model: Any, tokenizer: Any,
+              category_names: list[str] | None = None) -> None:
+    """Write the resolved config, metrics and the FAISS item index into the run folder (and
+    ``categories.json``, the names of category ids ``1..n``, when the model uses categories)."""
     from recsft.retrieval.index import ItemIndex
 
     run_dir = config.run_dir
+    if category_names is not None:
+        write_text_atomic(os.path.join(run_dir, CATEGORIES_FILE), json.dumps(category_names))
     items = model.item_embeddings().detach().float().cpu().numpy()
     ItemIndex(items, tokenizer.item_ids, metric="ip").save(run_dir)
     write_text_atomic(os.path.join(run_dir, RUN_CONFIG_FILE),
@@ -357,7 +458,9 @@ def load_run(run_dir: str, split: str = "test") -> tuple[Any, RankingEvaluator, 
     """
     from transformers import AutoModel
 
-    import recsft.modeling  # noqa: F401  (registers the Auto classes)
+    from recsft.modeling import register_auto_classes
+
+    register_auto_classes()
 
     if split not in ("test", "valid"):
         raise ValueError(f"unknown split '{split}'; expected 'test' or 'valid'")

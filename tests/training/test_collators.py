@@ -88,3 +88,23 @@ def test_causal_short_sequences_never_fail_and_carry_no_label():
 def test_causal_max_length_must_be_positive():
     with pytest.raises(ValueError, match="at least 1"):
         CausalCollator(max_length=0)
+
+
+def test_time_gaps_are_padded_shifted_and_masked_with_the_items():
+    from recsft.tokenization import NO_GAP
+    from recsft.training.masking import ClozeMasking, PadCollator
+
+    features = [{"input_ids": [5, 6, 7], "token_type_ids": [4, 4, 4], "time_gap_ids": [1, 9, 8]},
+                {"input_ids": [8], "token_type_ids": [4], "time_gap_ids": [1]}]
+    causal = CausalCollator(max_length=5)(features)
+    assert causal["time_gap_ids"].tolist() == [[1, 9], [0, 1]]
+    assert causal["input_ids"].tolist() == [[5, 6], [0, 8]]
+
+    padded = PadCollator(max_length=2)(features)
+    assert padded["time_gap_ids"].tolist() == [[9, 8], [0, 1]]
+    torch.manual_seed(0)
+    masked = ClozeMasking(mask_token_id=2, mask_prob=0.5, last_item_mask_prob=0.0)(padded)
+    hidden = masked["labels"] != -100
+    assert hidden.any()
+    assert (masked["time_gap_ids"][hidden] == NO_GAP).all()
+    assert torch.equal(masked["time_gap_ids"][~hidden], padded["time_gap_ids"][~hidden])

@@ -59,3 +59,49 @@ def test_temporal_split_needs_both_cutoffs(tmp_path):
         split_events(_config(tmp_path, split="temporal", cutoff=10))
     with pytest.raises(ValueError, match="unknown split 'random'"):
         split_events(_config(tmp_path, split="random"))
+
+
+@pytest.mark.parametrize("model_type", ["bert4rec", "gru4rec"])
+def test_time_gaps_and_categories_through_the_pipeline(tmp_path, model_type):
+    import json
+    import os
+
+    from recsft.retrieval.recommender import Recommender
+    from recsft.training.pipeline import CATEGORIES_FILE, evaluate_run, run_training
+
+    config = _config(tmp_path)
+    config.training.epochs, config.training.eval_every = 2, 1
+    config.model.model_type = model_type
+    config.model.use_time_gaps = config.model.use_categories = True
+    record = run_training(config)
+    assert evaluate_run(config.run_dir)["metrics"] == record["test"]
+    with open(os.path.join(config.run_dir, CATEGORIES_FILE)) as handle:
+        assert len(json.load(handle)) == 6  # the tiny generator's categories
+    recommender = Recommender.from_pretrained(config.run_dir)
+    assert recommender.model.config.use_time_gaps
+    assert recommender.model.config.num_categories == 6
+    history = recommender.tokenizer.item_ids[:5]
+    assert len(recommender.recommend(history, k=5, timestamps=[0, 60, 90, 4000, 4100])) == 5
+
+
+def test_categories_need_an_item_table(tmp_path):
+    from recsft.data.events import EventLog
+    from recsft.training.pipeline import item_categories
+
+    config = _config(tmp_path)
+    config.model.use_categories = True
+    log = EventLog(__import__("pandas").DataFrame(
+        {"user_id": ["u"], "item_id": ["i"], "timestamp": [0], "event_type": ["view"]}),
+        source="events.csv")
+    with pytest.raises(ValueError, match="events.csv has none"):
+        item_categories(config, log, None)
+
+
+def test_model_fields_of_another_model_type_are_rejected(tmp_path):
+    from recsft.tokenization import BehaviorTokenizer
+    from recsft.training.pipeline import create_model
+
+    config = _config(tmp_path)
+    config.model.model_type, config.model.attention_type = "sasrec", "dot"
+    with pytest.raises(ValueError, match="model.attention_type does not apply to model_type"):
+        create_model(config, BehaviorTokenizer.from_sequences([["a"]]))

@@ -1,0 +1,93 @@
+"""Item categories from an item table, as the fixed table the models' category embeddings read.
+
+Item tables come in several shapes (see :func:`recsft.data.readers.read_items`): a single
+``category`` string (the synthetic catalogue, Taobao), ``categories`` lists (Amazon metadata),
+``genres`` joined by ``|`` (MovieLens) or S3-Rec ``attributes`` lists. :func:`category_table`
+turns any of them into a ``(vocab_size, max_item_categories)`` array of category ids aligned with
+the tokenizer's token ids, with the category names beside it.
+
+Example:
+    >>> items = pd.DataFrame({"item_id": ["a", "b"], "genres": ["Drama|War", "Comedy"]})
+    >>> table, names = category_table(items, ["[PAD]", "b", "a"], first_item_id=1)
+    >>> table.tolist(), names
+    ([[0, 0], [1, 0], [2, 3]], ['Comedy', 'Drama', 'War'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: Columns looked for, in this order, when no category column is named.
+CATEGORY_COLUMNS = ("category", "categories", "genres", "attributes")
+
+
+def category_column(items: pd.DataFrame, column: str | None = None) -> str:
+    """The item-table column holding categories.
+
+    Raises:
+        ValueError: the named column is missing, or no known one is present.
+    """
+    if column is not None:
+        if column not in items.columns:
+            raise ValueError(f"the item table has no column '{column}' (data.category_column); "
+                             f"its columns: {list(items.columns)}")
+        return column
+    for name in CATEGORY_COLUMNS:
+        if name in items.columns:
+            return name
+    raise ValueError(f"the item table has none of the category columns {list(CATEGORY_COLUMNS)}; "
+                     f"name one with data.category_column (its columns: {list(items.columns)})")
+
+
+def _labels(value: Any) -> list[str]:
+    """One cell's categories: a list/array, a ``|``-separated string, or missing."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v) for v in value if str(v)]
+    return [part for part in str(value).split("|") if part]
+
+
+def category_table(
+    items: pd.DataFrame,
+    tokens: Sequence[str],
+    first_item_id: int,
+    column: str | None = None,
+    max_item_categories: int = 4,
+) -> tuple[np.ndarray, list[str]]:
+    """Category ids per token, for :meth:`RecsftPreTrainedModel.set_item_categories`.
+
+    Args:
+        items: Item table with an ``item_id`` column.
+        tokens: The tokenizer's tokens in id order (specials first).
+        first_item_id: Id of the first item token; rows before it stay zero.
+        column: Category column (default: see :func:`category_column`).
+        max_item_categories: Categories kept per item, the first ones of its cell.
+
+    Returns:
+        ``(table, names)``: ``table`` is ``(len(tokens), width)`` int64 with ids ``1..len(names)``
+        and 0 for "none" (``width`` is the most categories any item keeps, at least 1);
+        ``names[i - 1]`` is the name of category id ``i``. Names are sorted.
+
+    Raises:
+        ValueError: no category column, or ``max_item_categories`` below 1.
+    """
+    if max_item_categories < 1:
+        raise ValueError(f"max_item_categories must be at least 1, got {max_item_categories}")
+    name = category_column(items, column)
+    by_item = {
+        str(item): _labels(value)[:max_item_categories]
+        for item, value in zip(items["item_id"], items[name])
+    }
+    rows = [by_item.get(token, []) if i >= first_item_id else [] for i, token in enumerate(tokens)]
+    names = sorted({label for row in rows for label in row})
+    ids = {label: i + 1 for i, label in enumerate(names)}
+    width = max((len(row) for row in rows), default=0) or 1
+    table = np.zeros((len(tokens), width), dtype=np.int64)
+    for r, row in enumerate(rows):
+        table[r, : len(row)] = [ids[label] for label in row]
+    return table, names
