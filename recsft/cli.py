@@ -28,6 +28,23 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
     evaluate.add_argument("--split", choices=["test", "valid"], default="test")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.add_argument("--output", help="also write the JSON result to this file")
+    evaluate.add_argument("--segments", action="store_true",
+                          help="also break NDCG@10 / Recall@10 down by history length, target "
+                               "popularity and target event type")
+    evaluate.add_argument("--n-resamples", type=int, default=1000,
+                          help="bootstrap resamples of the users for the 95%% intervals (0: none)")
+
+    compare = commands.add_parser(
+        "compare", help="paired comparison of two runs on the same users (differences, CIs, "
+                        "t-test / Wilcoxon / permutation p-values, Holm)")
+    compare.add_argument("run_a", help="reference run folder")
+    compare.add_argument("run_b", help="run folder compared with it")
+    compare.add_argument("--split", choices=["test", "valid"], default="test")
+    compare.add_argument("--metric", dest="metrics", action="append",
+                         help="metric to compare (repeatable; default ndcg@10, recall@10, mrr@10)")
+    compare.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    compare.add_argument("--output", help="also write the JSON result to this file")
 
     recommend = commands.add_parser("recommend", help="top-k items for a history")
     recommend.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
@@ -108,15 +125,40 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from recsft.reporting import format_table
+    from recsft.reporting import format_intervals, format_segments, format_table
     from recsft.training.pipeline import evaluate_run
 
-    result = evaluate_run(args.run, split=args.split)
+    result = evaluate_run(args.run, split=args.split, n_resamples=args.n_resamples,
+                          segments=args.segments)
+    _write_json(result, args.output)
     if args.json:
         print(json.dumps(result, indent=2))
+        return 0
+    if result["intervals"]:
+        print(format_intervals(result))
     else:
         print(format_table({"model": result["metrics"]}, protocol=result["protocol"]))
+    for name, table in result.get("segments", {}).items():
+        print("\n" + format_segments(name, table))
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from recsft.training.compare import DEFAULT_METRICS, compare_runs, format_comparison
+
+    result = compare_runs(args.run_a, args.run_b, split=args.split,
+                          metrics=args.metrics or DEFAULT_METRICS)
+    _write_json(result, args.output)
+    print(json.dumps(result, indent=2) if args.json else format_comparison(result))
+    return 0
+
+
+def _write_json(result: dict, path: str | None) -> None:
+    """Write a command's JSON result through a temporary file (nothing half-written)."""
+    if path:
+        from recsft.training.pipeline import write_text_atomic
+
+        write_text_atomic(path, json.dumps(result, indent=2, default=str))
 
 
 def _recommend(args: argparse.Namespace) -> int:
@@ -243,7 +285,7 @@ def _data_list(args: argparse.Namespace) -> int:
 
 DATA_COMMANDS = {"prepare": _data_prepare, "stats": _data_stats, "list": _data_list}
 COMMANDS = {"train": _train, "evaluate": _evaluate, "recommend": _recommend, "push": _push,
-            "data": _data}
+            "data": _data, "compare": _compare}
 
 if __name__ == "__main__":
     sys.exit(main())

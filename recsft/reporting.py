@@ -36,6 +36,41 @@ def format_table(
     return "\n".join(lines)
 
 
+def format_intervals(result: Mapping[str, Any]) -> str:
+    """``recsft evaluate``'s result: one row per metric, mean and 95% bootstrap interval."""
+    intervals = result["intervals"]
+    order = (*KEY_ORDER, "map", "precision")
+    keys = sorted(intervals, key=lambda k: (
+        order.index(k.split("@")[0]) if k.split("@")[0] in order else len(order),
+        k.split("@")[0], int(k.split("@")[1]) if "@" in k else 0))
+    protocol = result["protocol"]
+    lines = [
+        f"{result['split']} split: " + ", ".join(f"{k}={v}" for k, v in protocol.items()),
+        f"95% intervals: bootstrap over users ({next(iter(intervals.values()))['n_resamples']} "
+        "resamples)",
+        f"{'metric':<14} {'mean':>8}  {'95% CI':>18}",
+    ]
+    for key in keys:
+        i = intervals[key]
+        lines.append(f"{key:<14} {result['metrics'][key]:>8.4f}  "
+                     f"[{i['ci95_low']:.4f}, {i['ci95_high']:.4f}]")
+    return "\n".join(lines)
+
+
+def format_segments(name: str, table: Mapping[str, Mapping[str, Any]]) -> str:
+    """One segment breakdown (see ``RankingEvaluator.segments``) as text."""
+    metrics = [k for k in next(iter(table.values())) if k not in ("users", "share")]
+    lines = [f"by {name.replace('_', ' ')}:",
+             f"{'segment':<10} {'users':>8} {'share':>7}  " + "  ".join(
+                 f"{m + ' [95% CI]':>26}" for m in metrics)]
+    for segment, row in table.items():
+        cells = "  ".join(
+            f"{row[m]['mean']:.4f} [{row[m]['ci95_low']:.4f}, {row[m]['ci95_high']:.4f}]".rjust(26)
+            for m in metrics)
+        lines.append(f"{segment:<10} {row['users']:>8,} {row['share']:>7.1%}  {cells}")
+    return "\n".join(lines)
+
+
 def format_metrics_table(record: Mapping[str, Any]) -> str:
     """The table of a run's ``metrics.json`` record: the model next to its baselines."""
     rows = {record["training"]["model_type"]: record["test"]}

@@ -1,7 +1,10 @@
 import json
+import os
 import subprocess
 import sys
 import time
+
+import pytest
 
 from recsft.cli import main
 
@@ -37,8 +40,62 @@ def test_recommend_and_evaluate_commands(trained_run, capsys):
     assert len(results) == 5 and all(r["item_id"] not in known for r in results)
     assert main(["evaluate", "--run", config.run_dir, "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["metrics"] == record["test"]
-    assert main(["evaluate", "--run", config.run_dir]) == 0
-    assert "ndcg@10" in capsys.readouterr().out
+    out_file = os.path.join(config.run_dir, "..", "evaluation.json")
+    assert main(["evaluate", "--run", config.run_dir, "--output", out_file]) == 0
+    table = capsys.readouterr().out
+    with open(out_file) as handle:
+        written = json.load(handle)
+    assert written["metrics"] == record["test"]
+    ndcg = written["intervals"]["ndcg@10"]
+    assert ndcg["mean"] == pytest.approx(record["test"]["ndcg@10"])
+    assert ndcg["ci95_low"] < ndcg["mean"] < ndcg["ci95_high"]
+    row = f"{'ndcg@10':<14} {ndcg['mean']:>8.4f}  [{ndcg['ci95_low']:.4f}, {ndcg['ci95_high']:.4f}]"
+    assert row in table
+
+    assert main(["evaluate", "--run", config.run_dir, "--segments", "--n-resamples", "50",
+                 "--json"]) == 0
+    segments = json.loads(capsys.readouterr().out)["segments"]
+    assert set(segments) == {"history_length", "target_popularity", "target_event_type"}
+    users = record["protocol"]["num_users"]
+    for table in segments.values():
+        assert sum(row["users"] for row in table.values()) == users
+    weighted = sum(row["users"] * row["ndcg@10"]["mean"] for row in segments["history_length"]
+                   .values()) / users
+    assert weighted == pytest.approx(record["test"]["ndcg@10"])
+
+
+def test_compare_command(trained_run, tmp_path, capsys):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    config, record = trained_run
+    # Run B: the same run with its item matrix scaled on a few items (a different model on the
+    # same users).
+    other = tmp_path / "other"
+    shutil.copytree(config.run_dir, other)
+    weights = load_file(str(other / "model.safetensors"))
+    key = next(k for k in weights if k.endswith("embeddings.items.weight"))
+    generator = torch.Generator().manual_seed(0)
+    weights[key] = weights[key] + 0.05 * torch.randn(weights[key].shape, generator=generator)
+    save_file(weights, str(other / "model.safetensors"), metadata={"format": "pt"})
+    out_file = tmp_path / "compare.json"
+    assert main(["compare", config.run_dir, str(other), "--output", str(out_file)]) == 0
+    table = capsys.readouterr().out
+    result = json.loads(out_file.read_text())
+    assert set(result["metrics"]) == {"ndcg@10", "recall@10", "mrr@10"}
+    ndcg = result["metrics"]["ndcg@10"]
+    assert ndcg["mean_a"] == pytest.approx(record["test"]["ndcg@10"])
+    assert ndcg["difference"]["mean"] == pytest.approx(ndcg["mean_b"] - ndcg["mean_a"])
+    assert ndcg["t_test_p"] <= ndcg["t_test_p_holm"] <= 1.0
+    assert "B - A [95% CI]" in table and "ndcg@10" in table
+
+    assert main(["compare", config.run_dir, config.run_dir, "--json"]) == 0
+    same = json.loads(capsys.readouterr().out)["metrics"]["ndcg@10"]
+    assert same["difference"]["mean"] == 0.0 and same["t_test_p"] == 1.0
+    assert main(["compare", config.run_dir, str(other), "--metric", "ndcg@11"]) == 2
+    assert "unknown metric 'ndcg@11'" in capsys.readouterr().err
 
 
 def test_recommend_with_missing_run_folder(tmp_path, capsys):

@@ -253,9 +253,13 @@ def create_model(
 
 def item_counts(prepared: PreparedData) -> np.ndarray:
     """Training interactions per item index ``(num_items,)``, for the most-popular baseline."""
-    counts = Counter(item for seq in prepared.splits.train.items for item in seq)
-    ids = prepared.tokenizer.item_ids
-    return np.array([counts.get(item, 0) for item in ids], dtype=np.float64)
+    return train_item_counts(prepared.splits.train.items, prepared.tokenizer)
+
+
+def train_item_counts(sequences: list[list[str]], tokenizer: BehaviorTokenizer) -> np.ndarray:
+    """Interactions per item index ``(num_items,)`` in training item sequences."""
+    counts = Counter(item for seq in sequences for item in seq)
+    return np.array([counts.get(item, 0) for item in tokenizer.item_ids], dtype=np.float64)
 
 
 def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
@@ -468,22 +472,47 @@ def load_run(run_dir: str, split: str = "test") -> tuple[Any, RankingEvaluator, 
     tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
     log, splits = split_events(config)
     evaluator = build_evaluator(config, getattr(splits, split), tokenizer, splits.protocol)
+    evaluator.item_counts = train_item_counts(splits.train.items, tokenizer)
     return AutoModel.from_pretrained(run_dir), evaluator, log
 
 
-def evaluate_run(run_dir: str, split: str = "test") -> dict[str, Any]:
+def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
+                 seed: int = 0, segments: bool = False) -> dict[str, Any]:
     """Re-evaluate a saved run on its own split, with the trainer's evaluator.
 
+    Args:
+        run_dir: A run folder.
+        split: ``"test"`` or ``"valid"``.
+        n_resamples: Bootstrap resamples of the users for the intervals (0: none).
+        seed: Seed of the bootstrap.
+        segments: Also break NDCG@10 and Recall@10 down by history length, target popularity
+            (by training interactions) and target event type.
+
     Returns:
-        ``{"dataset": ..., "protocol": ..., "split": ..., "metrics": ...}``.
+        ``{"dataset", "protocol", "split", "metrics", "intervals"}`` (and ``"segments"``):
+        ``metrics`` are the trainer's numbers exactly; ``intervals[key]`` is the mean with its
+        95% bootstrap interval over users (``{}`` with ``n_resamples=0``).
     """
+    from recsft.evaluation.ranking import model_scorer
+    from recsft.evaluation.statistics import bootstrap_interval
+
     model, evaluator, log = load_run(run_dir, split)
-    return {
+    metrics, per_user = evaluator.evaluate_with_users(model_scorer(model))
+    intervals = {
+        key: {**bootstrap_interval(values, n_resamples, seed=seed), "n_resamples": n_resamples}
+        for key, values in per_user.items()
+    } if n_resamples else {}
+    result = {
         "dataset": {"source": log.source, **log.stats()},
         "protocol": evaluator.protocol.to_dict(),
         "split": split,
-        "metrics": evaluator.evaluate_model(model),
+        "metrics": metrics,
+        "intervals": intervals,
     }
+    if segments:
+        result["segments"] = evaluator.segments(per_user, evaluator.item_counts,
+                                                n_resamples=n_resamples or 1000)
+    return result
 
 
 def environment() -> dict[str, str]:

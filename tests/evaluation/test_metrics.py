@@ -42,6 +42,7 @@ def _naive_user(pred: list[int], rel: list[int], k: int) -> dict[str, float]:
         f"mrr@{k}": 1.0 / (hit_positions[0] + 1) if hit_positions else 0.0,
         f"hit_rate@{k}": float(n_hits > 0),
         f"precision@{k}": n_hits / k,
+        f"map@{k}": sum((j + 1) / (i + 1) for j, i in enumerate(hit_positions)) / len(rel_set),
     }
 
 
@@ -88,8 +89,10 @@ def test_single_target_hand_computed():
     assert out["ndcg@3"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
     assert out["mrr@3"] == pytest.approx((1 / 3 + 1.0 + 0.0) / 3)
     assert out["precision@3"] == pytest.approx((1 / 3 + 1 / 3 + 0) / 3)  # hits / K
+    assert out["map@3"] == out["mrr@3"]  # one relevant item: AP is the reciprocal rank
     assert set(out) == {
-        f"{m}@{k}" for m in ("recall", "ndcg", "mrr", "hit_rate", "precision") for k in (1, 3)
+        f"{m}@{k}" for m in ("recall", "ndcg", "mrr", "hit_rate", "precision", "map")
+        for k in (1, 3)
     }
     assert all(isinstance(v, float) for v in out.values())
 
@@ -248,6 +251,7 @@ def test_input_validation():
         "mrr@3",
         "hit_rate@3",
         "precision@3",
+        "map@3",
     }
 
 

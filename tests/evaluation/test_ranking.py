@@ -73,3 +73,21 @@ def test_most_popular_is_deterministic_and_ranks_by_count():
     evaluator = RankingEvaluator(eval_set, tokenizer, max_length=10, ks=(3,), filter_seen=False)
     top, _ = evaluator.top_k(popularity_scorer(counts))
     assert (top[:, :3] == [3, 7, 1]).all()  # tie between 3 and 7 broken by item index
+
+
+def test_evaluator_numbers_are_the_evaluate_modules_and_chunks_are_bounded():
+    import evaluate
+
+    from recsft.evaluation.metrics import metric_script_path
+
+    tokenizer, eval_set, scores = setup()
+    evaluator = RankingEvaluator(eval_set, tokenizer, max_length=10, ks=(5, 10), batch_size=64,
+                                 max_chunk_scores=30 * 8)
+    assert evaluator.batch_size == 8  # 8 users × 30 items per chunk
+    scorer = lookup_scorer(eval_set, scores, tokenizer)
+    top, targets = evaluator.top_k(scorer)
+    module = evaluate.load(metric_script_path("ranking"), keep_in_memory=True)
+    expected = module.compute(predictions=top, references=targets[:, None], k_values=(5, 10))
+    assert evaluator.evaluate(scorer) == expected
+    means, per_user = evaluator.evaluate_with_users(scorer)
+    assert means == expected and {k: v.mean() for k, v in per_user.items()} == expected

@@ -19,6 +19,9 @@ an item in the ranking can be a hit):
   ``IDCG@K = sum_{i < min(K, |rel|)} 1 / log2(i + 2)``
 * ``mrr@K       = 1 / (r + 1)`` where ``r`` is the 0-based rank of the first hit within the
   top K, else ``0``
+* ``map@K       = sum_{i < K, p_i in rel} precision@(i + 1) / |rel|`` (average precision cut at
+  K, as trec_eval's ``map_cut``; RecBole divides by ``min(|rel|, K)`` instead; with one
+  relevant item both equal ``mrr@K``)
 
 Every reported value is the mean of the per-user values over all users.
 """
@@ -36,7 +39,8 @@ import numpy as np
 _DESCRIPTION = """
 Top-K ranking metrics for recommendation from ranked lists of recommended item ids and the
 sets of relevant (held-out) item ids of each user: recall@K, precision@K, hit_rate@K (HR@K),
-NDCG@K with binary gains and MRR@K (reciprocal rank of the first hit within the top K).
+NDCG@K with binary gains, MRR@K (reciprocal rank of the first hit within the top K) and MAP@K
+(average precision cut at K).
 Each value is averaged over users. Users must have at least one relevant item.
 """
 
@@ -48,7 +52,7 @@ Args:
     k_values (`tuple` of `int`, defaults to `(5, 10, 20)`): cut-offs K.
 Returns:
     A flat `dict` with, for every K, the float keys `recall@K`, `ndcg@K`, `mrr@K`,
-    `hit_rate@K` and `precision@K` (means over users).
+    `hit_rate@K`, `precision@K` and `map@K` (means over users).
 Examples:
     >>> metric = RankingMetrics()
     >>> metric.compute(predictions=[[7, 3, 9]], references=[[3]], k_values=[1, 2])["ndcg@2"]
@@ -68,7 +72,7 @@ _CITATION = """
 """
 
 DEFAULT_K_VALUES: tuple[int, ...] = (5, 10, 20)
-METRIC_NAMES: tuple[str, ...] = ("recall", "ndcg", "mrr", "hit_rate", "precision")
+METRIC_NAMES: tuple[str, ...] = ("recall", "ndcg", "mrr", "hit_rate", "precision", "map")
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,6 +213,8 @@ def _per_user_from_hits(
         out[f"mrr@{k}"] = np.where(found, reciprocal[first], 0.0)
         out[f"hit_rate@{k}"] = found.astype(np.float64)
         out[f"precision@{k}"] = n_hits / k
+        precision_at_hits = np.cumsum(top, axis=1) * reciprocal[:kk] * top
+        out[f"map@{k}"] = precision_at_hits.sum(axis=1) / n_relevant
     return out
 
 
@@ -249,6 +255,7 @@ def ranking_metrics_per_user_from_ranks(
         out[f"mrr@{k}"] = np.where(found, reciprocal[idx], 0.0)
         out[f"hit_rate@{k}"] = hit
         out[f"precision@{k}"] = found / k
+        out[f"map@{k}"] = out[f"mrr@{k}"]
     return out
 
 
@@ -330,7 +337,7 @@ def ranking_metrics_per_user(
         k_values: Cut-offs K (an int or an iterable of ints).
 
     Returns:
-        Mapping ``"<metric>@K"`` (metric in recall, ndcg, mrr, hit_rate, precision) to
+        Mapping ``"<metric>@K"`` (metric in recall, ndcg, mrr, hit_rate, precision, map) to
         ``(n_users,)`` float64 arrays.
 
     Raises:
@@ -364,7 +371,8 @@ def ranking_metrics_per_user(
     return _per_user_from_hits(hits, n_relevant, ks)
 
 
-def _mean_metrics(per_user: dict[str, np.ndarray]) -> dict[str, float]:
+def mean_metrics(per_user: dict[str, np.ndarray]) -> dict[str, float]:
+    """Means over users of per-user metrics (what ``RankingMetrics.compute`` reports)."""
     n_users = len(next(iter(per_user.values())))
     if n_users == 0:
         raise ValueError("cannot compute ranking metrics over zero users")
@@ -379,7 +387,7 @@ def compute_ranking_metrics(
     Returns:
         Flat mapping ``"<metric>@K"`` to float.
     """
-    return _mean_metrics(ranking_metrics_per_user(predictions, references, k_values))
+    return mean_metrics(ranking_metrics_per_user(predictions, references, k_values))
 
 
 def compute_from_ranks(
@@ -398,7 +406,7 @@ def compute_from_ranks(
     Returns:
         Flat mapping ``"<metric>@K"`` to float (means over users).
     """
-    return _mean_metrics(ranking_metrics_per_user_from_ranks(ranks, k_values))
+    return mean_metrics(ranking_metrics_per_user_from_ranks(ranks, k_values))
 
 
 # --------------------------------------------------------------------------------------------
