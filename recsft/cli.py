@@ -138,6 +138,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(format_intervals(result))
     else:
         print(format_table({"model": result["metrics"]}, protocol=result["protocol"]))
+    print("\nbeyond accuracy: " + ", ".join(
+        f"{k} {v:.4g}" for k, v in result["beyond_accuracy"].items()))
     for name, table in result.get("segments", {}).items():
         print("\n" + format_segments(name, table))
     return 0

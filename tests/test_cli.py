@@ -46,6 +46,9 @@ def test_recommend_and_evaluate_commands(trained_run, capsys):
     with open(out_file) as handle:
         written = json.load(handle)
     assert written["metrics"] == record["test"]
+    beyond = written["beyond_accuracy"]
+    assert 0 < beyond["coverage@10"] <= 1 and 0 <= beyond["gini@10"] < 1
+    assert 0 <= beyond["ild@10"] <= 1  # the synthetic items have categories
     ndcg = written["intervals"]["ndcg@10"]
     assert ndcg["mean"] == pytest.approx(record["test"]["ndcg@10"])
     assert ndcg["ci95_low"] < ndcg["mean"] < ndcg["ci95_high"]

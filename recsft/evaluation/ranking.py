@@ -91,8 +91,11 @@ class RankingEvaluator:
         self.history_lengths = np.fromiter((len(h) for h in eval_set.histories), dtype=np.int64,
                                            count=len(eval_set.histories))
         self.target_event_types = list(eval_set.target_event_types)
-        #: Training interactions per item index (set by the pipeline; popularity segments).
+        #: Training interactions per item index (set by the pipeline; popularity segments,
+        #: beyond-accuracy measures, popularity-sampled negatives).
         self.item_counts: np.ndarray | None = None
+        #: ``(num_items, C)`` category ids per item index, 0 padding (set by the pipeline; ILD).
+        self.item_categories: np.ndarray | None = None
         encoded = tokenizer.encode_histories(
             eval_set.histories, eval_set.history_event_types, max_length=max_length,
             append_mask=append_mask, padding=False,
@@ -192,6 +195,98 @@ class RankingEvaluator:
         """
         return self.evaluate_with_users(scorer, accelerator)[0]
 
+    def evaluate_sampled(
+        self,
+        scorer: Scorer,
+        num_negatives: int = 100,
+        sampling: str = "uniform",
+        seed: int = 0,
+    ) -> dict[str, float]:
+        """Sampled-negative metrics, for comparison with papers that report them only.
+
+        Each user's target is ranked among ``num_negatives`` items drawn without replacement
+        from the items outside the user's history and target: ``uniform``, or in proportion to
+        their training interactions (``popularity``; needs :attr:`item_counts`). Sampled metrics
+        are not estimates of the full-ranking ones and can reorder models (Krichene & Rendle,
+        KDD 2020); every key names the protocol: ``ndcg@10_sampled100`` (uniform) or
+        ``ndcg@10_sampled100pop``.
+
+        Args:
+            scorer: As for :meth:`top_k`.
+            num_negatives: Negatives per user.
+            sampling: ``uniform`` or ``popularity``.
+            seed: Seed of the draw (the same negatives for every model).
+
+        Returns:
+            Means over users, keys ``"<metric>@K_sampled<N>[pop]"``.
+
+        Raises:
+            ValueError: unknown ``sampling``, popularity sampling without item counts, or more
+                negatives than a user has items to draw from.
+        """
+        from recsft.evaluation.metrics.ranking import (
+            mean_metrics,
+            ranking_metrics_per_user_from_ranks,
+        )
+
+        if sampling not in ("uniform", "popularity"):
+            raise ValueError(f"sampling must be 'uniform' or 'popularity', got '{sampling}'")
+        cdf = positive = None
+        if sampling == "popularity":
+            if self.item_counts is None:
+                raise ValueError("popularity sampling needs the training item counts")
+            weights = np.asarray(self.item_counts, dtype=np.float64)
+            cdf, positive = np.cumsum(weights) / weights.sum(), weights > 0
+        rng = np.random.default_rng(seed)
+        ranks = np.full(len(self), np.inf)
+        by_length = sorted(range(len(self)), key=lambda i: len(self._input_ids[i]))
+        with torch.no_grad():
+            for start in range(0, len(by_length), self.batch_size):
+                indices = by_length[start:start + self.batch_size]
+                batch = self._collate(indices)
+                scores = scorer(batch).float()
+                targets = batch["targets"].to(scores.device)
+                negatives = torch.from_numpy(np.stack([
+                    self._draw_negatives(i, num_negatives, cdf, positive, rng)
+                    for i in indices
+                ])).to(scores.device)
+                target_scores = scores.gather(1, targets.clamp(min=0)[:, None])
+                beaten = (scores.gather(1, negatives) > target_scores).sum(dim=1).cpu().numpy()
+                known = targets.cpu().numpy() >= 0
+                ranks[np.asarray(indices)[known]] = beaten[known]
+        suffix = f"_sampled{num_negatives}" + ("pop" if sampling == "popularity" else "")
+        means = mean_metrics(ranking_metrics_per_user_from_ranks(ranks, self.ks))
+        return {f"{key}{suffix}": value for key, value in means.items()}
+
+    def _draw_negatives(self, user: int, n: int, cdf: np.ndarray | None,
+                        positive: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+        """``n`` distinct item indices outside user ``user``'s history and target, drawn
+        uniformly (``cdf`` None) or from the cumulative distribution ``cdf`` ``(num_items,)``
+        over the items marked in ``positive``."""
+        excluded = {int(i) for i in self._seen[user]} | {int(self._targets[user])}
+        excluded.discard(-1)
+        if cdf is None:
+            pool = self.num_items - len(excluded)
+        else:
+            pool = int(positive.sum()) - sum(1 for e in excluded if positive[e])
+        if pool < n:
+            raise ValueError(f"user {self.user_ids[user]} has {pool} items to draw {n} "
+                             "negatives from")
+        chosen: list[int] = []
+        taken = set(excluded)
+        while len(chosen) < n:
+            size = 2 * (n - len(chosen)) + 8
+            draw = (rng.integers(0, self.num_items, size=size) if cdf is None
+                    else np.minimum(np.searchsorted(cdf, rng.random(size), side="right"),
+                                    self.num_items - 1))
+            for item in draw.tolist():
+                if item not in taken:
+                    taken.add(item)
+                    chosen.append(item)
+                    if len(chosen) == n:
+                        break
+        return np.asarray(chosen, dtype=np.int64)
+
     def evaluate_model(
         self, model: torch.nn.Module, accelerator: Accelerator | None = None
     ) -> dict[str, float]:
@@ -257,11 +352,32 @@ class RankingEvaluator:
         self, scorer: Scorer, accelerator: Accelerator | None = None
     ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """:meth:`evaluate`'s means and :meth:`per_user`'s values from one scoring pass."""
+        return self.metrics_from_top(*self.top_k(scorer, accelerator))
+
+    def metrics_from_top(
+        self, top: np.ndarray, targets: np.ndarray
+    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """Means and per-user metrics from :meth:`top_k`'s output."""
         from recsft.evaluation.metrics.ranking import mean_metrics, ranking_metrics_per_user
 
-        top, targets = self.top_k(scorer, accelerator)
         per_user = ranking_metrics_per_user(top, targets, self.ks)
         return mean_metrics(per_user), per_user
+
+    def beyond_accuracy(self, top: np.ndarray) -> dict[str, float]:
+        """Coverage, Gini, popularity, novelty (and ILD with :attr:`item_categories`) of the
+        top-K lists at every K (see :mod:`recsft.evaluation.beyond_accuracy`).
+
+        Raises:
+            ValueError: :attr:`item_counts` is not set.
+        """
+        from recsft.evaluation.beyond_accuracy import beyond_accuracy
+
+        if self.item_counts is None:
+            raise ValueError("beyond-accuracy measures need the training item counts")
+        out: dict[str, float] = {}
+        for k in self.ks:
+            out.update(beyond_accuracy(top, k, self.item_counts, self.item_categories))
+        return out
 
 
 def model_scorer(model: torch.nn.Module, accelerator: Accelerator | None = None) -> Scorer:

@@ -473,7 +473,26 @@ def load_run(run_dir: str, split: str = "test") -> tuple[Any, RankingEvaluator, 
     log, splits = split_events(config)
     evaluator = build_evaluator(config, getattr(splits, split), tokenizer, splits.protocol)
     evaluator.item_counts = train_item_counts(splits.train.items, tokenizer)
+    evaluator.item_categories = catalogue_categories(config, log, tokenizer)
     return AutoModel.from_pretrained(run_dir), evaluator, log
+
+
+def catalogue_categories(config: RunConfig, log: EventLog,
+                         tokenizer: BehaviorTokenizer) -> np.ndarray | None:
+    """``(num_items, C)`` category ids per item index from the source's item table, or
+    ``None`` when it has no table or no category column (for intra-list diversity)."""
+    from recsft.data.categories import category_table
+    from recsft.tokenization import SPECIAL_TOKENS
+
+    if log.items is None:
+        return None
+    try:
+        table, names = category_table(log.items, list(SPECIAL_TOKENS) + tokenizer.item_ids,
+                                      tokenizer.first_item_id, config.data.category_column,
+                                      config.data.max_item_categories)
+    except ValueError:
+        return None
+    return table[tokenizer.first_item_id:] if names else None
 
 
 def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
@@ -489,15 +508,18 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
             (by training interactions) and target event type.
 
     Returns:
-        ``{"dataset", "protocol", "split", "metrics", "intervals"}`` (and ``"segments"``):
-        ``metrics`` are the trainer's numbers exactly; ``intervals[key]`` is the mean with its
-        95% bootstrap interval over users (``{}`` with ``n_resamples=0``).
+        ``{"dataset", "protocol", "split", "metrics", "intervals", "beyond_accuracy"}`` (and
+        ``"segments"``): ``metrics`` are the trainer's numbers exactly; ``intervals[key]`` is
+        the mean with its 95% bootstrap interval over users (``{}`` with ``n_resamples=0``);
+        ``beyond_accuracy`` holds coverage, Gini, popularity, novelty (and intra-list diversity
+        when the items have categories) at every K.
     """
     from recsft.evaluation.ranking import model_scorer
     from recsft.evaluation.statistics import bootstrap_interval
 
     model, evaluator, log = load_run(run_dir, split)
-    metrics, per_user = evaluator.evaluate_with_users(model_scorer(model))
+    top, targets = evaluator.top_k(model_scorer(model))
+    metrics, per_user = evaluator.metrics_from_top(top, targets)
     intervals = {
         key: {**bootstrap_interval(values, n_resamples, seed=seed), "n_resamples": n_resamples}
         for key, values in per_user.items()
@@ -508,6 +530,7 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
         "split": split,
         "metrics": metrics,
         "intervals": intervals,
+        "beyond_accuracy": evaluator.beyond_accuracy(top),
     }
     if segments:
         result["segments"] = evaluator.segments(per_user, evaluator.item_counts,

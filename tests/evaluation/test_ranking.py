@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from recsft.data.split import EvalSet
@@ -91,3 +92,44 @@ def test_evaluator_numbers_are_the_evaluate_modules_and_chunks_are_bounded():
     assert evaluator.evaluate(scorer) == expected
     means, per_user = evaluator.evaluate_with_users(scorer)
     assert means == expected and {k: v.mean() for k, v in per_user.items()} == expected
+
+
+def test_sampled_evaluation_names_its_protocol_and_matches_full_ranking_at_the_limit():
+    tokenizer, eval_set, scores = setup(n_users=20, n_items=30)
+    scorer = lookup_scorer(eval_set, scores, tokenizer)
+    evaluator = RankingEvaluator(eval_set, tokenizer, max_length=10, ks=(5, 10), batch_size=8)
+    full = evaluator.evaluate(scorer)
+    sampled = evaluator.evaluate_sampled(scorer, num_negatives=5, seed=1)
+    assert set(sampled) == {f"{key}_sampled5" for key in full}
+    assert sampled == evaluator.evaluate_sampled(scorer, num_negatives=5, seed=1)
+    assert sampled["ndcg@10_sampled5"] >= full["ndcg@10"]  # 5 negatives are easier to beat
+    # Users with the fewest candidates bound the draw: with every item outside a history of
+    # 7 and the target as negatives, the sampled ranking is the full one.
+    small = RankingEvaluator(EvalSet(["u"], [["i0", "i1"]], [["view"] * 2], ["i2"]), tokenizer,
+                             max_length=10, ks=(5, 10))
+    one_user = lambda batch: scores[:1]  # noqa: E731
+    assert small.evaluate_sampled(one_user, num_negatives=27) == {
+        f"{k}_sampled27": v for k, v in small.evaluate(one_user).items()}
+    with pytest.raises(ValueError, match="has 27 items to draw 28 negatives"):
+        small.evaluate_sampled(one_user, num_negatives=28)
+
+
+def test_popularity_sampling_draws_only_items_seen_in_training():
+    tokenizer, eval_set, scores = setup(n_users=20, n_items=30)
+    evaluator = RankingEvaluator(eval_set, tokenizer, max_length=10, ks=(5,))
+    with pytest.raises(ValueError, match="needs the training item counts"):
+        evaluator.evaluate_sampled(lookup_scorer(eval_set, scores, tokenizer), 5, "popularity")
+    counts = np.zeros(30)
+    counts[20:] = np.arange(1, 11)
+    evaluator.item_counts = counts
+    rng = np.random.default_rng(0)
+    cdf, positive = np.cumsum(counts) / counts.sum(), counts > 0
+    for user in range(20):
+        drawn = evaluator._draw_negatives(user, 5, cdf, positive, rng)
+        assert len(set(drawn.tolist())) == 5 and (drawn >= 20).all()
+        assert not set(drawn.tolist()) & set(evaluator._seen[user].tolist())
+    result = evaluator.evaluate_sampled(lookup_scorer(eval_set, scores, tokenizer), 5,
+                                        "popularity")
+    assert set(result) == {"recall@5_sampled5pop", "ndcg@5_sampled5pop", "mrr@5_sampled5pop",
+                           "hit_rate@5_sampled5pop", "precision@5_sampled5pop",
+                           "map@5_sampled5pop"}
