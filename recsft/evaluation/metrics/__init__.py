@@ -13,6 +13,7 @@ from typing import Any
 import evaluate
 
 from .classification import ClassificationMetrics, classification_metrics
+from .probabilistic import ProbabilisticMetrics, probabilistic_metrics
 from .ranking import (
     RankingMetrics,
     compute_from_ranks,
@@ -24,9 +25,11 @@ from .ranking import (
 METRICS: dict[str, type[evaluate.Metric]] = {
     "ranking": RankingMetrics,
     "classification": ClassificationMetrics,
+    "probabilistic": ProbabilisticMetrics,
 }
 
-_SCRIPTS: dict[str, str] = {"ranking": "ranking.py", "classification": "classification.py"}
+_SCRIPTS: dict[str, str] = {"ranking": "ranking.py", "classification": "classification.py",
+                            "probabilistic": "probabilistic.py"}
 
 
 def _check_name(name: str) -> str:
@@ -40,7 +43,8 @@ def load_metric(name: str, **kwargs: Any) -> evaluate.Metric:
     """Instantiate a shipped metric without touching the Hugging Face Hub.
 
     Args:
-        name: Registry name, one of ``METRICS`` (``"ranking"``, ``"classification"``).
+        name: Registry name, one of ``METRICS`` (``"ranking"``, ``"classification"``,
+            ``"probabilistic"``).
         **kwargs: Forwarded to ``evaluate.Metric.__init__`` (e.g. ``keep_in_memory``,
             ``cache_dir``, ``experiment_id``, ``num_process``, ``process_id``).
 
@@ -68,8 +72,10 @@ def metric_script_path(name: str) -> str:
 __all__ = [
     "METRICS",
     "ClassificationMetrics",
+    "ProbabilisticMetrics",
     "RankingMetrics",
     "classification_metrics",
+    "probabilistic_metrics",
     "compute_from_ranks",
     "compute_ranking_metrics",
     "load_metric",
