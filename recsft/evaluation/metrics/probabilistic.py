@@ -107,7 +107,6 @@ def calibration_error(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
     if n_bins < 1:
         raise ValueError(f"n_bins must be at least 1, got {n_bins}")
     bins = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
-    count = np.bincount(bins, minlength=n_bins)
     confidence = np.bincount(bins, weights=p, minlength=n_bins)
     observed = np.bincount(bins, weights=y.astype(np.float64), minlength=n_bins)
     return float(np.abs(observed - confidence).sum() / p.size)
