@@ -35,6 +35,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n-resamples", type=int, default=1000,
                           help="bootstrap resamples of the users for the 95%% intervals (0: none)")
 
+    windows = commands.add_parser(
+        "windows", help="train and test once per time window (rolling temporal protocol): "
+                        "metric over time, stability, interest drift")
+    windows.add_argument("--config", required=True)
+    windows.add_argument("--set", dest="overrides", action="append", default=[])
+    windows.add_argument("--windows", type=int, default=4, help="number of test windows")
+    windows.add_argument("--window-days", type=float, default=7.0)
+    windows.add_argument("--output", help="also write the JSON result to this file")
+    windows.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    cv = commands.add_parser("cv", help="user-level K-fold cross-validation: mean ± std")
+    cv.add_argument("--config", required=True)
+    cv.add_argument("--set", dest="overrides", action="append", default=[])
+    cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--output", help="also write the JSON result to this file")
+    cv.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     compare = commands.add_parser(
         "compare", help="paired comparison of two runs on the same users (differences, CIs, "
                         "t-test / Wilcoxon / permutation p-values, Holm)")
@@ -152,6 +168,32 @@ def _compare(args: argparse.Namespace) -> int:
                           metrics=args.metrics or DEFAULT_METRICS)
     _write_json(result, args.output)
     print(json.dumps(result, indent=2) if args.json else format_comparison(result))
+    return 0
+
+
+def _windows(args: argparse.Namespace) -> int:
+    from recsft.reporting import format_variants
+    from recsft.training.arguments import RunConfig
+    from recsft.training.repeats import run_variants, time_window_variants
+
+    config = RunConfig.from_yaml(args.config, args.overrides)
+    seconds = int(args.window_days * 86400)
+    result = run_variants(config, time_window_variants(config, args.windows, seconds),
+                          "time_windows", window_seconds=seconds)
+    _write_json(result, args.output)
+    print(json.dumps(result, indent=2, default=str) if args.json else format_variants(result))
+    return 0
+
+
+def _cv(args: argparse.Namespace) -> int:
+    from recsft.reporting import format_variants
+    from recsft.training.arguments import RunConfig
+    from recsft.training.repeats import fold_variants, run_variants
+
+    config = RunConfig.from_yaml(args.config, args.overrides)
+    result = run_variants(config, fold_variants(args.folds, config.data.split_seed), "folds")
+    _write_json(result, args.output)
+    print(json.dumps(result, indent=2, default=str) if args.json else format_variants(result))
     return 0
 
 
@@ -287,7 +329,8 @@ def _data_list(args: argparse.Namespace) -> int:
 
 DATA_COMMANDS = {"prepare": _data_prepare, "stats": _data_stats, "list": _data_list}
 COMMANDS = {"train": _train, "evaluate": _evaluate, "recommend": _recommend, "push": _push,
-            "data": _data, "compare": _compare}
+            "data": _data, "compare": _compare,
+            "windows": _windows, "cv": _cv}
 
 if __name__ == "__main__":
     sys.exit(main())

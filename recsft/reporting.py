@@ -71,6 +71,28 @@ def format_segments(name: str, table: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def format_variants(result: Mapping[str, Any]) -> str:
+    """``recsft windows`` / ``recsft cv``: one row per variant, then the summary."""
+    keys = list(result["summary"])
+    lines = [f"{'variant':<10} {'users':>7}  " + "  ".join(
+        f"{k + ' [95% CI]':>26}" for k in keys) + f"  {'most-pop ndcg@10':>16}  drift"]
+    for name, row in result["variants"].items():
+        cells = "  ".join(
+            f"{row['intervals'][k]['mean']:.4f} [{row['intervals'][k]['ci95_low']:.4f}, "
+            f"{row['intervals'][k]['ci95_high']:.4f}]".rjust(26) for k in keys)
+        drift = row.get("drift", {}).get("mean")
+        lines.append(f"{name:<10} {row['users']:>7,}  {cells}  "
+                     f"{row['most_popular']['ndcg@10']:>16.4f}  "
+                     + (f"{drift:.3f}" if drift is not None else "-"))
+    for key, stats in result["summary"].items():
+        extra = (f", slope {stats['slope_per_window']:+.4f}/window"
+                 if "slope_per_window" in stats else "")
+        lines.append(f"{key}: mean {stats['mean']:.4f} ± {stats['std']:.4f} (std), "
+                     f"cv {stats['cv']:.3f}, range [{stats['min']:.4f}, {stats['max']:.4f}]"
+                     + extra)
+    return "\n".join(lines)
+
+
 def format_metrics_table(record: Mapping[str, Any]) -> str:
     """The table of a run's ``metrics.json`` record: the model next to its baselines."""
     rows = {record["training"]["model_type"]: record["test"]}

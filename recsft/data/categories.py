@@ -43,7 +43,7 @@ def category_column(items: pd.DataFrame, column: str | None = None) -> str:
                      f"name one with data.category_column (its columns: {list(items.columns)})")
 
 
-def _labels(value: Any) -> list[str]:
+def cell_labels(value: Any) -> list[str]:
     """One cell's categories: a list/array, a ``|``-separated string, or missing."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
@@ -80,7 +80,7 @@ def category_table(
         raise ValueError(f"max_item_categories must be at least 1, got {max_item_categories}")
     name = category_column(items, column)
     by_item = {
-        str(item): _labels(value)[:max_item_categories]
+        str(item): cell_labels(value)[:max_item_categories]
         for item, value in zip(items["item_id"], items[name])
     }
     rows = [by_item.get(token, []) if i >= first_item_id else [] for i, token in enumerate(tokens)]

@@ -29,6 +29,8 @@ class DataConfig:
             every behaviour before it as history.
         cutoff: Temporal split: test cut-off (unix seconds or ISO-8601).
         valid_cutoff: Temporal split: validation cut-off, earlier than ``cutoff``.
+        test_end: Temporal split: end of the test window (the target is the first event in
+            ``[cutoff, test_end)``); ``None`` for no end.
         folds: User-level K-fold: number of folds.
         fold: User-level K-fold: the held-out fold.
         split_seed: Seed of the K-fold shuffle.
@@ -55,6 +57,7 @@ class DataConfig:
     target_event_type: str | None = None
     cutoff: int | str | None = None
     valid_cutoff: int | str | None = None
+    test_end: int | str | None = None
     folds: int = 5
     fold: int = 0
     split_seed: int = 0

@@ -239,11 +239,13 @@ def temporal_split(
     cutoff: int | str | datetime,
     valid_cutoff: int | str | datetime | None = None,
     min_history: int = 1,
+    test_end: int | str | datetime | None = None,
 ) -> SequenceSplits:
     """Split at global cut-off times: the past trains, the next event after a cut-off is tested.
 
-    - Test: for each user, the first event at or after ``cutoff`` is the target; the history
-      is every event before ``cutoff``.
+    - Test: for each user, the first event at or after ``cutoff`` (and before ``test_end``,
+      when given: a test *window*) is the target; the history is every event before
+      ``cutoff``.
     - Validation (only with ``valid_cutoff``, which must be earlier): the first event in
       ``[valid_cutoff, cutoff)`` is the target; the history is every event before
       ``valid_cutoff``.
@@ -260,6 +262,8 @@ def temporal_split(
         cutoff: Test cut-off, unix seconds or an ISO-8601 date-time (UTC when no zone).
         valid_cutoff: Validation cut-off (earlier than ``cutoff``), or ``None``.
         min_history: Fewest history events for a user to be evaluated (>= 1).
+        test_end: End (exclusive) of the test window, later than ``cutoff``; ``None`` for no
+            end.
 
     Returns:
         The splits. ``protocol`` names the cut-offs, e.g.::
@@ -276,6 +280,10 @@ def temporal_split(
     """
     test_cut = to_unix_seconds(cutoff)
     valid_cut = None if valid_cutoff is None else to_unix_seconds(valid_cutoff)
+    end_cut = None if test_end is None else to_unix_seconds(test_end)
+    if end_cut is not None and end_cut <= test_cut:
+        raise ValueError(f"temporal_split: test_end ({end_cut}) must be later than cutoff "
+                         f"({test_cut})")
     if valid_cut is not None and valid_cut >= test_cut:
         raise ValueError(
             f"temporal_split: valid_cutoff ({valid_cut}) must be earlier than cutoff ({test_cut})"
@@ -296,19 +304,20 @@ def temporal_split(
             if at >= min_history and at < len(user) and times[at] < test_cut:
                 _add_eval(valid, user, at)
         at = bisect_left(times, test_cut)
-        if at >= min_history and at < len(user):
+        if at >= min_history and at < len(user) and (end_cut is None or times[at] < end_cut):
             _add_eval(test, user, at)
+    test_period = (f"first event >= {_iso(test_cut)}" if end_cut is None
+                   else f"first event in [{_iso(test_cut)}, {_iso(end_cut)})")
     if valid_cut is None:
-        protocol = (f"temporal: train < {_iso(test_cut)}; test = first event >= "
-                    f"{_iso(test_cut)}")
+        protocol = f"temporal: train < {_iso(test_cut)}; test = {test_period}"
     else:
         protocol = (f"temporal: train < {_iso(valid_cut)}; valid = first event in "
-                    f"[{_iso(valid_cut)}, {_iso(test_cut)}); test = first event >= "
-                    f"{_iso(test_cut)}")
+                    f"[{_iso(valid_cut)}, {_iso(test_cut)}); test = {test_period}")
     metadata = {
         "split": "temporal",
         "cutoff": test_cut,
         "valid_cutoff": valid_cut,
+        "test_end": end_cut,
         "train_end": train_end,
         "min_history": min_history,
         "users": len(users),

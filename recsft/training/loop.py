@@ -14,6 +14,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -276,9 +277,11 @@ def tracker_values(record: dict[str, Any]) -> dict[str, float]:
 def _log_epoch(record: dict[str, Any], metric: str, log_path: str | None) -> None:
     valid = record.get("valid")
     shown = f"  valid {metric} {valid[metric]:.4f}" if valid else ""
+    # stderr, with the progress bar: stdout stays for results (``--json`` output).
     tqdm.write(
         f"epoch {record['epoch']:3d}  loss {record['loss']:.4f}  "
-        f"{record['sequences_per_second']:.0f} seq/s{shown}"
+        f"{record['sequences_per_second']:.0f} seq/s{shown}",
+        file=sys.stderr,
     )
     if log_path:
         with open(log_path, "a", encoding="utf-8") as handle:

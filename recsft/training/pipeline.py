@@ -81,7 +81,8 @@ def split_events(config: RunConfig) -> tuple[EventLog, SequenceSplits]:
     log = load_events(data)
     sequences = log.sequences()
     if data.split == "temporal":
-        splits = temporal_split(sequences, data.cutoff, valid_cutoff=data.valid_cutoff)
+        splits = temporal_split(sequences, data.cutoff, valid_cutoff=data.valid_cutoff,
+                                test_end=data.test_end)
     elif data.split == "user-kfold":
         splits = user_kfold(sequences, data.folds, data.fold, seed=data.split_seed)
     else:

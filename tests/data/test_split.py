@@ -182,6 +182,12 @@ def test_temporal_split_example():
     assert splits.metadata["cutoff"] == 30 and splits.metadata["valid_cutoff"] == 20
     assert "1970-01-01T00:00:30Z" in splits.protocol
     assert "1970-01-01T00:00:20Z" in splits.protocol
+    # A test window [30, 35): "v"'s first event after the cut-off (t=35) falls outside it.
+    window = temporal_split(sequences, cutoff=30, valid_cutoff=20, test_end=35)
+    assert window.test.user_ids == ["u"] and window.metadata["test_end"] == 35
+    assert "test = first event in [1970-01-01T00:00:30Z, 1970-01-01T00:00:35Z)" in window.protocol
+    with pytest.raises(ValueError, match="test_end .* must be later than cutoff"):
+        temporal_split(sequences, cutoff=30, test_end=30)
 
 
 @pytest.mark.parametrize("valid_cutoff", [None, 400])
