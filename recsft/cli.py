@@ -29,6 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--split", choices=["test", "valid"], default="test")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--output", help="also write the JSON result to this file")
+    evaluate.add_argument("--data-config",
+                          help="evaluate on the data section of this YAML config instead of the "
+                               "run's own (transfer to another dataset or period; item ids must "
+                               "be shared)")
     evaluate.add_argument("--segments", action="store_true",
                           help="also break NDCG@10 / Recall@10 down by history length, target "
                                "popularity and target event type")
@@ -144,8 +148,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     from recsft.reporting import format_intervals, format_segments, format_table
     from recsft.training.pipeline import evaluate_run
 
+    data = None
+    if args.data_config:
+        from recsft.training.arguments import RunConfig
+
+        data = RunConfig.from_yaml(args.data_config).data
     result = evaluate_run(args.run, split=args.split, n_resamples=args.n_resamples,
-                          segments=args.segments)
+                          segments=args.segments, data=data)
     _write_json(result, args.output)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -154,6 +163,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(format_intervals(result))
     else:
         print(format_table({"model": result["metrics"]}, protocol=result["protocol"]))
+    if "transfer" in result:
+        t = result["transfer"]
+        print(f"\ntransfer: {t['unknown_target_share']:.1%} of targets and "
+              f"{t['unknown_history_item_share']:.1%} of history items unknown to the model")
     print("\nbeyond accuracy: " + ", ".join(
         f"{k} {v:.4g}" for k, v in result["beyond_accuracy"].items()))
     for name, table in result.get("segments", {}).items():

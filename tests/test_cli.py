@@ -104,3 +104,22 @@ def test_compare_command(trained_run, tmp_path, capsys):
 def test_recommend_with_missing_run_folder(tmp_path, capsys):
     assert main(["recommend", "--run", str(tmp_path / "none"), "--history", "a"]) == 2
     assert "no such run folder" in capsys.readouterr().err
+
+
+def test_evaluate_transfers_to_other_data(trained_run, tmp_path, capsys):
+    import yaml
+
+    config, record = trained_run
+    other = config.to_dict()
+    # Another shop from the generator: other users, a larger catalogue sharing the item ids.
+    other["data"]["synthetic"] = {**other["data"]["synthetic"], "seed": 11, "num_items": 200}
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(other))
+    assert main(["evaluate", "--run", config.run_dir, "--data-config", str(path),
+                 "--n-resamples", "20", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    transfer = result["transfer"]
+    assert 0 < transfer["unknown_target_share"] < 1
+    assert 0 < transfer["unknown_history_item_share"] < 1
+    assert result["dataset"]["items"] > record["dataset"]["items"]
+    assert result["metrics"]["ndcg@10"] != record["test"]["ndcg@10"]

@@ -104,6 +104,10 @@ class RankingEvaluator:
         )
         self._input_ids = encoded["input_ids"]
         self._token_type_ids = encoded["token_type_ids"]
+        unk, total = tokenizer.unk_token_id, sum(len(ids) for ids in self._input_ids)
+        #: Share of history tokens the tokenizer does not know (items of another catalogue).
+        self.unknown_history_share = (
+            sum(ids.count(unk) for ids in self._input_ids) / total if total else 0.0)
         self._time_gap_ids = encoded.get("time_gap_ids")
         offset = tokenizer.first_item_id
         self._targets = np.array(

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from recsft.data.config import SPLITS
+from recsft.data.config import SPLITS, DataConfig
 from recsft.data.events import EventLog
 from recsft.data.sources import load_events
 from recsft.data.split import (
@@ -451,12 +452,16 @@ def write_run(config: RunConfig, record: dict[str, Any], model: Any, tokenizer: 
                       json.dumps(record, indent=2, default=str))
 
 
-def load_run(run_dir: str, split: str = "test") -> tuple[Any, RankingEvaluator, EventLog]:
-    """A saved run's model and its evaluator on the run's own split.
+def load_run(run_dir: str, split: str = "test",
+             data: DataConfig | None = None) -> tuple[Any, RankingEvaluator, EventLog]:
+    """A saved run's model and its evaluator on the run's own split (or on other data).
 
     Args:
         run_dir: A run folder written by :func:`run_training`.
         split: ``"test"`` or ``"valid"``.
+        data: Evaluate on this data section instead of the run's own (transfer: another
+            dataset or period sharing item ids). The run's tokenizer is kept: items it does not
+            know are unknown inputs, and targets it does not know count as misses.
 
     Returns:
         ``(model, evaluator, event log)``.
@@ -470,6 +475,8 @@ def load_run(run_dir: str, split: str = "test") -> tuple[Any, RankingEvaluator, 
     if split not in ("test", "valid"):
         raise ValueError(f"unknown split '{split}'; expected 'test' or 'valid'")
     config = RunConfig.from_yaml(os.path.join(run_dir, RUN_CONFIG_FILE))
+    if data is not None:
+        config = dataclasses.replace(config, data=data)
     tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
     log, splits = split_events(config)
     evaluator = build_evaluator(config, getattr(splits, split), tokenizer, splits.protocol)
@@ -497,7 +504,8 @@ def catalogue_categories(config: RunConfig, log: EventLog,
 
 
 def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
-                 seed: int = 0, segments: bool = False) -> dict[str, Any]:
+                 seed: int = 0, segments: bool = False,
+                 data: DataConfig | None = None) -> dict[str, Any]:
     """Re-evaluate a saved run on its own split, with the trainer's evaluator.
 
     Args:
@@ -507,6 +515,9 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
         seed: Seed of the bootstrap.
         segments: Also break NDCG@10 and Recall@10 down by history length, target popularity
             (by training interactions) and target event type.
+        data: Evaluate on another data section (transfer; see :func:`load_run`); the result
+            then records ``transfer`` with the share of target and history items the model
+            does not know.
 
     Returns:
         ``{"dataset", "protocol", "split", "metrics", "intervals", "beyond_accuracy"}`` (and
@@ -518,7 +529,7 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
     from recsft.evaluation.ranking import model_scorer
     from recsft.evaluation.statistics import bootstrap_interval
 
-    model, evaluator, log = load_run(run_dir, split)
+    model, evaluator, log = load_run(run_dir, split, data)
     top, targets = evaluator.top_k(model_scorer(model))
     metrics, per_user = evaluator.metrics_from_top(top, targets)
     intervals = {
@@ -533,6 +544,10 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
         "intervals": intervals,
         "beyond_accuracy": evaluator.beyond_accuracy(top),
     }
+    if data is not None:
+        result["transfer"] = {"data": dataclasses.asdict(data),
+                              "unknown_target_share": float(np.mean(targets < 0)),
+                              "unknown_history_item_share": evaluator.unknown_history_share}
     if segments:
         result["segments"] = evaluator.segments(per_user, evaluator.item_counts,
                                                 n_resamples=n_resamples or 1000)
