@@ -38,6 +38,13 @@ def test_evaluate_run_gives_the_trainers_numbers(trained_run):
     again = evaluate_run(config.run_dir)
     assert again["metrics"] == record["test"]
     assert again["protocol"] == record["protocol"]
+    # The trainer's validation of the saved (best) checkpoint, recomputed from the run folder.
+    valid = evaluate_run(config.run_dir, split="valid", n_resamples=0)
+    assert valid["metrics"] == record["valid"]
+    with open(os.path.join(config.run_dir, "training_log.jsonl")) as handle:
+        logged = [json.loads(line) for line in handle]
+    best = next(r for r in logged if r["epoch"] == record["training"]["best_epoch"])
+    assert best["valid"] == record["valid"]
 
 
 def test_recommender_equals_scoring_every_item(trained_run):
