@@ -8,6 +8,20 @@ from typing import Any
 KEY_ORDER = ("recall", "ndcg", "mrr", "hit_rate")
 
 
+def write_benchmark_result(root: str, name: str, record: Mapping[str, Any]) -> str:
+    """Write ``<root>/benchmarks/results/<name>.json`` through a temporary file; its path."""
+    import json
+    import os
+
+    out_dir = os.path.join(root, "benchmarks", "results")
+    os.makedirs(out_dir, exist_ok=True)
+    out = os.path.join(out_dir, f"{name}.json")
+    with open(out + ".tmp", "w") as handle:
+        json.dump(record, handle, indent=2, default=str)
+    os.replace(out + ".tmp", out)
+    return out
+
+
 def format_table(
     rows: Mapping[str, Mapping[str, float]], protocol: Mapping[str, Any] | None = None
 ) -> str:

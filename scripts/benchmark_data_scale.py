@@ -82,12 +82,9 @@ def main() -> None:
                    "num_categories": config.num_categories, "seed": config.seed},
         "command": " ".join(["python", "scripts/benchmark_data_scale.py", *sys.argv[1:]]),
     }
-    out_dir = os.path.join(ROOT, "benchmarks", "results")
-    os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, "data_scale.json")
-    with open(out + ".tmp", "w") as handle:
-        json.dump(result, handle, indent=2)
-    os.replace(out + ".tmp", out)
+    from recsft.reporting import write_benchmark_result
+
+    print("wrote", write_benchmark_result(ROOT, "data_scale", result))
     print(json.dumps(result, indent=2))
 
 

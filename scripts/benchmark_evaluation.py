@@ -132,12 +132,9 @@ def main() -> None:
                               env={**os.environ, "TQDM_DISABLE": "1"})
         result[part] = json.loads(done.stdout.strip().splitlines()[-1])
         print(part, json.dumps(result[part]), flush=True)
-    out_dir = os.path.join(ROOT, "benchmarks", "results")
-    os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, "evaluation_speed.json")
-    with open(out + ".tmp", "w") as handle:
-        json.dump(result, handle, indent=2)
-    os.replace(out + ".tmp", out)
+    from recsft.reporting import write_benchmark_result
+
+    print("wrote", write_benchmark_result(ROOT, "evaluation_speed", result))
 
 
 if __name__ == "__main__":

@@ -78,12 +78,9 @@ def main() -> None:
                for key in ("ndcg@10", "recall@10")}
         for name, values in per_user.items() if name != "items_only"
     }
-    out_dir = os.path.join(ROOT, "benchmarks", "results")
-    os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, f"inputs_{base.name}.json")
-    with open(out + ".tmp", "w") as handle:
-        json.dump(result, handle, indent=2)
-    os.replace(out + ".tmp", out)
+    from recsft.reporting import write_benchmark_result
+
+    print("wrote", write_benchmark_result(ROOT, f"inputs_{base.name}", result))
     print(json.dumps(result["paired_difference_vs_items_only"], indent=2))
 
 

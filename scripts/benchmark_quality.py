@@ -46,12 +46,9 @@ def main() -> None:
         record = json.load(handle)
     record["command"] = shown
     name = record["config"]["name"]
-    out_dir = os.path.join(ROOT, "benchmarks", "results")
-    os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, f"quality_{name}.json")
-    with open(out + ".tmp", "w") as handle:
-        json.dump(record, handle, indent=2)
-    os.replace(out + ".tmp", out)
+    from recsft.reporting import write_benchmark_result
+
+    out = write_benchmark_result(ROOT, f"quality_{name}", record)
     test, popular = record["test"], record["baselines"]["most_popular"]["test"]
     training = record["training"]
     print(f"{name}: test ndcg@10 {test['ndcg@10']:.4f} recall@10 {test['recall@10']:.4f} | "

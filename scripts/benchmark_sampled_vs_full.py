@@ -61,12 +61,9 @@ def main() -> None:
     record = {"dataset": dataset, "protocol": protocol, "negatives": args.negatives,
               "seed": args.seed, "results": results, "order_by_ndcg@10": order,
               "environment": environment()}
-    out_dir = os.path.join(ROOT, "benchmarks", "results")
-    os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, f"sampled_vs_full_{args.name}.json")
-    with open(out + ".tmp", "w") as handle:
-        json.dump(record, handle, indent=2)
-    os.replace(out + ".tmp", out)
+    from recsft.reporting import write_benchmark_result
+
+    print("wrote", write_benchmark_result(ROOT, f"sampled_vs_full_{args.name}", record))
     for label, names in order.items():
         print(f"{label:>14}: " + " > ".join(
             f"{n} ({results[n][label]['ndcg@10']:.4f})" for n in names))
