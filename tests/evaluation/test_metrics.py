@@ -403,11 +403,11 @@ def test_classification_matches_sklearn(average):
 
 
 def test_registry_and_unknown_name():
-    assert sorted(METRICS) == ["classification", "ranking"]
+    assert sorted(METRICS) == ["classification", "probabilistic", "ranking"]
     assert METRICS["ranking"] is RankingMetrics
     assert METRICS["classification"] is ClassificationMetrics
     assert isinstance(load_metric("classification", keep_in_memory=True), ClassificationMetrics)
-    with pytest.raises(ValueError, match="classification, ranking"):
+    with pytest.raises(ValueError, match="classification, probabilistic, ranking"):
         load_metric("accuracy")
     with pytest.raises(ValueError, match="known metrics"):
         metric_script_path("nope")
