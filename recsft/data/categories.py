@@ -2,7 +2,8 @@
 
 Item tables come in several shapes (see :func:`recsft.data.readers.read_items`): a single
 ``category`` string (the synthetic catalogue, Taobao), ``categories`` lists (Amazon metadata),
-``genres`` joined by ``|`` (MovieLens) or S3-Rec ``attributes`` lists. :func:`category_table`
+``genres`` joined by ``|`` (MovieLens), S3-Rec ``attributes`` lists, or RecBole's ``class``
+(a ``token_seq`` field: space-separated). :func:`category_table`
 turns any of them into a ``(vocab_size, max_item_categories)`` array of category ids aligned with
 the tokenizer's token ids, with the category names beside it.
 
@@ -22,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 #: Columns looked for, in this order, when no category column is named.
-CATEGORY_COLUMNS = ("category", "categories", "genres", "attributes")
+CATEGORY_COLUMNS = ("category", "categories", "genres", "attributes", "class")
+#: Columns whose string cells are space-separated lists (RecBole ``token_seq`` fields).
+SPACE_SEPARATED = ("class",)
 
 
 def category_column(items: pd.DataFrame, column: str | None = None) -> str:
@@ -43,13 +46,14 @@ def category_column(items: pd.DataFrame, column: str | None = None) -> str:
                      f"name one with data.category_column (its columns: {list(items.columns)})")
 
 
-def cell_labels(value: Any) -> list[str]:
-    """One cell's categories: a list/array, a ``|``-separated string, or missing."""
+def cell_labels(value: Any, separator: str | None = "|") -> list[str]:
+    """One cell's categories: a list/array, a ``separator``-separated string (``None``: any
+    whitespace), or missing."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
     if isinstance(value, (list, tuple, np.ndarray)):
         return [str(v) for v in value if str(v)]
-    return [part for part in str(value).split("|") if part]
+    return [part for part in str(value).split(separator) if part]
 
 
 def category_table(
@@ -79,8 +83,9 @@ def category_table(
     if max_item_categories < 1:
         raise ValueError(f"max_item_categories must be at least 1, got {max_item_categories}")
     name = category_column(items, column)
+    separator = None if name in SPACE_SEPARATED else "|"
     by_item = {
-        str(item): cell_labels(value)[:max_item_categories]
+        str(item): cell_labels(value, separator)[:max_item_categories]
         for item, value in zip(items["item_id"], items[name])
     }
     rows = [by_item.get(token, []) if i >= first_item_id else [] for i, token in enumerate(tokens)]

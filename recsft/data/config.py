@@ -41,7 +41,8 @@ class DataConfig:
             item table, e.g. the synthetic catalogue).
         category_column: Column of the item table holding each item's categories (a string,
             ``|``-separated strings, or a list), for ``model.use_categories``; ``None`` takes
-            the first of ``category``, ``categories``, ``genres``, ``attributes`` present.
+            the first of ``category``, ``categories``, ``genres``, ``attributes``, ``class``
+            (RecBole, space-separated) present.
         max_item_categories: Categories kept per item (the first ones of the column).
     """
 

@@ -99,10 +99,12 @@ def user_drift(log: Any, users: list[str], cutoff: int, window_seconds: int,
     The divergence between the user's item-category distributions in ``[cutoff - 2Δ,
     cutoff - Δ)`` and ``[cutoff - Δ, cutoff)``: only events before the test window are read.
     """
-    from recsft.data.categories import category_column, cell_labels
+    from recsft.data.categories import SPACE_SEPARATED, category_column, cell_labels
 
     name = category_column(log.items, column)
-    by_item = {str(i): cell_labels(v)[:1] for i, v in zip(log.items["item_id"], log.items[name])}
+    separator = None if name in SPACE_SEPARATED else "|"
+    by_item = {str(i): cell_labels(v, separator)[:1]
+               for i, v in zip(log.items["item_id"], log.items[name])}
     frame = log.frame
     frame = frame[(frame["timestamp"] >= cutoff - 2 * window_seconds)
                   & (frame["timestamp"] < cutoff)]

@@ -33,3 +33,10 @@ def test_missing_column_is_named():
         category_table(items, TOKENS, 2)
     with pytest.raises(ValueError, match="no column 'brand'"):
         category_table(items, TOKENS, 2, column="brand")
+
+
+def test_recbole_class_field_is_space_separated():
+    items = pd.DataFrame({"item_id": ["x", "y"], "class": ["Animation Children's Comedy", "War"]})
+    table, names = category_table(items, TOKENS, first_item_id=2, max_item_categories=3)
+    assert names == ["Animation", "Children's", "Comedy", "War"]
+    assert table[2].tolist() == [1, 2, 3] and table[3].tolist() == [4, 0, 0]
