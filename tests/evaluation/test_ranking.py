@@ -133,3 +133,16 @@ def test_popularity_sampling_draws_only_items_seen_in_training():
     assert set(result) == {"recall@5_sampled5pop", "ndcg@5_sampled5pop", "mrr@5_sampled5pop",
                            "hit_rate@5_sampled5pop", "precision@5_sampled5pop",
                            "map@5_sampled5pop"}
+
+
+@pytest.mark.parametrize("width", [1000, 1003, 64])
+def test_block_top_k_equals_torch_topk(width):
+    from recsft.evaluation.ranking import block_top_k
+
+    generator = torch.Generator().manual_seed(width)
+    scores = torch.randn(50, width, generator=generator)
+    scores[:, :7] = float("-inf")  # filtered history items
+    scores[3, -1] = 100.0  # the best item in the partial last block
+    expected = scores.topk(10, dim=1).indices
+    assert torch.equal(block_top_k(scores, 10, block=16), expected)
+    assert block_top_k(scores, 10, block=16)[3, 0] == width - 1
