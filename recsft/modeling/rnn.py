@@ -101,8 +101,11 @@ def run_over_real_positions(
 
 
 class RecurrentPreTrainedModel(RecsftPreTrainedModel):
-    """Weight initialisation of the recurrent models.
+    """What the recurrent models share: ``encode`` (embeddings → ``self.rnn`` over the real
+    positions), ``forward``, ``encode_sequences`` and ``next_item_queries``; a subclass builds
+    ``embeddings``, ``rnn`` and its heads, and maps states to queries in ``_queries``.
 
+    Weight initialisation:
     Embeddings and dense layers as in the rest of the family (normal, ``initializer_range``);
     per gate, input-to-hidden matrices xavier-uniform and hidden-to-hidden matrices orthogonal;
     biases zero except the LSTM forget gate's (1, Jozefowicz et al., ICML 2015).
@@ -127,6 +130,102 @@ class RecurrentPreTrainedModel(RecsftPreTrainedModel):
                 init.zeros_(param)
                 if gates == 4 and name.startswith("bias_ih"):
                     param[module.hidden_size:2 * module.hidden_size].fill_(1.0)
+
+    def _queries(
+        self, states: torch.Tensor, attention_mask: torch.Tensor, last_only: bool = False
+    ) -> torch.Tensor:
+        """Next-item queries ``(batch, length or 1, embedding_size)`` from the states."""
+        raise NotImplementedError
+
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Recurrent states ``(batch, length, hidden_size)``; zero at padded positions.
+
+        Args:
+            input_ids: ``(batch, length)`` left-padded item ids.
+            token_type_ids: ``(batch, length)`` event-type ids.
+            attention_mask: ``(batch, length)``, 1 for real tokens (default: ids != pad).
+            time_gap_ids: ``(batch, length)`` time-gap buckets.
+        """
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        embedded = self.embeddings(input_ids, token_type_ids, time_gap_ids)
+        return run_over_real_positions(self.rnn, embedded, attention_mask)
+
+    def next_item_queries(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Queries ``(batch, length, embedding_size)`` for the item after every position."""
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        states = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
+        return self._queries(states, attention_mask)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
+        **kwargs,
+    ) -> MaskedItemOutput:
+        """Encode sequences and, given labels, compute the next-item loss.
+
+        Args:
+            input_ids: ``(batch, length)`` token ids, left-padded.
+            token_type_ids: ``(batch, length)`` event-type ids.
+            attention_mask: ``(batch, length)``, 1 for real tokens.
+            labels: ``(batch, length)`` token id of the item following each position, ``-100``
+                where there is none to predict. Only labelled positions are scored.
+            time_gap_ids: ``(batch, length)`` time-gap buckets.
+
+        Returns:
+            :class:`MaskedItemOutput`; ``logits`` is ``(n_labelled, num_items)`` (or ``None``
+            for sampled losses), ``last_hidden_state`` the recurrent states ``(batch, length,
+            hidden_size)``.
+        """
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        states = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
+        return self._labelled_output(
+            states, labels, lambda selected: self._queries(states, attention_mask)[selected]
+        )
+
+    def encode_sequences(
+        self,
+        input_ids: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        time_gap_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One vector per user: the query for the item after the last position.
+
+        Args:
+            input_ids: ``(batch, length)`` left-padded histories, newest event last, without an
+                appended ``[MASK]``.
+            token_type_ids: ``(batch, length)`` event-type ids.
+            attention_mask: ``(batch, length)``.
+            time_gap_ids: ``(batch, length)`` time-gap buckets (read when
+                ``config.use_time_gaps``).
+
+        Returns:
+            ``(batch, embedding_size)`` user vectors; ``users @ item_embeddings().T`` are
+            next-item scores.
+        """
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        states = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
+        return self._queries(states, attention_mask, last_only=True)[:, 0]
 
 
 class GRU4RecModel(RecurrentPreTrainedModel):
@@ -156,89 +255,11 @@ class GRU4RecModel(RecurrentPreTrainedModel):
         )
         self.post_init()
 
-    def encode(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        time_gap_ids: torch.Tensor | None = None,
+    def _queries(
+        self, states: torch.Tensor, attention_mask: torch.Tensor, last_only: bool = False
     ) -> torch.Tensor:
-        """GRU states ``(batch, length, hidden_size)``; zero at padded positions.
-
-        Args:
-            input_ids: ``(batch, length)`` left-padded item ids.
-            token_type_ids: ``(batch, length)`` event-type ids.
-            attention_mask: ``(batch, length)``, 1 for real tokens (default: ids != pad).
-            time_gap_ids: ``(batch, length)`` time-gap buckets.
-        """
-        if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
-        embedded = self.embeddings(input_ids, token_type_ids, time_gap_ids)
-        return run_over_real_positions(self.rnn, embedded, attention_mask)
-
-    def next_item_queries(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        time_gap_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Queries ``(batch, length, embedding_size)`` for the item after every position."""
-        hidden = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
-        return self.projection(hidden)
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        time_gap_ids: torch.Tensor | None = None,
-        **kwargs,
-    ) -> MaskedItemOutput:
-        """Encode sequences and, given labels, compute the next-item loss.
-
-        Args:
-            input_ids: ``(batch, length)`` token ids, left-padded.
-            token_type_ids: ``(batch, length)`` event-type ids.
-            attention_mask: ``(batch, length)``, 1 for real tokens.
-            time_gap_ids: ``(batch, length)`` time-gap buckets.
-            labels: ``(batch, length)`` token id of the item following each position, ``-100``
-                where there is none to predict. Only labelled positions are scored.
-
-        Returns:
-            :class:`MaskedItemOutput`; ``logits`` is ``(n_labelled, num_items)`` (or ``None``
-            for sampled losses), ``last_hidden_state`` the GRU states ``(batch, length,
-            hidden_size)``.
-        """
-        hidden = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
-        return self._labelled_output(
-            hidden, labels, lambda selected: self.projection(hidden[selected])
-        )
-
-    def encode_sequences(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        time_gap_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """One vector per user: the query for the item after the last position.
-
-        Args:
-            input_ids: ``(batch, length)`` left-padded histories, newest event last, without an
-                appended ``[MASK]``.
-            token_type_ids: ``(batch, length)`` event-type ids.
-            attention_mask: ``(batch, length)``.
-            time_gap_ids: ``(batch, length)`` time-gap buckets (read when
-                ``config.use_time_gaps``).
-
-        Returns:
-            ``(batch, embedding_size)`` user vectors; ``users @ item_embeddings().T`` are
-            next-item scores.
-        """
-        hidden = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
-        return self.projection(hidden[:, -1])
+        """Queries ``(batch, length or 1, embedding_size)``: the projected GRU states."""
+        return self.projection(states[:, -1:] if last_only else states)
 
 
 class CausalAttentionPooling(nn.Module):
@@ -325,102 +346,11 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
         self.projection = nn.Linear(2 * config.hidden_size, config.embedding_size)
         self.post_init()
 
-    def encode(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        time_gap_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """LSTM states ``(batch, length, hidden_size)``; zero at padded positions.
-
-        Args:
-            input_ids: ``(batch, length)`` left-padded item ids.
-            token_type_ids: ``(batch, length)`` event-type ids.
-            attention_mask: ``(batch, length)``, 1 for real tokens (default: ids != pad).
-            time_gap_ids: ``(batch, length)`` time-gap buckets.
-        """
-        if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
-        embedded = self.embeddings(input_ids, token_type_ids, time_gap_ids)
-        return run_over_real_positions(self.rnn, embedded, attention_mask)
-
     def _queries(
         self, states: torch.Tensor, attention_mask: torch.Tensor, last_only: bool = False
     ) -> torch.Tensor:
-        """Queries ``(batch, length or 1, embedding_size)`` from LSTM states."""
+        """Queries ``(batch, length or 1, embedding_size)`` from LSTM states; with
+        ``last_only`` only the last position's attention row is computed."""
         pooled = self.attention(states, attention_mask, last_only=last_only)
         current = states[:, -1:] if last_only else states
         return self.projection(self.dropout(torch.cat([current, pooled], dim=-1)))
-
-    def next_item_queries(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        time_gap_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """Queries ``(batch, length, embedding_size)`` for the item after every position."""
-        if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
-        states = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
-        return self._queries(states, attention_mask)
-
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
-        time_gap_ids: torch.Tensor | None = None,
-        **kwargs,
-    ) -> MaskedItemOutput:
-        """Encode sequences and, given labels, compute the next-item loss.
-
-        Args:
-            input_ids: ``(batch, length)`` token ids, left-padded.
-            token_type_ids: ``(batch, length)`` event-type ids.
-            attention_mask: ``(batch, length)``, 1 for real tokens.
-            time_gap_ids: ``(batch, length)`` time-gap buckets.
-            labels: ``(batch, length)`` token id of the item following each position, ``-100``
-                where there is none to predict. Only labelled positions are scored.
-
-        Returns:
-            :class:`MaskedItemOutput`; ``logits`` is ``(n_labelled, num_items)`` (or ``None``
-            for sampled losses), ``last_hidden_state`` the LSTM states ``(batch, length,
-            hidden_size)``.
-        """
-        if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
-        states = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
-        return self._labelled_output(
-            states, labels, lambda selected: self._queries(states, attention_mask)[selected]
-        )
-
-    def encode_sequences(
-        self,
-        input_ids: torch.Tensor,
-        token_type_ids: torch.Tensor | None = None,
-        attention_mask: torch.Tensor | None = None,
-        time_gap_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """One vector per user: the query for the item after the last position.
-
-        Only the last position's attention row is computed.
-
-        Args:
-            input_ids: ``(batch, length)`` left-padded histories, newest event last, without an
-                appended ``[MASK]``.
-            token_type_ids: ``(batch, length)`` event-type ids.
-            attention_mask: ``(batch, length)``.
-            time_gap_ids: ``(batch, length)`` time-gap buckets (read when
-                ``config.use_time_gaps``).
-
-        Returns:
-            ``(batch, embedding_size)`` user vectors; ``users @ item_embeddings().T`` are
-            next-item scores.
-        """
-        if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
-        states = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
-        return self._queries(states, attention_mask, last_only=True)[:, 0]
