@@ -157,11 +157,23 @@ def item_categories(
         ValueError: categories are asked for but the source has no item table or no category
             column.
     """
+    if not config.model.use_categories:
+        return None, None
+    return token_categories(config, log, tokenizer)
+
+
+def token_categories(
+    config: RunConfig, log: EventLog, tokenizer: BehaviorTokenizer
+) -> tuple[np.ndarray, list[str]]:
+    """``(vocab_size, C)`` category ids per token and the category names, from the source's
+    item table (see :func:`recsft.data.categories.category_table`).
+
+    Raises:
+        ValueError: no item table, no category column, or no item with a category.
+    """
     from recsft.data.categories import category_table
     from recsft.tokenization import SPECIAL_TOKENS
 
-    if not config.model.use_categories:
-        return None, None
     if log.items is None:
         raise ValueError(f"model.use_categories needs an item table with categories, and "
                          f"{log.source} has none (give one with the reader's items_path)")
@@ -489,18 +501,11 @@ def catalogue_categories(config: RunConfig, log: EventLog,
                          tokenizer: BehaviorTokenizer) -> np.ndarray | None:
     """``(num_items, C)`` category ids per item index from the source's item table, or
     ``None`` when it has no table or no category column (for intra-list diversity)."""
-    from recsft.data.categories import category_table
-    from recsft.tokenization import SPECIAL_TOKENS
-
-    if log.items is None:
-        return None
     try:
-        table, names = category_table(log.items, list(SPECIAL_TOKENS) + tokenizer.item_ids,
-                                      tokenizer.first_item_id, config.data.category_column,
-                                      config.data.max_item_categories)
+        table, _ = token_categories(config, log, tokenizer)
     except ValueError:
         return None
-    return table[tokenizer.first_item_id:] if names else None
+    return table[tokenizer.first_item_id:]
 
 
 def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
