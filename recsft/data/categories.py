@@ -56,6 +56,19 @@ def cell_labels(value: Any, separator: str | None = "|") -> list[str]:
     return [part for part in str(value).split(separator) if part]
 
 
+def item_labels(items: pd.DataFrame, column: str | None = None,
+                max_item_categories: int | None = None) -> dict[str, list[str]]:
+    """Each item's categories (the first ``max_item_categories``), by item id.
+
+    Raises:
+        ValueError: no category column (see :func:`category_column`).
+    """
+    name = category_column(items, column)
+    separator = None if name in SPACE_SEPARATED else "|"
+    return {str(item): cell_labels(value, separator)[:max_item_categories]
+            for item, value in zip(items["item_id"], items[name])}
+
+
 def category_table(
     items: pd.DataFrame,
     tokens: Sequence[str],
@@ -82,12 +95,7 @@ def category_table(
     """
     if max_item_categories < 1:
         raise ValueError(f"max_item_categories must be at least 1, got {max_item_categories}")
-    name = category_column(items, column)
-    separator = None if name in SPACE_SEPARATED else "|"
-    by_item = {
-        str(item): cell_labels(value, separator)[:max_item_categories]
-        for item, value in zip(items["item_id"], items[name])
-    }
+    by_item = item_labels(items, column, max_item_categories)
     rows = [by_item.get(token, []) if i >= first_item_id else [] for i, token in enumerate(tokens)]
     names = sorted({label for row in rows for label in row})
     ids = {label: i + 1 for i, label in enumerate(names)}

@@ -99,12 +99,9 @@ def user_drift(log: Any, users: list[str], cutoff: int, window_seconds: int,
     The divergence between the user's item-category distributions in ``[cutoff - 2Δ,
     cutoff - Δ)`` and ``[cutoff - Δ, cutoff)``: only events before the test window are read.
     """
-    from recsft.data.categories import SPACE_SEPARATED, category_column, cell_labels
+    from recsft.data.categories import item_labels
 
-    name = category_column(log.items, column)
-    separator = None if name in SPACE_SEPARATED else "|"
-    by_item = {str(i): cell_labels(v, separator)[:1]
-               for i, v in zip(log.items["item_id"], log.items[name])}
+    by_item = item_labels(log.items, column, max_item_categories=1)
     frame = log.frame
     frame = frame[(frame["timestamp"] >= cutoff - 2 * window_seconds)
                   & (frame["timestamp"] < cutoff)]
