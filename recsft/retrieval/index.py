@@ -1,16 +1,16 @@
 """Nearest-neighbour item retrieval over FAISS.
 
-:class:`ItemIndex` maps external string item ids to rows of a FAISS index and answers top-k
-queries, optionally excluding per-query item ids (for example items the user already
-interacted with). Only exact (flat) search is implemented for now; the on-disk metadata carries
-a ``kind`` field so that approximate kinds (HNSW, IVF) can be added later without changing the
-file layout.
+:class:`ItemIndex` maps external string item ids to the labels of a FAISS index and answers
+top-k queries, optionally excluding per-query item ids (for example items the user already
+interacted with) and restricting results to an allow-list (``filter``). The index kind is chosen
+by name with its parameters (:mod:`recsft.retrieval.kinds`): exact ``flat``, ``hnsw``,
+``ivf_flat`` or ``ivf_pq``.
 
 Missing results: when fewer than ``k`` items are available for a query (``k`` larger than the
-number of items, or most items excluded), the trailing slots hold score ``-inf`` and item id
-``None`` (position ``-1`` from :meth:`ItemIndex.search_positions`). FAISS itself pads with
-``-FLT_MAX`` / ``-1``; this module converts the padding to ``-inf`` so it can never be mistaken
-for a real score.
+number of items, most items excluded or filtered out, or an approximate index that found fewer),
+the trailing slots hold score ``-inf`` and item id ``None`` (label ``-1`` from
+:meth:`ItemIndex.search_positions`). FAISS itself pads with ``-FLT_MAX`` / ``-1``; this module
+converts the padding to ``-inf`` so it can never be mistaken for a real score.
 """
 
 from __future__ import annotations
@@ -18,20 +18,28 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
+from recsft.retrieval.kinds import KINDS, IndexConfig, index_config
+
 __all__ = ["ItemIndex", "INDEX_FILENAME", "METADATA_FILENAME", "METRICS", "KINDS"]
 
 INDEX_FILENAME = "item_index.faiss"
 METADATA_FILENAME = "item_index.json"
 METRICS: tuple[str, ...] = ("ip", "cosine")
-KINDS: tuple[str, ...] = ("flat",)
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+# The FAISS class each kind is stored as (checked on load).
+_FAISS_TYPES: dict[str, type] = {
+    "flat": faiss.IndexFlat,
+    "hnsw": faiss.IndexHNSWFlat,
+    "ivf_flat": faiss.IndexIVFFlat,
+    "ivf_pq": faiss.IndexIVFPQ,
+}
 
 
 def _as_float32_matrix(array: Any, name: str) -> np.ndarray:
@@ -110,24 +118,33 @@ def _atomic_write(path: Path, write: Any) -> Path:
     return Path(tmp_name)
 
 
-class ItemIndex:
-    """Exact top-k item retrieval by inner product or cosine similarity.
+def _uses_explicit_labels(kind: str) -> bool:
+    """IVF indexes store the label of each vector; flat and HNSW number vectors by position."""
+    return kind.startswith("ivf")
 
-    Items are stored in a ``faiss.IndexFlatIP``; internal position ``i`` corresponds to
-    ``item_ids[i]``. With ``metric="cosine"`` item vectors are L2-normalised when added and
-    query vectors when searched (all-zero vectors stay zero, so they score 0 against
-    everything).
+
+class ItemIndex:
+    """Top-k item retrieval by inner product or cosine similarity, exact or approximate.
+
+    Item ``item_ids[i]`` gets FAISS label ``i``. With ``metric="cosine"`` item vectors are
+    L2-normalised when added and query vectors when searched (all-zero vectors stay zero, so
+    they score 0 against everything).
 
     Args:
         embeddings: Item vectors, shape ``(n_items, d)``, dtype float32 (float64 is cast to
             float32). All values must be finite.
         item_ids: External item ids, ``len(item_ids) == n_items``, unique strings.
-        metric: ``"ip"`` (exact inner product) or ``"cosine"``.
+        metric: ``"ip"`` (inner product) or ``"cosine"``.
+        kind: ``"flat"`` (exact), ``"hnsw"``, ``"ivf_flat"`` or ``"ivf_pq"``.
+        **params: Parameters of that kind (:mod:`recsft.retrieval.kinds`), e.g. ``m=48`` or
+            ``nlist=1024``; an unknown name is an error.
 
     Raises:
-        TypeError: If ``embeddings`` is not a float32/float64 array or an id is not a string.
+        TypeError: If ``embeddings`` is not a float32/float64 array, an id is not a string,
+            or a parameter is unknown for the kind.
         ValueError: On wrong shape, non-finite values (naming the first bad row), id count
-            mismatch, duplicate ids (naming one) or an unknown metric.
+            mismatch, duplicate ids (naming one), an unknown metric or kind, or too few items
+            to train an IVF index.
 
     Example:
         >>> import numpy as np
@@ -137,30 +154,53 @@ class ItemIndex:
         ...                            exclude=[["a"]])
         >>> ids.tolist()
         [['c', 'b']]
-        >>> scores.shape
-        (1, 2)
+        >>> ItemIndex(emb, ["a", "b", "c"], kind="hnsw", m=8).kind
+        'hnsw'
     """
 
-    def __init__(self, embeddings: np.ndarray, item_ids: Sequence[str], metric: str = "ip") -> None:
+    def __init__(self, embeddings: np.ndarray, item_ids: Sequence[str], metric: str = "ip",
+                 kind: str = "flat", **params: Any) -> None:
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}; choose one of {list(METRICS)}")
-        matrix = _as_float32_matrix(embeddings, "embeddings")
-        if matrix.ndim != 2:
-            raise ValueError(
-                f"embeddings must be 2-D (n_items, d), got shape {tuple(matrix.shape)}"
-            )
-        if matrix.shape[1] < 1:
-            raise ValueError("embeddings must have dimension d >= 1, got d = 0")
-        _check_finite_rows(matrix, "embeddings")
+        config = index_config(kind, **params)
+        matrix = self._checked_vectors(embeddings, "embeddings", dim=None)
         ids = self._validate_ids(item_ids, matrix.shape[0])
         if metric == "cosine":
             matrix = _l2_normalise(matrix)
-        index = faiss.IndexFlatIP(int(matrix.shape[1]))
-        if matrix.shape[0]:
-            index.add(matrix)
-        self._setup(index, ids, metric, kind="flat")
+        index = config.build(int(matrix.shape[1]), int(matrix.shape[0]))
+        self._train(index, config, matrix)
+        self._setup(index, [], metric, config)
+        self._append(matrix, ids)
 
     # ------------------------------------------------------------------ construction helpers
+
+    @staticmethod
+    def _checked_vectors(array: Any, name: str, dim: int | None) -> np.ndarray:
+        matrix = _as_float32_matrix(array, name)
+        if matrix.ndim != 2:
+            raise ValueError(f"{name} must be 2-D (n_items, d), got shape {tuple(matrix.shape)}")
+        if matrix.shape[1] < 1:
+            raise ValueError(f"{name} must have dimension d >= 1, got d = 0")
+        if dim is not None and matrix.shape[1] != dim:
+            raise ValueError(f"{name} have the wrong dimension: expected dimension {dim}, "
+                             f"got {matrix.shape[1]}")
+        _check_finite_rows(matrix, name)
+        return matrix
+
+    @staticmethod
+    def _train(index: faiss.Index, config: IndexConfig, matrix: np.ndarray) -> None:
+        """Train an IVF index on a seeded sample of the item vectors."""
+        n_train = config.training_size(matrix.shape[0])
+        if index.is_trained:
+            return
+        cells = getattr(index, "nlist", 1)
+        needed = max(cells, 2 ** getattr(config, "nbits", 0))
+        if n_train < needed:
+            raise ValueError(
+                f"a {config.kind!r} index with {cells} cells needs at least {needed} item vectors "
+                f"to train, got {matrix.shape[0]}; lower nlist/nbits or use kind='flat'")
+        rows = np.random.default_rng(0).choice(matrix.shape[0], n_train, replace=False)
+        index.train(np.ascontiguousarray(matrix[np.sort(rows)]))
 
     @staticmethod
     def _validate_ids(item_ids: Sequence[str], n_items: int) -> list[str]:
@@ -183,14 +223,33 @@ class ItemIndex:
             seen.add(item_id)
         return ids
 
-    def _setup(self, index: faiss.Index, ids: list[str], metric: str, kind: str) -> None:
+    def _setup(self, index: faiss.Index, labels: list[str | None], metric: str,
+               config: IndexConfig) -> None:
         self._index = index
         self._metric = metric
-        self._kind = kind
-        self._ids: tuple[str, ...] = tuple(ids)
-        self._ids_array = np.empty(len(ids), dtype=object)
-        self._ids_array[:] = ids
-        self._positions = {item_id: pos for pos, item_id in enumerate(ids)}
+        self._config = config
+        self._ids_array = np.empty(len(labels), dtype=object)
+        self._ids_array[:] = labels
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._positions = {item_id: label for label, item_id in enumerate(self._ids_array)
+                           if item_id is not None}
+
+    def _append(self, matrix: np.ndarray, ids: list[str]) -> None:
+        """Add normalised, checked vectors under new labels."""
+        first = len(self._ids_array)
+        if matrix.shape[0]:
+            if _uses_explicit_labels(self.kind):
+                labels = np.arange(first, first + matrix.shape[0], dtype=np.int64)
+                self._index.add_with_ids(matrix, labels)
+            else:
+                self._index.add(matrix)
+        grown = np.empty(first + len(ids), dtype=object)
+        grown[:first] = self._ids_array
+        grown[first:] = ids
+        self._ids_array = grown
+        self._positions.update({item_id: first + i for i, item_id in enumerate(ids)})
 
     # ------------------------------------------------------------------ properties
 
@@ -204,7 +263,7 @@ class ItemIndex:
     def __repr__(self) -> str:
         return (
             f"ItemIndex(n_items={len(self)}, dim={self.dim}, metric={self._metric!r}, "
-            f"kind={self._kind!r})"
+            f"kind={self.kind!r}, params={self.params})"
         )
 
     @property
@@ -219,22 +278,27 @@ class ItemIndex:
 
     @property
     def kind(self) -> str:
-        """Index structure; currently always ``"flat"`` (exact search)."""
-        return self._kind
+        """Index structure: ``"flat"`` (exact), ``"hnsw"``, ``"ivf_flat"`` or ``"ivf_pq"``."""
+        return self._config.kind
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The kind's parameters (defaults filled in)."""
+        return self._config.to_dict()
 
     @property
     def item_ids(self) -> tuple[str, ...]:
-        """External item ids in internal-position order."""
-        return self._ids
+        """External item ids in label order."""
+        return tuple(i for i in self._ids_array if i is not None)
 
     def position(self, item_id: str) -> int:
-        """Return the internal position of ``item_id``.
+        """Return the FAISS label of ``item_id``.
 
         Args:
             item_id: External item id.
 
         Returns:
-            Row of the item in the index, ``0 <= position < len(self)``.
+            The label (for flat and HNSW indexes: the row, ``0 <= label < len(self)``).
 
         Raises:
             KeyError: If the id is not indexed.
@@ -243,6 +307,60 @@ class ItemIndex:
             return self._positions[item_id]
         except KeyError:
             raise KeyError(f"unknown item id {item_id!r}") from None
+
+    # ------------------------------------------------------------------ updates
+
+    def add(self, embeddings: np.ndarray, item_ids: Sequence[str]) -> None:
+        """Add items without rebuilding (every kind; IVF cells keep their trained centroids).
+
+        Args:
+            embeddings: ``(n_new, d)`` float32/float64 vectors, finite.
+            item_ids: ``n_new`` new, unique string ids.
+
+        Raises:
+            ValueError: wrong dimension, non-finite rows, or an id already indexed.
+        """
+        matrix = self._checked_vectors(embeddings, "embeddings", dim=self.dim)
+        ids = self._validate_ids(item_ids, matrix.shape[0])
+        present = [i for i in ids if i in self._positions]
+        if present:
+            raise ValueError(f"item id {present[0]!r} is already indexed; remove it first")
+        if self._metric == "cosine":
+            matrix = _l2_normalise(matrix)
+        self._append(matrix, ids)
+
+    def remove(self, item_ids: Sequence[str]) -> int:
+        """Remove items without rebuilding (flat and IVF kinds).
+
+        Args:
+            item_ids: Indexed ids to remove.
+
+        Returns:
+            How many vectors were removed.
+
+        Raises:
+            KeyError: an id is not indexed.
+            ValueError: the kind cannot remove in place (HNSW); rebuild, or keep the items out
+                of results with ``search(..., filter=...)``.
+        """
+        if isinstance(item_ids, str):
+            raise TypeError("item_ids must be a sequence of strings, not a single string")
+        if not self._config.supports_remove:
+            raise ValueError(
+                f"a {self.kind!r} index cannot remove items in place (FAISS HNSW graphs do not "
+                f"support deletion); build a new ItemIndex, or pass filter= to search")
+        labels = np.array(sorted({self.position(i) for i in item_ids}), dtype=np.int64)
+        if labels.size == 0:
+            return 0
+        removed = int(self._index.remove_ids(faiss.IDSelectorBatch(labels)))
+        if _uses_explicit_labels(self.kind):
+            self._ids_array[labels] = None
+        else:  # a flat index compacts its rows, keeping their order
+            keep = np.ones(len(self._ids_array), dtype=bool)
+            keep[labels] = False
+            self._ids_array = self._ids_array[keep]
+        self._reindex()
+        return removed
 
     # ------------------------------------------------------------------ search
 
@@ -286,41 +404,51 @@ class ItemIndex:
             result.append(np.fromiter(sorted(known), dtype=np.int64, count=len(known)))
         return result
 
+    def _selector(self, allowed: Collection[str] | None) -> tuple[Any, int]:
+        """An ``IDSelectorBatch`` of the allowed labels and how many there are."""
+        if allowed is None:
+            return None, len(self)
+        if isinstance(allowed, str):
+            raise TypeError("filter must be a collection of item ids, not a single string")
+        labels = np.array(sorted({self._positions[i] for i in allowed if i in self._positions}),
+                          dtype=np.int64)
+        return faiss.IDSelectorBatch(labels), int(labels.size)
+
     def search_positions(
         self,
         queries: np.ndarray,
         k: int,
         exclude: Sequence[Sequence[str]] | None = None,
+        filter: Collection[str] | None = None,
+        **search_params: int,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Top-k search returning internal positions instead of external ids.
+        """Top-k search returning FAISS labels instead of external ids.
 
-        Same contract as :meth:`search`, except that the second array holds int64 positions
+        Same contract as :meth:`search`, except that the second array holds int64 labels
         (``-1`` for missing slots).
 
-        Args:
-            queries: Query vectors, shape ``(n_queries, d)`` or ``(d,)`` (one query).
-            k: Number of results per query, ``k >= 1``.
-            exclude: Optional, one sequence of external item ids per query.
-
         Returns:
-            ``(scores, positions)``: float32 ``(n_queries, k)`` and int64 ``(n_queries, k)``.
+            ``(scores, labels)``: float32 ``(n_queries, k)`` and int64 ``(n_queries, k)``.
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise TypeError(f"k must be an int, got {type(k).__name__}")
         k = int(k)
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
+        overrides = self._config.check_search_overrides(search_params)
         matrix = self._prepare_queries(queries)
         n_queries = matrix.shape[0]
         excluded = self._excluded_positions(exclude, n_queries)
         n_extra = max((len(e) for e in excluded), default=0) if excluded is not None else 0
+        selector, available = self._selector(filter)
 
-        k_search = min(k + n_extra, len(self))
+        k_search = min(k + n_extra, available)
         if n_queries == 0 or k_search == 0:
             scores = np.full((n_queries, k), -np.inf, dtype=np.float32)
             return scores, np.full((n_queries, k), -1, dtype=np.int64)
 
-        raw_scores, raw_pos = self._index.search(matrix, k_search)
+        params = self._config.search_parameters(selector, k_search, overrides)
+        raw_scores, raw_pos = self._index.search(matrix, k_search, params=params)
         keep = raw_pos >= 0
         if excluded is not None:
             for q, positions in enumerate(excluded):
@@ -344,12 +472,16 @@ class ItemIndex:
         queries: np.ndarray,
         k: int,
         exclude: Sequence[Sequence[str]] | None = None,
+        filter: Collection[str] | None = None,
+        **search_params: int,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Return the ``k`` best items for each query, best first.
 
         Exclusion is exact: the index is searched for ``k`` plus the largest number of known
         excluded items of any query, excluded items are dropped, and the first ``k`` remain.
-        Ties keep FAISS order.
+        ``filter`` restricts every query to an allow-list inside FAISS (an ``IDSelector``). Ties
+        keep FAISS order. Approximate kinds may return items other than the exact top-k, and
+        with a very selective filter an HNSW search may find fewer than ``k``.
 
         Args:
             queries: Query vectors, shape ``(n_queries, d)`` or ``(d,)``; a 1-D query is
@@ -358,15 +490,18 @@ class ItemIndex:
             k: Number of results per query, ``k >= 1``.
             exclude: Optional, ``len(exclude) == n_queries``; ``exclude[q]`` are external
                 item ids never returned for query ``q``. Unknown ids are ignored.
+            filter: Optional allow-list of item ids for all queries (unknown ids ignored).
+            **search_params: Search-time parameters of the kind for this search only
+                (``ef_search`` for HNSW, ``nprobe`` for IVF); others are an error.
 
         Returns:
             ``(scores, item_ids)``: ``scores`` float32 ``(n_queries, k)`` sorted descending per
-            row; ``item_ids`` object ``(n_queries, k)`` of ``str``. Slots with no result (``k``
-            larger than the number of available items) have score ``-inf`` and id ``None``.
+            row; ``item_ids`` object ``(n_queries, k)`` of ``str``. Slots with no result have
+            score ``-inf`` and id ``None``.
 
         Raises:
-            TypeError: On a non-float query dtype, non-int ``k``, or a bare string in
-                ``exclude``.
+            TypeError: On a non-float query dtype, non-int ``k``, a bare string in
+                ``exclude`` or as ``filter``, or an unknown search parameter.
             ValueError: On wrong query shape/dimension ("expected dimension d, got d'"),
                 non-finite queries, ``k < 1``, or ``len(exclude) != n_queries``.
 
@@ -377,7 +512,7 @@ class ItemIndex:
             >>> ids.tolist()[0][0], ids.tolist()[0][3], float(scores[0, 3])
             ('x', None, -inf)
         """
-        scores, positions = self.search_positions(queries, k, exclude)
+        scores, positions = self.search_positions(queries, k, exclude, filter, **search_params)
         ids = np.full(positions.shape, None, dtype=object)
         valid = positions >= 0
         ids[valid] = self._ids_array[positions[valid]]
@@ -407,12 +542,14 @@ class ItemIndex:
         root.mkdir(parents=True, exist_ok=True)
         meta = {
             "format_version": _FORMAT_VERSION,
-            "kind": self._kind,
+            "kind": self.kind,
+            "params": self.params,
             "metric": self._metric,
             "dim": self.dim,
             "n_items": len(self),
             "faiss_version": faiss.__version__,
-            "item_ids": list(self._ids),
+            # By label; ``null`` marks a removed item of an IVF index.
+            "item_ids": self._ids_array.tolist(),
         }
 
         def write_json(tmp: str) -> None:
@@ -445,7 +582,7 @@ class ItemIndex:
         Raises:
             FileNotFoundError: If either file is missing.
             ValueError: If a file is unreadable or the two files disagree (id count vs
-                ``ntotal``, dimension, metric); the message names the offending file.
+                ``ntotal``, dimension, kind, metric); the message names the offending file.
         """
         root = Path(directory)
         index_path = root / INDEX_FILENAME
@@ -464,7 +601,7 @@ class ItemIndex:
         missing = [key for key in ("kind", "metric", "dim", "item_ids") if key not in meta]
         if missing:
             raise ValueError(f"index metadata {meta_path} lacks keys {missing}")
-        kind, metric, dim, ids = meta["kind"], meta["metric"], meta["dim"], meta["item_ids"]
+        kind, metric, dim, labels = meta["kind"], meta["metric"], meta["dim"], meta["item_ids"]
         if kind not in KINDS:
             raise ValueError(
                 f"index metadata {meta_path}: unsupported kind {kind!r}; known {list(KINDS)}"
@@ -473,8 +610,16 @@ class ItemIndex:
             raise ValueError(
                 f"index metadata {meta_path}: unknown metric {metric!r}; known {list(METRICS)}"
             )
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        try:
+            config = index_config(kind, **meta.get("params", {}))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"index metadata {meta_path}: {err}") from err
+        holes_allowed = _uses_explicit_labels(kind)
+        if not isinstance(labels, list) or not all(
+            isinstance(i, str) or (holes_allowed and i is None) for i in labels
+        ):
             raise ValueError(f"index metadata {meta_path}: item_ids must be a list of strings")
+        ids = [i for i in labels if i is not None]
         if len(set(ids)) != len(ids):
             raise ValueError(f"index metadata {meta_path}: item_ids contain duplicates")
 
@@ -482,6 +627,9 @@ class ItemIndex:
             index = faiss.read_index(str(index_path))
         except RuntimeError as err:
             raise ValueError(f"cannot read FAISS index {index_path}: {err}") from err
+        if not isinstance(index, _FAISS_TYPES[kind]):
+            raise ValueError(f"inconsistent index files: {index_path} holds a "
+                             f"{type(index).__name__} but {meta_path} says kind {kind!r}")
         if index.ntotal != len(ids):
             raise ValueError(
                 f"inconsistent index files: {index_path} holds {index.ntotal} vectors but "
@@ -494,7 +642,7 @@ class ItemIndex:
             )
         if index.metric_type != faiss.METRIC_INNER_PRODUCT:
             raise ValueError(f"FAISS index {index_path} does not use inner-product metric")
-
+        # Search-time parameters live in the config; the stored structure keeps its own.
         obj = cls.__new__(cls)
-        obj._setup(index, ids, metric, kind)
+        obj._setup(index, labels, metric, config)
         return obj
