@@ -66,12 +66,34 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--json", action="store_true", help="print JSON instead of a table")
     compare.add_argument("--output", help="also write the JSON result to this file")
 
-    recommend = commands.add_parser("recommend", help="top-k items for a history")
+    recommend = commands.add_parser(
+        "recommend", help="top-k items for one history, or a JSONL file of histories")
     recommend.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
-    recommend.add_argument("--history", required=True,
-                           help="comma-separated item ids, oldest first")
+    source = recommend.add_mutually_exclusive_group(required=True)
+    source.add_argument("--history", help="comma-separated item ids, oldest first ('' = empty)")
+    source.add_argument("--input", help="JSONL file, one {\"history\": [...], ...} per line "
+                        "(fields: user_id, history, event_types, timestamps, exclude, k)")
+    recommend.add_argument("--output", help="JSONL answers for --input (default: stdout)")
     recommend.add_argument("--k", type=int, default=10)
+    recommend.add_argument("--index", help="index folder if not the run folder")
+    recommend.add_argument("--exclude", default="", help="comma-separated items never to return")
+    recommend.add_argument("--batch-size", type=int, default=256,
+                           help="histories encoded per model call")
     recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    index = commands.add_parser("index", help="build a run's FAISS item index of another kind")
+    index_verbs = index.add_subparsers(dest="index_command", required=True, metavar="VERB")
+    build = index_verbs.add_parser("build", help="build and save an index from a run's model")
+    build.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
+    build.add_argument("--kind", default="flat", help="flat, hnsw, ivf_flat or ivf_pq")
+    build.add_argument("--metric", default="ip", choices=["ip", "cosine"])
+    build.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                       help="an index parameter, e.g. m=48 or nprobe=16 (repeatable)")
+    build.add_argument("--output", help="index folder (default: the run folder, replacing "
+                       "its index)")
+    build.add_argument("--check-queries", type=int, default=500,
+                       help="item vectors used to measure recall@10 against exact search")
+    build.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     push = commands.add_parser("push", help="upload a run folder to the Hugging Face Hub")
     push.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
@@ -218,21 +240,91 @@ def _write_json(result: dict, path: str | None) -> None:
         write_text_atomic(path, json.dumps(result, indent=2, default=str))
 
 
+def _split_ids(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 def _recommend(args: argparse.Namespace) -> int:
     from recsft.retrieval.recommender import Recommender
 
-    history = [item.strip() for item in args.history.split(",") if item.strip()]
-    recommender = Recommender.from_pretrained(args.run)
-    results = recommender.recommend(history, k=args.k)
+    if args.k < 1:
+        raise ValueError(f"--k must be a positive integer, got {args.k}")
+    if args.input:
+        from recsft.retrieval.requests import read_requests
+
+        requests = read_requests(args.input)
+        recommender = Recommender.from_pretrained(args.run, index_dir=args.index)
+        return _recommend_file(recommender, requests, args)
+    history = _split_ids(args.history)
+    recommender = Recommender.from_pretrained(args.run, index_dir=args.index)
+    results = recommender.recommend(history, k=args.k, exclude=_split_ids(args.exclude))
+    unknown = recommender.unknown_items(history)
     if args.json:
         print(json.dumps([{"item_id": i, "score": s} for i, s in results]))
         return 0
-    unknown = recommender.unknown_items(history)
     if unknown:
         print(f"skipped items unknown to the model: {', '.join(unknown)}", file=sys.stderr)
+    if len(unknown) == len(history):
+        print("no item of the history is known to the model: most popular items",
+              file=sys.stderr)
     print(f"{'rank':>4}  {'item':<16} score")
     for rank, (item, score) in enumerate(results, start=1):
         print(f"{rank:>4}  {item:<16} {score:.4f}")
+    return 0
+
+
+def _recommend_file(recommender, requests, args: argparse.Namespace) -> int:
+    """Answer a request file: one JSON line per request, in order (written atomically)."""
+    extra = _split_ids(args.exclude)
+    by_k: dict[int, list[int]] = {}
+    for n, request in enumerate(requests):
+        by_k.setdefault(request.k or args.k, []).append(n)
+    answers: list[list[tuple[str, float]]] = [[] for _ in requests]
+    for k, rows in by_k.items():
+        chosen = [requests[n] for n in rows]
+        typed = all(r.event_types is not None for r in chosen)
+        timed = all(r.timestamps is not None for r in chosen)
+        results = recommender.recommend_batch(
+            [r.history for r in chosen], k,
+            event_types=[r.event_types for r in chosen] if typed else None,
+            timestamps=[r.timestamps for r in chosen] if timed else None,
+            exclude=[r.exclude + extra for r in chosen], batch_size=args.batch_size)
+        for n, result in zip(rows, results):
+            answers[n] = result
+    lines = []
+    for request, result in zip(requests, answers):
+        unknown = recommender.unknown_items(request.history)
+        lines.append(json.dumps({
+            "user_id": request.user_id, "line": request.line,
+            "items": [i for i, _ in result], "scores": [s for _, s in result],
+            "source": "popularity" if len(unknown) == len(request.history) else "model",
+            "unknown_items": unknown,
+        }))
+    text = "\n".join(lines) + ("\n" if lines else "")
+    if args.output:
+        from recsft.training.pipeline import write_text_atomic
+
+        write_text_atomic(args.output, text)
+        print(f"wrote {len(lines)} recommendation lists to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _index(args: argparse.Namespace) -> int:
+    from recsft.retrieval.build import build_run_index, parse_params
+
+    report = build_run_index(args.run, kind=args.kind, metric=args.metric,
+                             params=parse_params(_pairs(args.param, "--param")),
+                             output=args.output, check_queries=args.check_queries)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return 0
+    recall = "not checked" if report.recall_at_10 is None else (
+        f"{report.recall_at_10:.4f} against exact search ({report.check_queries} item queries)")
+    print(f"built a {report.kind} index {report.params} of {report.items} items (d = "
+          f"{report.dim}) in {report.build_seconds:.2f} s, {report.size_mib} MiB, "
+          f"into {report.directory}\nrecall@10: {recall}")
     return 0
 
 
@@ -342,7 +434,7 @@ def _data_list(args: argparse.Namespace) -> int:
 
 DATA_COMMANDS = {"prepare": _data_prepare, "stats": _data_stats, "list": _data_list}
 COMMANDS = {"train": _train, "evaluate": _evaluate, "recommend": _recommend, "push": _push,
-            "data": _data, "compare": _compare,
+            "data": _data, "compare": _compare, "index": _index,
             "windows": _windows, "cv": _cv}
 
 if __name__ == "__main__":

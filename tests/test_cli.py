@@ -123,3 +123,88 @@ def test_evaluate_transfers_to_other_data(trained_run, tmp_path, capsys):
     assert 0 < transfer["unknown_history_item_share"] < 1
     assert result["dataset"]["items"] > record["dataset"]["items"]
     assert result["metrics"]["ndcg@10"] != record["test"]["ndcg@10"]
+
+
+def _tiny_run(tmp_path) -> str:
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "retrieval"))
+    from tiny_run import save_run
+
+    return save_run(tmp_path / "run")
+
+
+def test_recommend_jsonl_in_jsonl_out(tmp_path, capsys):
+    from recsft.retrieval.recommender import Recommender
+
+    run = _tiny_run(tmp_path)
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text("\n".join([
+        json.dumps({"user_id": "u1", "history": ["i03", "i10", "ghost"]}),
+        json.dumps({"user_id": 7, "history": [], "exclude": ["i00"], "k": 2}),
+        json.dumps({"history": ["i05"], "event_types": ["cart"], "timestamps": [100]}),
+    ]) + "\n")
+    out = tmp_path / "answers.jsonl"
+    assert main(["recommend", "--run", run, "--input", str(requests), "--output", str(out),
+                 "--k", "4"]) == 0
+    answers = [json.loads(line) for line in out.read_text().splitlines()]
+    recommender = Recommender.from_pretrained(run)
+    assert [a["user_id"] for a in answers] == ["u1", 7, None]
+    assert answers[0]["items"] == [i for i, _ in recommender.recommend(["i03", "i10"], k=4)]
+    assert answers[0]["unknown_items"] == ["ghost"] and answers[0]["source"] == "model"
+    assert answers[1] == {"user_id": 7, "line": 2, "items": ["i01", "i02"],
+                          "scores": [59.0, 58.0], "source": "popularity", "unknown_items": []}
+    assert len(answers[2]["items"]) == 4 and "i05" not in answers[2]["items"]
+    assert "wrote 3 recommendation lists" in capsys.readouterr().err
+
+
+def test_recommend_bad_jsonl_is_one_error_and_writes_nothing(tmp_path, capsys):
+    run = _tiny_run(tmp_path)
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text('{"history": ["i01"]}\n{"history": ["i01"], "k": -1}\n')
+    out = tmp_path / "answers.jsonl"
+    assert main(["recommend", "--run", run, "--input", str(requests),
+                 "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"{requests}:2: 'k' must be a positive integer" in err
+    assert [name for name in os.listdir(tmp_path) if "answers" in name] == []
+
+
+def test_recommend_empty_history_from_the_command_line(tmp_path, capsys):
+    run = _tiny_run(tmp_path)
+    assert main(["recommend", "--run", run, "--history", "", "--k", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"item_id": "i00", "score": 60.0},
+                                                   {"item_id": "i01", "score": 59.0}]
+
+
+def test_index_build_command(tmp_path, capsys):
+    from recsft.retrieval.index import ItemIndex
+    from recsft.retrieval.recommender import Recommender
+
+    run = _tiny_run(tmp_path)
+    exact = Recommender.from_pretrained(run).recommend(["i03", "i10"], k=5)
+    assert main(["index", "build", "--run", run, "--kind", "hnsw", "--param", "m=8",
+                 "--param", "ef_search=64", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["kind"] == "hnsw" and report["params"]["m"] == 8
+    assert report["recall_at_10"] == 1.0 and report["items"] == 60
+    assert ItemIndex.load(run).kind == "hnsw"
+    assert Recommender.from_pretrained(run).recommend(["i03", "i10"], k=5) == exact
+
+    other = tmp_path / "ivf"
+    assert main(["index", "build", "--run", run, "--kind", "ivf_flat", "--param", "nlist=4",
+                 "--param", "nprobe=4", "--output", str(other)]) == 0
+    assert "recall@10: 1.0000 against exact search" in capsys.readouterr().out
+    assert main(["recommend", "--run", run, "--index", str(other), "--history", "i03,i10",
+                 "--k", "5", "--json"]) == 0
+    assert [r["item_id"] for r in json.loads(capsys.readouterr().out)] == [i for i, _ in exact]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--kind", "annoy"], "unknown index kind 'annoy'"),
+    (["--kind", "hnsw", "--param", "nprobe=3"], "unknown parameter(s) ['nprobe']"),
+    (["--kind", "hnsw", "--param", "m=big"], "--param m=big: expected an integer"),
+    (["--kind", "ivf_flat", "--param", "nlist=500"], "needs at least 500 item vectors"),
+])
+def test_index_build_bad_input(tmp_path, capsys, args, message):
+    run = _tiny_run(tmp_path)
+    assert main(["index", "build", "--run", run, *args]) == 2
+    assert message in capsys.readouterr().err

@@ -1,36 +1,67 @@
 """Recommender: a trained run folder as a next-item recommendation service.
 
-It encodes a history with the run's model (the tokenizer appends a ``[MASK]``; the model's
-vector for it is the query) and searches the run's FAISS item index, never returning an item of
-the history.
+It encodes a history with the run's model (the tokenizer appends a ``[MASK]`` for BERT4Rec; the
+model's vector for the query position is the user vector) and searches the run's FAISS item
+index, never returning an item of the history. A history the model cannot read (empty, or only
+unknown items) gets the most popular items of training. Items unknown to the model are skipped
+and logged, never an error.
 
 Example:
     >>> from recsft import Recommender
     >>> rec = Recommender.from_pretrained("runs/demo")
     >>> rec.recommend(["i0042", "i0107", "i0311"], k=10)
     [('i0312', 9.71), ...]
+    >>> rec.recommend_batch([["i0042"], []], k=3, filter={"i0001", "i0002", "i0312"})
+    >>> rec.similar_items("i0042", k=5)
+    >>> rec.explain(["i0042", "i0107", "i0311"], "i0312")
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from recsft.retrieval.explain import METHODS, HistoryWeight, attention_weights, occlusion_weights
 from recsft.retrieval.index import ItemIndex
+from recsft.retrieval.popularity import Popularity
 from recsft.tokenization import BehaviorTokenizer
+
+__all__ = ["Recommender", "ItemFilter"]
+
+logger = logging.getLogger(__name__)
+
+# An allow-list of item ids, or a predicate on an item id (applied to every indexed item).
+ItemFilter = Collection[str] | Callable[[str], bool]
+Recommendations = list[tuple[str, float]]
+
+
+def _parallel(name: str, values: Sequence[Sequence] | None, histories: Sequence[Sequence[str]]):
+    """Check that ``values`` has one row per history, each as long as its history."""
+    if values is None:
+        return
+    if len(values) != len(histories):
+        raise ValueError(f"{name} must hold one row per history: expected {len(histories)} "
+                         f"rows, got {len(values)}")
+    for row, (value, history) in enumerate(zip(values, histories)):
+        if len(value) != len(history):
+            raise ValueError(f"{name}[{row}] has {len(value)} entries for a history of "
+                             f"{len(history)} items")
 
 
 class Recommender:
-    """Next-item recommendations from a trained model and its item index.
+    """Next-item recommendations, similar items and explanations from a trained model.
 
     Args:
         model: A sequence model with ``encode_sequences`` and ``item_embeddings``.
         tokenizer: The run's tokenizer.
-        index: FAISS index over ``model.item_embeddings()`` (built if not given).
-        max_length: Model input length (the appended ``[MASK]`` included).
+        index: FAISS index over ``model.item_embeddings()`` (exact inner product if not given).
+        max_length: Model input length (an appended ``[MASK]`` included).
+        popularity: Item id → training interactions, the answer for a history the model
+            cannot read (see :class:`~recsft.retrieval.popularity.Popularity`).
     """
 
     def __init__(
@@ -39,19 +70,33 @@ class Recommender:
         tokenizer: BehaviorTokenizer,
         index: ItemIndex | None = None,
         max_length: int | None = None,
+        popularity: Popularity | Mapping[str, float] | None = None,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_length = max_length or model.config.max_position_embeddings
         self.append_mask = bool(getattr(model.config, "uses_mask_token", True))
+        self._items: np.ndarray | None = None
         if index is None:
-            items = model.item_embeddings().detach().float().cpu().numpy()
-            index = ItemIndex(items, tokenizer.item_ids, metric="ip")
+            index = ItemIndex(self._item_matrix(), tokenizer.item_ids, metric="ip")
         self.index = index
+        if popularity is not None and not isinstance(popularity, Popularity):
+            popularity = Popularity(popularity)
+        self.popularity = popularity
+        self._vocab = tokenizer.get_vocab()
+        self._item_rows = {item: row for row, item in enumerate(tokenizer.item_ids)}
+        self._similarity: ItemIndex | None = None
 
     @classmethod
-    def from_pretrained(cls, run_dir: str | os.PathLike) -> Recommender:
-        """Load the model, tokenizer and FAISS index saved in a run folder."""
+    def from_pretrained(cls, run_dir: str | os.PathLike,
+                        index_dir: str | os.PathLike | None = None) -> Recommender:
+        """Load the model, tokenizer, FAISS index and item popularity of a run folder.
+
+        Args:
+            run_dir: A run folder (or a Hub snapshot of one).
+            index_dir: Where the index lives if not in ``run_dir`` (``recsft index build
+                --output``).
+        """
         from transformers import AutoModel
 
         from recsft.modeling import register_auto_classes
@@ -63,13 +108,45 @@ class Recommender:
             raise FileNotFoundError(f"{run_dir}: no such run folder")
         model = AutoModel.from_pretrained(run_dir)
         tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
-        index = ItemIndex.load(run_dir)
-        return cls(model, tokenizer, index)
+        index = ItemIndex.load(index_dir or run_dir)
+        return cls(model, tokenizer, index, popularity=Popularity.load(run_dir))
+
+    # ------------------------------------------------------------------ helpers
+
+    def _item_matrix(self) -> np.ndarray:
+        """The model's item vectors ``(num_items, dim)`` as float32 NumPy, computed once."""
+        if self._items is None:
+            with torch.no_grad():
+                self._items = self.model.item_embeddings().detach().float().cpu().numpy()
+        return self._items
 
     def unknown_items(self, history: Sequence[str]) -> list[str]:
         """Items of ``history`` the model does not know (they are skipped)."""
-        known = self.tokenizer.get_vocab()
-        return [item for item in history if item not in known]
+        return [item for item in history if item not in self._vocab]
+
+    def item_vector(self, item_id: str) -> np.ndarray:
+        """The model's vector ``(dim,)`` of ``item_id`` (its row of the output layer).
+
+        Raises:
+            KeyError: the item is unknown to the model.
+        """
+        row = self._item_rows.get(item_id)
+        if row is None:
+            raise KeyError(f"unknown item id {item_id!r}: not among the model's "
+                           f"{len(self._item_rows)} items")
+        return self._item_matrix()[row]
+
+    def _allowed(self, filter: ItemFilter | None) -> Collection[str] | None:
+        if filter is None:
+            return None
+        if isinstance(filter, str):
+            raise TypeError("filter must be a collection of item ids or a predicate, "
+                            "not a single string")
+        if callable(filter):
+            return {item for item in self.index.item_ids if filter(item)}
+        return filter if isinstance(filter, (set, frozenset, dict)) else set(filter)
+
+    # ------------------------------------------------------------------ encoding
 
     @torch.no_grad()
     def encode(
@@ -78,16 +155,25 @@ class Recommender:
         event_types: Sequence[Sequence[str]] | None = None,
         timestamps: Sequence[Sequence[int | float]] | None = None,
     ) -> np.ndarray:
-        """User vectors ``(n, hidden)`` float32 for histories (oldest first).
+        """User vectors ``(n, dim)`` float32 for histories (oldest first).
 
         Items unknown to the model are dropped from the history before encoding. A model
         trained with time gaps reads them from ``timestamps`` (seconds); without timestamps
         every gap is "unknown", the input of a history whose times are not known.
+
+        Args:
+            histories: ``n`` item-id sequences, oldest first.
+            event_types: Optional, one list of event types per history, parallel to it.
+            timestamps: Optional, one list of times (seconds) per history, parallel to it.
+
+        Raises:
+            ValueError: ``event_types`` or ``timestamps`` are not parallel to ``histories``.
         """
-        known = self.tokenizer.get_vocab()
+        _parallel("event_types", event_types, histories)
+        _parallel("timestamps", timestamps, histories)
         kept_items, kept_types, kept_times = [], [], []
         for row, history in enumerate(histories):
-            keep = [i for i, item in enumerate(history) if item in known]
+            keep = [i for i, item in enumerate(history) if item in self._vocab]
             kept_items.append([history[i] for i in keep])
             if event_types is not None:
                 kept_types.append([event_types[row][i] for i in keep])
@@ -104,26 +190,193 @@ class Recommender:
         users = self.model.encode_sequences(**{k: v.to(device) for k, v in batch.items()})
         return users.float().cpu().numpy()
 
+    # ------------------------------------------------------------------ recommendations
+
     def recommend(
         self,
         history: Sequence[str],
         k: int = 10,
+        *,
         event_types: Sequence[str] | None = None,
         timestamps: Sequence[int | float] | None = None,
-    ) -> list[tuple[str, float]]:
-        """Top-``k`` next items for one history, never an item of the history.
+        exclude: Collection[str] = (),
+        filter: ItemFilter | None = None,
+        exclude_history: bool = True,
+    ) -> Recommendations:
+        """Top-``k`` next items for one history.
 
         Args:
-            history: External item ids, oldest first.
+            history: External item ids, oldest first (may be empty).
             k: Number of recommendations.
             event_types: Optional parallel event types.
             timestamps: Optional parallel event times in seconds (read by models trained
                 with time gaps).
+            exclude: Items never to return (on top of the history).
+            filter: Only return these items: a collection of ids, or a predicate on an id.
+            exclude_history: Never return an item of the history (default).
 
         Returns:
-            ``[(item_id, score), ...]``, best first.
+            ``[(item_id, score), ...]``, best first: model scores, or training interaction
+            counts when the history holds no item the model knows (popularity fallback).
         """
-        queries = self.encode([list(history)], [list(event_types)] if event_types else None,
-                              [list(timestamps)] if timestamps is not None else None)
-        scores, ids = self.index.search(queries, k, exclude=[list(history)])
+        return self.recommend_batch(
+            [history], k,
+            event_types=None if event_types is None else [event_types],
+            timestamps=None if timestamps is None else [timestamps],
+            exclude=[exclude], filter=filter, exclude_history=exclude_history,
+        )[0]
+
+    def recommend_batch(
+        self,
+        histories: Sequence[Sequence[str]],
+        k: int = 10,
+        *,
+        event_types: Sequence[Sequence[str]] | None = None,
+        timestamps: Sequence[Sequence[int | float]] | None = None,
+        exclude: Sequence[Collection[str]] | None = None,
+        filter: ItemFilter | None = None,
+        exclude_history: bool = True,
+        batch_size: int = 256,
+    ) -> list[Recommendations]:
+        """Top-``k`` next items for many histories, encoded ``batch_size`` at a time.
+
+        Args:
+            histories: ``n`` histories, oldest first.
+            k: Recommendations per history.
+            event_types: Optional, one row per history, parallel to it.
+            timestamps: Optional, one row per history, parallel to it.
+            exclude: Optional, one collection of item ids per history never to return.
+            filter: Only return these items (a collection of ids or a predicate), for all.
+            exclude_history: Never return an item of the history (default).
+            batch_size: Histories encoded per model call.
+
+        Returns:
+            One ``[(item_id, score), ...]`` list per history, as :meth:`recommend`.
+
+        Raises:
+            ValueError: ``k < 1``, rows not parallel to ``histories``, or a history the
+                model cannot read and no item popularity to fall back on.
+        """
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        for row, history in enumerate(histories):
+            if isinstance(history, str):
+                raise TypeError(f"histories[{row}] must be a sequence of item ids, not a "
+                                f"single string ({history!r}); wrap it in a list")
+        if exclude is not None and len(exclude) != len(histories):
+            raise ValueError(f"exclude must hold one collection per history: expected "
+                             f"{len(histories)}, got {len(exclude)}")
+        _parallel("event_types", event_types, histories)
+        _parallel("timestamps", timestamps, histories)
+        allowed = self._allowed(filter)
+        unknown = sorted({item for history in histories for item in self.unknown_items(history)})
+        if unknown:
+            logger.warning("skipped %d item id(s) unknown to the model, e.g. %s", len(unknown),
+                           unknown[:5])
+
+        def excluded(row: int) -> list[str]:
+            extra = list(exclude[row]) if exclude is not None else []
+            return (list(histories[row]) if exclude_history else []) + extra
+
+        results: list[Recommendations] = [[] for _ in histories]
+        warm = [row for row, history in enumerate(histories)
+                if any(item in self._vocab for item in history)]
+        for row in sorted(set(range(len(histories))) - set(warm)):
+            results[row] = self._popular(k, excluded(row), allowed)
+        for start in range(0, len(warm), batch_size):
+            rows = warm[start:start + batch_size]
+            queries = self.encode(
+                [histories[r] for r in rows],
+                None if event_types is None else [event_types[r] for r in rows],
+                None if timestamps is None else [timestamps[r] for r in rows],
+            )
+            scores, ids = self.index.search(queries, k, exclude=[excluded(r) for r in rows],
+                                            filter=allowed)
+            for n, row in enumerate(rows):
+                results[row] = [(i, float(s)) for i, s in zip(ids[n], scores[n])
+                                if i is not None]
+        return results
+
+    def _popular(self, k: int, exclude: Collection[str],
+                 allowed: Collection[str] | None) -> Recommendations:
+        if self.popularity is None:
+            raise ValueError(
+                "the history holds no item the model knows, and this recommender has no item "
+                "popularity to fall back on: pass popularity= or load a run folder with "
+                "item_popularity.json (written by recsft train)")
+        index = self.index  # items removed from the index are not recommended either
+
+        def keep(item: str) -> bool:
+            return item in index and (allowed is None or item in allowed)
+
+        return self.popularity.top(k, exclude, keep)
+
+    # ------------------------------------------------------------------ items and explanations
+
+    def similar_items(
+        self,
+        item_id: str,
+        k: int = 10,
+        *,
+        exclude: Collection[str] = (),
+        filter: ItemFilter | None = None,
+    ) -> Recommendations:
+        """The ``k`` items whose model vectors are closest in cosine similarity.
+
+        The first call builds an exact cosine index over the model's item vectors (one more
+        copy of the item matrix in memory).
+
+        Args:
+            item_id: A known item.
+            k: Number of similar items (the item itself is never returned).
+            exclude: Items never to return.
+            filter: Only return these items (a collection of ids or a predicate).
+
+        Returns:
+            ``[(item_id, cosine), ...]``, most similar first.
+
+        Raises:
+            KeyError: ``item_id`` is unknown to the model.
+        """
+        vector = self.item_vector(item_id)
+        if self._similarity is None:
+            self._similarity = ItemIndex(self._item_matrix(), self.tokenizer.item_ids,
+                                         metric="cosine")
+        scores, ids = self._similarity.search(vector, k, exclude=[[item_id, *exclude]],
+                                              filter=self._allowed(filter))
         return [(i, float(s)) for i, s in zip(ids[0], scores[0]) if i is not None]
+
+    def explain(
+        self,
+        history: Sequence[str],
+        item_id: str,
+        *,
+        event_types: Sequence[str] | None = None,
+        timestamps: Sequence[int | float] | None = None,
+        method: str = "occlusion",
+    ) -> list[HistoryWeight]:
+        """Which history events weighed most in recommending ``item_id``.
+
+        Args:
+            history: External item ids, oldest first.
+            item_id: The recommended item (read by ``"occlusion"``; attention does not depend
+                on it).
+            event_types: Optional parallel event types.
+            timestamps: Optional parallel event times in seconds.
+            method: ``"occlusion"`` (score drop without each event; any model) or
+                ``"attention"`` (last-layer attention; transformer models). See
+                :mod:`recsft.retrieval.explain`.
+
+        Returns:
+            ``[HistoryWeight(position, item_id, weight), ...]``, largest weight first.
+
+        Raises:
+            KeyError: ``item_id`` is unknown to the model.
+            ValueError: an unknown method, or attention asked of a recurrent model.
+        """
+        if method == "occlusion":
+            return occlusion_weights(self, history, item_id, event_types, timestamps)
+        if method == "attention":
+            self.item_vector(item_id)
+            return attention_weights(self, history, event_types, timestamps)
+        raise ValueError(f"unknown explanation method {method!r}; choose one of {list(METHODS)}")

@@ -389,7 +389,8 @@ def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
     }
     accelerator.log({f"test/{k}": v for k, v in test.items()}, step=result.epochs_run)
     if accelerator.is_main_process:
-        write_run(config, record, unwrapped, tokenizer, prepared.category_names)
+        write_run(config, record, unwrapped, tokenizer, prepared.category_names,
+                  item_counts(prepared))
     accelerator.wait_for_everyone()
     # The trackers only: end_training() would also destroy the process group, which the caller
     # (a script training several configs, a test) may still use.
@@ -448,12 +449,18 @@ def distributed_without_accelerator() -> bool:
 
 
 def write_run(config: RunConfig, record: dict[str, Any], model: Any, tokenizer: Any,
-              category_names: list[str] | None = None) -> None:
+              category_names: list[str] | None = None,
+              counts: np.ndarray | None = None) -> None:
     """Write the resolved config, metrics and the FAISS item index into the run folder (and
-    ``categories.json``, the names of category ids ``1..n``, when the model uses categories)."""
+    ``categories.json``, the names of category ids ``1..n``, when the model uses categories;
+    ``item_popularity.json`` from the training ``counts`` aligned with ``tokenizer.item_ids``,
+    the recommender's cold-start answer)."""
     from recsft.retrieval.index import ItemIndex
+    from recsft.retrieval.popularity import Popularity
 
     run_dir = config.run_dir
+    if counts is not None:
+        Popularity(dict(zip(tokenizer.item_ids, counts.tolist()))).save(run_dir)
     if category_names is not None:
         write_text_atomic(os.path.join(run_dir, CATEGORIES_FILE), json.dumps(category_names))
     items = model.item_embeddings().detach().float().cpu().numpy()
