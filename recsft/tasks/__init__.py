@@ -1,0 +1,2 @@
+"""Downstream tasks on behaviour sequences: labels, fine-tuned classifiers, baselines,
+clustering."""
