@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true", help="create the repository as private")
     push.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
     _add_data_commands(commands)
+    from recsft.tasks.cli import add_commands
+
+    add_commands(commands)
     return parser
 
 
@@ -143,9 +146,11 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``recsft`` console script."""
+    from recsft.tasks.cli import COMMANDS as TASK_COMMANDS
+
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        return {**COMMANDS, **TASK_COMMANDS}[args.command](args)
     except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"recsft {args.command}: error: {err}", file=sys.stderr)
         return 2
