@@ -16,8 +16,8 @@ Three parts, each in a child process that reports its own peak resident memory:
   model, exact search excluding the history) on ``--e2e-items`` items; an untrained SASRec of
   the demo size (hidden 64, 2 layers, 50 positions): latency does not depend on the weights.
 
-Writes ``benchmarks/results/retrieval.json`` with the machine, versions and settings (parts not
-run keep the figures of an earlier run).
+Writes ``benchmarks/results/retrieval.json`` with the machine, versions and settings (parts and
+catalogue sizes not run keep the figures of an earlier run).
 
 Usage:
     python scripts/benchmark_retrieval.py                     # everything (about 40 min, 2 cores)
@@ -171,8 +171,32 @@ def real_case(run_dir: str, kinds: list[str], single: int) -> dict:
             rows.append(row)
     return {"run": run_dir, "dataset": {"source": log.source, **log.stats()},
             "items": len(ids), "dim": int(items.shape[1]), "queries": len(queries),
-            "kinds": rows, "peak_rss_gib": peak_rss_gib(), "mean_item_norm": float(
+            "kinds": rows, "sweep": sweep(items, ids, queries, exact_ids),
+            "peak_rss_gib": peak_rss_gib(), "mean_item_norm": float(
                 np.linalg.norm(items, axis=1).mean())}
+
+
+def sweep(items, ids, queries, exact_ids) -> list[dict]:
+    """Recall@10 and single-query latency against the search-time parameter of each kind."""
+    from recsft.retrieval.index import ItemIndex
+
+    grid = {"hnsw": ("ef_search", [32, 64, 128, 256, 512, 1024]),
+            "ivf_flat": ("nprobe", [16, 32, 64, 128, 256, 512]),
+            "ivf_pq": ("nprobe", [16, 32, 64, 128, 256, 512])}
+    out = []
+    for kind, (name, values) in grid.items():
+        index = ItemIndex(items, ids, kind=kind)
+        for value in values:
+            _, got = index.search(queries, K, **{name: value})
+            latencies = []
+            for q in queries[:200]:
+                start = time.perf_counter()
+                index.search(q, K, **{name: value})
+                latencies.append(time.perf_counter() - start)
+            out.append({"kind": kind, name: value, "recall@10": recall_at_k(got, exact_ids),
+                        **percentiles_ms(latencies)})
+            print(json.dumps(out[-1]), file=sys.stderr, flush=True)
+    return out
 
 
 def recommend_case(n_items: int, history_length: int, calls: int, seed: int) -> dict:
@@ -267,8 +291,6 @@ def main() -> None:
     settings = {key: value for key, value in vars(args).items() if key != "only"}
     result.setdefault("settings_by_part", {}).update({part: settings for part in args.parts})
     result.pop("settings", None)
-    if "synthetic" in args.parts:
-        result["synthetic"] = []
     jobs = []
     if "synthetic" in args.parts:
         jobs += [f"synthetic:{n}:{d}" for n in args.sizes for d in args.dims]
@@ -278,7 +300,10 @@ def main() -> None:
                               check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         out = json.loads(done.stdout.strip().splitlines()[-1])
         if job.startswith("synthetic"):
-            result["synthetic"].append(out)
+            result["synthetic"] = sorted(
+                [case for case in result["synthetic"]
+                 if (case["items"], case["dim"]) != (out["items"], out["dim"])] + [out],
+                key=lambda case: (case["items"], case["dim"]))
         else:
             result[job] = out
         print(job, json.dumps(out), flush=True)
