@@ -7,8 +7,8 @@ For one pretraining config (its ``data.preprocess.end`` is the tasks' cutoff):
    scratch, logistic regression on bag-of-items and behaviour counts, and most-frequent, on the
    same users and splits (the seed changes the split, the initialisation and the batches);
    test ROC-AUC / PR-AUC / F1 with 95 % bootstrap CIs per seed, mean ± std over seeds;
-3. with ``--cluster`` (synthetic data): k-means on the run's user vectors (mean and query
-   representations) and on bag-of-items LSA, ``k`` = the number of true segments, one k-means
+3. with ``--cluster`` (synthetic data): k-means on the run's user vectors (items, mean and
+   query representations) and on bag-of-items LSA, ``k`` = the number of true segments, one k-means
    seed per ``--seeds`` entry: V-measure and ARI against the generator's segments; and once
    with ``k`` chosen by silhouette, writing the plot.
 
@@ -77,15 +77,15 @@ def run_tasks(args, run_dir: str) -> dict:
 def run_clustering(args, run_dir: str) -> dict:
     from recsft.tasks.clustering import ClusterConfig, cluster_run
 
-    rows: dict[str, list[dict]] = {"mean": [], "query": [], "lsa": []}
+    rows: dict[str, list[dict]] = {"items": [], "mean": [], "query": [], "lsa": []}
     segments = None
     for seed in args.seeds:
-        for representation in ("mean", "query"):
+        for representation in ("items", "mean", "query"):
             record = cluster_run(run_dir, ClusterConfig(k=args.segments, seed=seed,
                                                         representation=representation))
             segments = record["segments"]
             rows[representation].append(record["agreement"])
-            if representation == "mean":
+            if representation == "items":
                 rows["lsa"].append(record["baseline_lsa"]["agreement"])
     summary = {name: {key: mean_std([r[key] for r in values])
                       for key in ("v_measure", "adjusted_rand", "homogeneity", "completeness")}
@@ -110,6 +110,7 @@ def main() -> None:
     parser.add_argument("--cluster", action="store_true")
     parser.add_argument("--segments", type=int, default=6, help="k for the clustering check")
     parser.add_argument("--retrain", action="store_true")
+    parser.add_argument("--cluster-only", action="store_true", help="skip the tasks")
     parser.add_argument("--output-root", default="runs/tasks")
     args = parser.parse_args()
 
@@ -126,10 +127,17 @@ def main() -> None:
     result = {"config": args.config, "run": run_dir, "settings": vars(args),
               "pretrain_seconds": pretrain_seconds, "environment": {
                   **environment(), "cpu_count": os.cpu_count()}}
-    result["tasks"] = run_tasks(args, run_dir)
+    name = f"tasks_{config.name}"
+    path = os.path.join(ROOT, "benchmarks", "results", f"{name}.json")
+    if args.cluster_only and os.path.exists(path):
+        import json
+
+        with open(path) as handle:
+            result["tasks"] = json.load(handle).get("tasks")
+    else:
+        result["tasks"] = run_tasks(args, run_dir)
     if args.cluster:
         result["clustering"] = run_clustering(args, run_dir)
-    name = f"tasks_{config.name}"
     print("wrote", write_benchmark_result(ROOT, name, result))
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-REPRESENTATIONS: tuple[str, ...] = ("mean", "query")
+REPRESENTATIONS: tuple[str, ...] = ("items", "mean", "query")
 
 __all__ = ["REPRESENTATIONS", "user_vectors", "ClusterConfig", "kmeans", "choose_k", "quality",
            "agreement", "lsa_vectors", "cluster_run", "format_clusters", "plot_clusters"]
@@ -41,9 +41,11 @@ class ClusterConfig:
     Attributes:
         k: Number of clusters; ``None`` chooses by silhouette over ``k_range``.
         k_range: Inclusive range of candidate ``k``.
-        representation: ``mean`` (the mean of the encoder's states over the history: the
-            user's long-term profile) or ``query`` (the model's next-item query vector: the
-            current intent, dominated by the latest session).
+        representation: ``items`` (the mean of the model's item vectors over the history:
+            the user's long-term taste in the model's item space), ``mean`` (the mean of the
+            encoder's contextual states, which also carry positions and time gaps) or
+            ``query`` (the model's next-item query vector: the current intent, dominated by
+            the latest session).
         restarts: k-means restarts (the lowest objective is kept).
         iterations: k-means iterations per restart.
         silhouette_sample: Users sampled for the silhouette (it is quadratic).
@@ -53,7 +55,7 @@ class ClusterConfig:
 
     k: int | None = None
     k_range: tuple[int, int] = (2, 12)
-    representation: str = "mean"
+    representation: str = "items"
     restarts: int = 5
     iterations: int = 50
     silhouette_sample: int = 5000
@@ -72,10 +74,20 @@ class ClusterConfig:
 
 
 def user_vectors(recommender: Any, histories: list[list[str]], event_types: list[list[str]],
-                 representation: str = "mean", batch_size: int = 512) -> np.ndarray:
-    """One vector per user ``(n, d)``: the mean encoder state, or the query vector."""
+                 representation: str = "items", batch_size: int = 512) -> np.ndarray:
+    """One vector per user ``(n, d)`` over the newest ``max_length`` events (see
+    :class:`ClusterConfig`)."""
     import torch
 
+    if representation == "items":
+        matrix, rows = recommender._item_matrix(), recommender._item_rows
+        window = recommender.max_length
+        out = np.zeros((len(histories), matrix.shape[1]), dtype=np.float32)
+        for n, history in enumerate(histories):
+            known = [rows[item] for item in history if item in rows][-window:]
+            if known:
+                out[n] = matrix[known].mean(axis=0)
+        return out
     if representation == "query":
         return np.concatenate([
             recommender.encode(histories[s:s + batch_size], event_types[s:s + batch_size])

@@ -59,7 +59,7 @@ def test_lsa_vectors() -> None:
     assert labels[0] == labels[2] != labels[1] == labels[3]
 
 
-@pytest.mark.parametrize("representation", ["mean", "query"])
+@pytest.mark.parametrize("representation", ["items", "mean", "query"])
 def test_cluster_a_run_against_its_segments(trained_run, tmp_path, representation) -> None:
     config, _ = trained_run
     out = tmp_path / "clusters"
