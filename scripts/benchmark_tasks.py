@@ -5,7 +5,8 @@ For one pretraining config (its ``data.preprocess.end`` is the tasks' cutoff):
 1. train the pretrained run (unless its folder already holds a model; ``--retrain`` forces it);
 2. for every task and seed: fine-tune the pretrained encoder, the same architecture from
    scratch, logistic regression on bag-of-items and behaviour counts, and most-frequent, on the
-   same users and splits (the seed changes the split, the initialisation and the batches);
+   same users and splits (the seed changes the split, the initialisation and the batches), with
+   all training labels and with a fraction of them (``--train-fractions``);
    test ROC-AUC / PR-AUC / F1 with 95 % bootstrap CIs per seed, mean ± std over seeds;
 3. with ``--cluster`` (synthetic data): k-means on the run's user vectors (items, mean and
    query representations) and on bag-of-items LSA, ``k`` = the number of true segments, one k-means
@@ -45,32 +46,36 @@ def run_tasks(args, run_dir: str) -> dict:
 
     out = {}
     for task in args.tasks:
-        per_seed = []
-        for seed in args.seeds:
-            config = FinetuneConfig(
-                pretrained=run_dir, seed=seed, epochs=args.epochs,
-                task=TaskConfig(task=task, horizon_days=args.horizon_days),
-                pooling=args.pooling, n_resamples=args.n_resamples)
-            started = time.perf_counter()
-            record = finetune(config, output_dir=os.path.join(
-                args.output_root, f"{os.path.basename(run_dir)}-{task}-seed{seed}"))
-            per_seed.append(record)
-            print(task, seed, round(time.perf_counter() - started, 1), "s", {
-                m: round(r["test"]["roc_auc"], 4) for m, r in record["methods"].items()},
-                flush=True)
-        methods = list(per_seed[0]["methods"])
-        summary = {m: {key: mean_std([r["methods"][m]["test"][key] for r in per_seed])
-                       for key in ("roc_auc", "pr_auc", "f1", "accuracy", "log_loss")}
-                   for m in methods}
-        out[task] = {
-            "data": per_seed[0]["data"], "splits": per_seed[0]["splits"],
-            "summary": summary,
-            "per_seed": [{"seed": s, **{m: {"test": r["methods"][m]["test"],
-                                            "intervals": r["methods"][m]["intervals"],
-                                            "best_epoch": r["methods"][m].get("best_epoch")}
-                                        for m in methods}}
-                         for s, r in zip(args.seeds, per_seed)],
-        }
+        for fraction in args.train_fractions:
+            per_seed = []
+            for seed in args.seeds:
+                config = FinetuneConfig(
+                    pretrained=run_dir, seed=seed, epochs=args.epochs,
+                    task=TaskConfig(task=task, horizon_days=args.horizon_days),
+                    pooling=args.pooling, n_resamples=args.n_resamples,
+                    train_fraction=fraction)
+                started = time.perf_counter()
+                record = finetune(config, output_dir=os.path.join(
+                    args.output_root,
+                    f"{os.path.basename(run_dir)}-{task}-labels{fraction:g}-seed{seed}"))
+                per_seed.append(record)
+                print(task, fraction, seed, round(time.perf_counter() - started, 1), "s", {
+                    m: round(r["test"]["roc_auc"], 4) for m, r in record["methods"].items()},
+                    flush=True)
+            methods = list(per_seed[0]["methods"])
+            summary = {m: {key: mean_std([r["methods"][m]["test"][key] for r in per_seed])
+                           for key in ("roc_auc", "pr_auc", "f1", "accuracy", "log_loss")}
+                       for m in methods}
+            out[f"{task}@labels{fraction:g}"] = {
+                "task": task, "train_fraction": fraction,
+                "data": per_seed[0]["data"], "splits": per_seed[0]["splits"],
+                "summary": summary,
+                "per_seed": [{"seed": s, **{m: {"test": r["methods"][m]["test"],
+                                                "intervals": r["methods"][m]["intervals"],
+                                                "best_epoch": r["methods"][m].get("best_epoch")}
+                                            for m in methods}}
+                             for s, r in zip(args.seeds, per_seed)],
+            }
     return out
 
 
@@ -105,7 +110,9 @@ def main() -> None:
     parser.add_argument("--horizon-days", type=float, default=7.0)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--pooling", default="query")
+    parser.add_argument("--pooling", default="mean")
+    parser.add_argument("--train-fractions", nargs="+", type=float, default=[1.0, 0.1],
+                        help="label budgets: shares of the training users with labels")
     parser.add_argument("--n-resamples", type=int, default=1000)
     parser.add_argument("--cluster", action="store_true")
     parser.add_argument("--segments", type=int, default=6, help="k for the clustering check")

@@ -28,7 +28,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     task.add_argument("--horizon-days", type=float, default=7.0, help="label window length")
     task.add_argument("--purchase-event", default="buy")
     task.add_argument("--min-history", type=int, default=2)
-    task.add_argument("--pooling", default="query", choices=["query", "mean", "attention"])
+    task.add_argument("--pooling", default="mean", choices=["mean", "query", "attention"])
+    task.add_argument("--train-fraction", type=float, default=1.0,
+                      help="share of training users whose labels are used")
     task.add_argument("--freeze-encoder", action="store_true")
     task.add_argument("--encoder-lr", type=float, default=3e-4)
     task.add_argument("--head-lr", type=float, default=3e-3)
@@ -72,6 +74,7 @@ def _finetune_task(args: argparse.Namespace) -> int:
         pooling=args.pooling, freeze_encoder=args.freeze_encoder,
         encoder_learning_rate=args.encoder_lr, head_learning_rate=args.head_lr,
         epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+        train_fraction=args.train_fraction,
         n_resamples=args.n_resamples)
     output = args.output or f"{os.path.normpath(args.pretrained)}-{args.task}"
     record = finetune(config, output_dir=output, methods=methods)

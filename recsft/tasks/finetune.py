@@ -34,7 +34,7 @@ import numpy as np
 
 from recsft.tasks.labels import TaskConfig, TaskExamples
 
-__all__ = ["FinetuneConfig", "finetune", "split_examples", "task_data", "INITS"]
+__all__ = ["FinetuneConfig", "finetune", "split_examples", "subsample", "task_data", "INITS"]
 
 INITS: tuple[str, ...] = ("pretrained", "scratch")
 
@@ -47,7 +47,10 @@ class FinetuneConfig:
         pretrained: The pretrained run folder (encoder, tokenizer, data config).
         task: What to predict (:class:`~recsft.tasks.labels.TaskConfig`).
         init: ``pretrained`` weights or ``scratch`` (same architecture, random init).
-        pooling: ``query``, ``mean`` or ``attention`` (:mod:`recsft.tasks.classifier`).
+        pooling: ``mean`` (default), ``query`` or ``attention``
+            (:mod:`recsft.tasks.classifier`). The pretrained ``query`` vector answers "which
+            item next" and drops what the tasks here depend on (activity and timing): frozen,
+            it scored below random features on synthetic churn (``docs/tasks.md``).
         freeze_encoder: Train only the head (and attention pooling).
         encoder_learning_rate: Learning rate of the encoder's weights.
         head_learning_rate: Learning rate of the head.
@@ -56,6 +59,8 @@ class FinetuneConfig:
         epochs: Most epochs.
         patience: Epochs without a better validation log loss before stopping.
         batch_size: Users per step.
+        train_fraction: Share of the training users whose labels are used (label
+            efficiency: pretraining should matter most with few labels).
         valid_fraction: Share of users for validation.
         test_fraction: Share of users for test.
         seed: Seed of the split, the initialisation and the batches.
@@ -65,7 +70,7 @@ class FinetuneConfig:
     pretrained: str
     task: TaskConfig = field(default_factory=TaskConfig)
     init: str = "pretrained"
-    pooling: str = "query"
+    pooling: str = "mean"
     freeze_encoder: bool = False
     encoder_learning_rate: float = 3e-4
     head_learning_rate: float = 3e-3
@@ -74,6 +79,7 @@ class FinetuneConfig:
     epochs: int = 30
     patience: int = 4
     batch_size: int = 128
+    train_fraction: float = 1.0
     valid_fraction: float = 0.15
     test_fraction: float = 0.15
     seed: int = 42
@@ -82,6 +88,8 @@ class FinetuneConfig:
     def __post_init__(self) -> None:
         if self.init not in INITS:
             raise ValueError(f"unknown init {self.init!r}; choose one of {list(INITS)}")
+        if not 0 < self.train_fraction <= 1:
+            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if not 0 < self.valid_fraction + self.test_fraction < 1:
             raise ValueError("valid_fraction + test_fraction must lie strictly between 0 and 1")
 
@@ -102,6 +110,16 @@ def split_examples(examples: TaskExamples, valid_fraction: float, test_fraction:
         parts[1] += rows[n_test:n_test + n_valid].tolist()
         parts[0] += rows[n_test + n_valid:].tolist()
     return tuple(examples.subset(np.sort(part)) for part in parts)  # type: ignore[return-value]
+
+
+def subsample(examples: TaskExamples, fraction: float, seed: int) -> TaskExamples:
+    """A stratified ``fraction`` of the examples (at least one per class)."""
+    rng = np.random.default_rng([seed, 1])
+    keep = []
+    for label in np.unique(examples.labels):
+        rows = np.flatnonzero(examples.labels == label)
+        keep += rng.choice(rows, max(1, int(round(fraction * rows.size))), replace=False).tolist()
+    return examples.subset(np.sort(keep))
 
 
 def task_data(config: FinetuneConfig) -> tuple[Any, TaskExamples, dict[str, Any]]:
@@ -299,6 +317,8 @@ def finetune(config: FinetuneConfig, output_dir: str | None = None,
 
     run, examples, data_record = task_data(config)
     splits = split_examples(examples, config.valid_fraction, config.test_fraction, config.seed)
+    if config.train_fraction < 1:
+        splits = (subsample(splits[0], config.train_fraction, config.seed), *splits[1:])
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
     log_path = os.path.join(output_dir, "training_log.jsonl") if output_dir else None

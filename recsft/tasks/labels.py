@@ -156,6 +156,12 @@ def make_examples(log: EventLog, config: TaskConfig) -> TaskExamples:
     """
     cutoff = resolve_cutoff(log, config)
     window_end = cutoff + int(config.horizon_days * DAY)
+    last = int(log.frame["timestamp"].max())
+    if config.task != "next_event" and window_end > last + 1:
+        raise ValueError(
+            f"{log.source}: the label window [{cutoff}, {window_end}) ends after the last event "
+            f"({last}); a user silent there may simply be unobserved: shorten horizon_days or "
+            "move the cutoff earlier")
     all_types = sorted({str(t) for t in log.frame["event_type"].unique()})
     if config.task == "purchase" and config.purchase_event not in all_types:
         raise ValueError(f"{log.source}: no '{config.purchase_event}' events to predict "

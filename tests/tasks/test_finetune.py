@@ -19,6 +19,7 @@ from recsft.tasks.finetune import (  # noqa: E402
     FinetuneConfig,
     finetune,
     split_examples,
+    subsample,
     task_data,
     train_classifier,
 )
@@ -72,6 +73,20 @@ def test_split_is_stratified_and_disjoint(pretrained) -> None:
         assert abs(part.labels.mean() - share) < 0.05
 
 
+def test_label_budget_subsamples_training_users_only(pretrained) -> None:
+    _, examples, _ = task_data(small(pretrained))
+    train, _, _ = split_examples(examples, 0.2, 0.2, seed=0)
+    few = subsample(train, 0.1, seed=0)
+    assert set(few.user_ids) <= set(train.user_ids)
+    assert abs(len(few) - 0.1 * len(train)) <= 2
+    assert set(few.labels.tolist()) == set(train.labels.tolist())
+    with pytest.raises(ValueError, match="train_fraction must be in"):
+        small(pretrained, train_fraction=0.0)
+    record = finetune(small(pretrained, train_fraction=0.2, epochs=1),
+                      methods=("most_frequent",))
+    assert record["splits"]["train"]["users"] == pytest.approx(0.2 * len(train), abs=2)
+
+
 def test_finetune_records_every_method_and_saves_the_classifier(pretrained, tmp_path) -> None:
     out = tmp_path / "churn"
     record = finetune(small(pretrained), output_dir=str(out))
@@ -86,7 +101,7 @@ def test_finetune_records_every_method_and_saves_the_classifier(pretrained, tmp_
     assert {"metrics.json", "training_log.jsonl", "head.safetensors", "task.json",
             "model.safetensors"} <= set(os.listdir(out))
     model, task = SequenceClassifier.from_pretrained(str(out))
-    assert task["classes"] == ["active", "churn"] and model.pooling == "query"
+    assert task["classes"] == ["active", "churn"] and model.pooling == "mean"
 
 
 @pytest.mark.parametrize("pooling", POOLINGS)

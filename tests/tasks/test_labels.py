@@ -24,6 +24,8 @@ def log() -> EventLog:
         ("u4", "d", T0 + 3 * DAY, "buy"),
         # an event at exactly t0 belongs to the window
         ("u5", "a", T0 - 60, "view"), ("u5", "e", T0 - 30, "view"), ("u5", "e", T0, "buy"),
+        # u9 only starts later (no history: never an example); the log runs to T0 + 10 days
+        ("u9", "a", T0 + 10 * DAY, "view"),
     ]
     frame = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "event_type"])
     return EventLog(frame, source="toy.csv")
@@ -65,7 +67,7 @@ def test_cutoff_defaults_and_errors() -> None:
     iso = pd.Timestamp(T0, unit="s", tz="UTC").isoformat()
     assert resolve_cutoff(events, TaskConfig(cutoff=iso)) == T0
     with pytest.raises(ValueError, match="outside the log's events"):
-        resolve_cutoff(events, TaskConfig(cutoff=T0 + 10 * DAY))
+        resolve_cutoff(events, TaskConfig(cutoff=T0 + 11 * DAY))
     with pytest.raises(ValueError, match="is not a date/time"):
         resolve_cutoff(events, TaskConfig(cutoff="yesterday-ish"))
     with pytest.raises(ValueError, match="unknown task 'ctr'"):
@@ -74,6 +76,10 @@ def test_cutoff_defaults_and_errors() -> None:
         TaskConfig.from_dict({"horizon": 3})
     with pytest.raises(ValueError, match="toy.csv: no 'order' events to predict"):
         make_examples(events, TaskConfig(task="purchase", cutoff=T0, purchase_event="order"))
+    with pytest.raises(ValueError, match="toy.csv: the label window .* ends after the last event"):
+        make_examples(events, TaskConfig(task="churn", cutoff=T0, horizon_days=20))
+    assert len(make_examples(events, TaskConfig(task="next_event", cutoff=T0,
+                                                horizon_days=20))) == 3
     with pytest.raises(ValueError, match="no user has 9 events before the cutoff"):
         make_examples(events, TaskConfig(task="churn", cutoff=T0, min_history=9))
 
