@@ -4,6 +4,8 @@
   every event type in the history, plus log(1 + history length). Order and time are ignored.
 * :func:`logistic_regression`: scikit-learn's L2 logistic regression on those features, its
   ``C`` chosen on the validation set by log loss.
+* ``length_only=True``: the same regression on log(1 + history length) alone, a diagnostic of
+  how much of a label is activity level rather than which items.
 * :func:`most_frequent`: the training class frequencies as every user's probabilities.
 """
 
@@ -57,18 +59,34 @@ def bag_features(examples: TaskExamples, vocabulary: BagVocabulary) -> Any:
                       dtype=np.float64)
 
 
+def _length_features(examples: TaskExamples) -> np.ndarray:
+    return np.log1p(np.array([[len(items)] for items in examples.items], dtype=np.float64))
+
+
 def logistic_regression(train: TaskExamples, valid: TaskExamples, test: TaskExamples,
-                        seed: int = 0, grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
-                        ) -> dict[str, Any]:
+                        seed: int = 0, grid: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0),
+                        length_only: bool = False) -> dict[str, Any]:
     """Fit on ``train``, choose ``C`` on ``valid``; class probabilities of every split.
+
+    Args:
+        train: Training examples.
+        valid: Validation examples (choose ``C``).
+        test: Test examples.
+        seed: Solver seed.
+        grid: Candidate inverse regularisation strengths.
+        length_only: Use log(1 + history length) as the only feature.
 
     Returns:
         ``{"valid": (n, classes), "test": (n, classes), "C": chosen}``.
     """
     from sklearn.linear_model import LogisticRegression
 
-    vocabulary = BagVocabulary(train)
-    x_train, x_valid, x_test = (bag_features(split, vocabulary) for split in (train, valid, test))
+    if length_only:
+        x_train, x_valid, x_test = (_length_features(split) for split in (train, valid, test))
+    else:
+        vocabulary = BagVocabulary(train)
+        x_train, x_valid, x_test = (bag_features(split, vocabulary)
+                                    for split in (train, valid, test))
     n_classes = len(train.classes)
     best: tuple[float, Any] | None = None
     for c in grid:

@@ -11,7 +11,7 @@ import sys
 __all__ = ["add_commands", "COMMANDS"]
 
 _TASKS = {"purchase": "purchase", "next-event": "next_event", "churn": "churn"}
-_METHODS = ("pretrained", "scratch", "logistic_regression", "most_frequent")
+_METHODS = ("pretrained", "scratch", "logistic_regression", "history_length", "most_frequent")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:

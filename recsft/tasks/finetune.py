@@ -299,7 +299,8 @@ def _scored(valid_p: np.ndarray, test_p: np.ndarray, splits: tuple[TaskExamples,
 
 def finetune(config: FinetuneConfig, output_dir: str | None = None,
              methods: tuple[str, ...] = ("pretrained", "scratch", "logistic_regression",
-                                         "most_frequent")) -> dict[str, Any]:
+                                         "history_length", "most_frequent")
+             ) -> dict[str, Any]:
     """Fine-tune and compare methods on one task, same users, same splits.
 
     Args:
@@ -307,6 +308,7 @@ def finetune(config: FinetuneConfig, output_dir: str | None = None,
         output_dir: Folder for ``metrics.json``, ``training_log.jsonl`` and the best
             pretrained-init classifier (encoder + ``head.safetensors`` + ``task.json``).
         methods: Any of ``pretrained``, ``scratch``, ``logistic_regression``,
+            ``history_length`` (logistic regression on the history length alone),
             ``most_frequent``.
 
     Returns:
@@ -343,8 +345,9 @@ def finetune(config: FinetuneConfig, output_dir: str | None = None,
                 trained["model"].save_pretrained(output_dir, {
                     "task": config.task.to_dict(), "classes": examples.classes,
                     "pretrained": config.pretrained})
-        elif method == "logistic_regression":
-            fitted = logistic_regression(*splits, seed=config.seed)
+        elif method in ("logistic_regression", "history_length"):
+            fitted = logistic_regression(*splits, seed=config.seed,
+                                         length_only=method == "history_length")
             record["methods"][method] = {
                 **_scored(fitted["valid"], fitted["test"], splits, config.n_resamples,
                           config.seed), "C": fitted["C"]}

@@ -92,7 +92,7 @@ def test_finetune_records_every_method_and_saves_the_classifier(pretrained, tmp_
     out = tmp_path / "churn"
     record = finetune(small(pretrained), output_dir=str(out))
     assert set(record["methods"]) == {"pretrained", "scratch", "logistic_regression",
-                                      "most_frequent"}
+                                      "history_length", "most_frequent"}
     for result in record["methods"].values():
         assert 0.0 <= result["test"]["roc_auc"] <= 1.0
         assert result["intervals"]["roc_auc"]["low"] <= result["intervals"]["roc_auc"]["high"]
