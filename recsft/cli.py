@@ -95,6 +95,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="item vectors used to measure recall@10 against exact search")
     build.add_argument("--json", action="store_true", help="print JSON instead of text")
 
+    report = commands.add_parser(
+        "report", help="report.html with plots for one run, or several side by side")
+    report.add_argument("--run", dest="runs", action="append", required=True,
+                        help="run folder (repeat to compare runs on the same users; the first "
+                        "is the reference)")
+    report.add_argument("--output", help="report folder (default: <first run>/report)")
+    report.add_argument("--split", choices=["test", "valid"], default="test")
+    report.add_argument("--n-resamples", type=int, default=1000,
+                        help="bootstrap resamples of the intervals and comparisons")
+
     push = commands.add_parser("push", help="upload a run folder to the Hugging Face Hub")
     push.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
     push.add_argument("--repo-id", required=True, help="Hub repository, e.g. user/name")
@@ -333,6 +343,14 @@ def _index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from recsft.report.html import build_report
+
+    path = build_report(args.runs, args.output, n_resamples=args.n_resamples, split=args.split)
+    print(f"wrote {path}")
+    return 0
+
+
 def _push(args: argparse.Namespace) -> int:
     from recsft.hub import HubError, push_to_hub
 
@@ -439,7 +457,7 @@ def _data_list(args: argparse.Namespace) -> int:
 
 DATA_COMMANDS = {"prepare": _data_prepare, "stats": _data_stats, "list": _data_list}
 COMMANDS = {"train": _train, "evaluate": _evaluate, "recommend": _recommend, "push": _push,
-            "data": _data, "compare": _compare, "index": _index,
+            "data": _data, "compare": _compare, "index": _index, "report": _report,
             "windows": _windows, "cv": _cv}
 
 if __name__ == "__main__":

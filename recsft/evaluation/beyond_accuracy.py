@@ -99,3 +99,43 @@ def beyond_accuracy(
         if np.isfinite(distances).any():
             out[f"ild@{k}"] = float(np.nanmean(distances))
     return out
+
+
+def popularity_exposure(top: np.ndarray, k: int, item_counts: np.ndarray,
+                        targets: np.ndarray | None = None, bins: int = 10) -> dict[str, Any]:
+    """Exposure by item-popularity bin: how much of the top-``k`` goes to popular items.
+
+    Items are sorted by training interactions (most popular first) and cut into ``bins`` groups
+    of equal size. For each group: its share of the training interactions, of the recommended
+    slots (``top[:, :k]``) and, given ``targets``, of the held-out target items. A recommender
+    without popularity bias recommends each group about as often as users actually pick it.
+
+    Args:
+        top: ``(users, >= k)`` recommended item indices, best first (``-1`` pads).
+        k: List length.
+        item_counts: ``(num_items,)`` training interactions per item.
+        targets: ``(users,)`` held-out item indices (``-1``: unknown to the model).
+        bins: Number of popularity groups.
+
+    Returns:
+        ``{"k", "bins", "item_share", "training_share", "recommended_share", "target_share"}``,
+        each share a list over the groups, most popular first.
+    """
+    counts = np.asarray(item_counts, dtype=np.float64)
+    order = np.argsort(-counts, kind="stable")
+    group = np.empty(counts.size, dtype=np.int64)
+    group[order] = np.minimum(np.arange(counts.size) * bins // max(counts.size, 1), bins - 1)
+
+    def share(indices: np.ndarray, weights: np.ndarray | None = None) -> list[float]:
+        valid = indices >= 0
+        totals = np.bincount(group[indices[valid]], minlength=bins,
+                             weights=None if weights is None else weights[valid])
+        return (totals / max(totals.sum(), 1e-12)).tolist()
+
+    everything = np.arange(counts.size)
+    out = {"k": k, "bins": bins, "item_share": share(everything),
+           "training_share": share(everything, counts),
+           "recommended_share": share(np.asarray(top)[:, :k].ravel())}
+    if targets is not None:
+        out["target_share"] = share(np.asarray(targets))
+    return out

@@ -536,8 +536,10 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
         ``"segments"``): ``metrics`` are the trainer's numbers exactly; ``intervals[key]`` is
         the mean with its 95% bootstrap interval over users (``{}`` with ``n_resamples=0``);
         ``beyond_accuracy`` holds coverage, Gini, popularity, novelty (and intra-list diversity
-        when the items have categories) at every K.
+        when the items have categories) at every K; ``popularity_exposure`` the share of the
+        top-10 slots, of the targets and of training per item-popularity decile.
     """
+    from recsft.evaluation.beyond_accuracy import popularity_exposure
     from recsft.evaluation.ranking import model_scorer
     from recsft.evaluation.statistics import bootstrap_interval
 
@@ -555,6 +557,9 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
         "metrics": metrics,
         "intervals": intervals,
         "beyond_accuracy": evaluator.beyond_accuracy(top),
+        "popularity_exposure": popularity_exposure(top, 10 if 10 in evaluator.ks else
+                                                   max(evaluator.ks), evaluator.item_counts,
+                                                   targets),
     }
     if data is not None:
         result["transfer"] = {"data": dataclasses.asdict(data),

@@ -34,3 +34,18 @@ def test_intra_list_distance_with_category_sets():
     assert distances[2] == pytest.approx(0.0)  # the same item twice
     out = beyond_accuracy(top, k=3, item_counts=np.ones(4), categories=categories)
     assert out["ild@3"] == pytest.approx((5 / 6 + 0.0) / 2)
+
+
+def test_popularity_exposure_by_decile() -> None:
+    from recsft.evaluation.beyond_accuracy import popularity_exposure
+
+    counts = np.array([50.0, 30.0, 10.0, 5.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    top = np.array([[0, 1, 2], [0, 1, -1], [0, 3, 4]])
+    out = popularity_exposure(top, k=2, item_counts=counts, targets=np.array([9, 0, -1]))
+    assert out["item_share"] == [0.1] * 10
+    assert out["training_share"][:3] == [0.5, 0.3, 0.1]
+    # k = 2 slots per user: item 0 three times, item 1 twice, item 3 once
+    assert out["recommended_share"][0] == pytest.approx(0.5)
+    assert out["recommended_share"][1] == pytest.approx(2 / 6)
+    assert out["target_share"][0] == 0.5 and out["target_share"][9] == 0.5
+    assert sum(out["recommended_share"]) == pytest.approx(1.0)
