@@ -178,7 +178,9 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
             raise ValueError("max_length must leave room for the appended [MASK]")
         ids, types, gaps = [], [], []
         for index, history in enumerate(histories):
-            kept = list(history) if budget is None else list(history)[len(history) - budget:]
+            # The newest ``budget`` events (all of them when the history is shorter).
+            start = 0 if budget is None else max(0, len(history) - budget)
+            kept = list(history)[start:]
             row_types = (
                 list(event_types[index])[len(history) - len(kept):]
                 if event_types is not None

@@ -77,3 +77,26 @@ def test_time_gaps_follow_truncation_and_the_appended_mask():
     # has no known gap.
     assert enc["time_gap_ids"] == [[3, 2, NO_GAP], [0, NO_GAP, NO_GAP]]
     assert "time_gap_ids" not in tok.encode_histories([["a"]])
+
+
+def test_truncation_keeps_the_newest_events_for_every_length():
+    """Regression: a history longer than half the budget but within it was cut to
+    ``budget - len`` events (a negative slice start)."""
+    from recsft.tokenization import BehaviorTokenizer
+
+    items = [f"i{n}" for n in range(60)]
+    tokenizer = BehaviorTokenizer.from_sequences([items])
+    for length in (1, 5, 25, 26, 37, 49, 50, 51, 60):
+        history = items[:length]
+        times = list(range(length))
+        for append_mask in (False, True):
+            encoded = tokenizer.encode_histories([history], [["view"] * length], max_length=50,
+                                                 append_mask=append_mask, padding=False,
+                                                 timestamps=[times])
+            budget = 50 - int(append_mask)
+            kept = history[-budget:] if length > budget else history
+            expected = tokenizer.items_to_ids(kept) + (
+                [tokenizer.mask_token_id] if append_mask else [])
+            assert encoded["input_ids"][0] == expected, (length, append_mask)
+            assert len(encoded["token_type_ids"][0]) == len(expected)
+            assert len(encoded["time_gap_ids"][0]) == len(expected)

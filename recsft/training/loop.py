@@ -198,7 +198,7 @@ def fit(
         # skip_first_batches makes, the per-process shards): set both, to the same value.
         loader.set_epoch(epoch)
         sampler.set_epoch(epoch)
-        epoch_start, sequences = time.perf_counter(), 0
+        epoch_start, sequences, targets = time.perf_counter(), 0, 0
         # disable=None: no bar when the output is not a terminal (logs stay readable).
         bar = tqdm(loader, desc=f"epoch {epoch}", leave=False,
                    disable=None if accelerator.is_local_main_process else True)
@@ -222,6 +222,8 @@ def fit(
             state.step_in_epoch += 1
             state.global_step += 1
             sequences += batch["input_ids"].shape[0] * accelerator.num_processes
+            if "labels" in batch:
+                targets += int((batch["labels"] != -100).sum()) * accelerator.num_processes
             rate = sequences / (time.perf_counter() - epoch_start)
             bar.set_postfix(loss=f"{state.epoch_loss / state.epoch_batches:.3f}",
                             seq_s=f"{rate:.0f}")
@@ -230,11 +232,14 @@ def fit(
             ):
                 save_checkpoint(accelerator, checkpoint_dir, state.global_step,
                                 args.save_total_limit)
+        seconds = time.perf_counter() - epoch_start
         record: dict[str, Any] = {
             "epoch": epoch,
             "loss": state.epoch_loss / max(state.epoch_batches, 1),
-            "sequences_per_second": sequences / (time.perf_counter() - epoch_start),
+            "sequences_per_second": sequences / seconds,
             "learning_rate": scheduler.get_last_lr()[0],
+            # Training work of the epoch (a resumed epoch counts only what it ran).
+            "epoch_seconds": seconds, "sequences": sequences, "targets": targets,
         }
         if epoch % args.eval_every == 0 or epoch == args.epochs:
             valid = evaluator.evaluate_model(model, accelerator)

@@ -1,0 +1,211 @@
+"""Training and evaluation speed of recsft next to RecBole 1.2.1, same data, same model sizes.
+
+RecBole is a point of comparison, not a dependency: the script installs it into its own virtual
+environment (``.bench/recbole-venv``: torch 2.13.0, recbole 1.2.1, numpy<2, pandas<3,
+setuptools<81, as ``../shared/ANCHORS.md`` explains) unless ``--recbole-python`` names one.
+
+For each model (SASRec, BERT4Rec) and max length (50, 200) on MovieLens 100K (RecBole's atomic
+files), hidden 64, 2 layers, 2 heads, inner size 256, batch 256, full cross-entropy:
+
+* recsft: ``--warmup`` untimed epochs, then ``--epochs`` timed epochs (``training_log.jsonl``),
+  then one full-ranking evaluation of the 943 test users (history filtered), in a child process that
+  reports its peak memory. Training sequences are cut into windows of ``max_length`` (stride
+  ``max_length``), so every training interaction is a target once per epoch, as in RecBole.
+* RecBole: the same, through its own ``Trainer._train_epoch`` and ``Trainer.evaluate`` (full
+  ranking, ``valid_and_test`` leave-one-out), once "as shipped" (RecBole turns on torch anomaly
+  detection at import) and once with anomaly detection turned off after the model is built.
+  RecBole trains on every prefix (one target each) and does not filter history items.
+
+Ratios are recsft / RecBole in the same run of the script on the same machine. Writes
+``benchmarks/results/speed_recbole.json``.
+
+Usage:
+    python scripts/benchmark_speed.py                # installs RecBole on first use (minutes)
+    python scripts/benchmark_speed.py --models sasrec --lengths 50 --epochs 1 --warmup 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "ml-100k")
+VENV = os.path.join(ROOT, ".bench", "recbole-venv")
+RECBOLE_NAMES = {"sasrec": "SASRec", "bert4rec": "BERT4Rec"}
+
+RECBOLE_RUNNER = r'''
+import json, resource, sys, time, tempfile
+import torch
+from recbole.config import Config
+from recbole.data import create_dataset, data_preparation
+from recbole.utils import get_model, get_trainer, init_seed
+
+model_name, max_length, data_path, epochs, anomaly, warmup = sys.argv[1:7]
+max_length, epochs, warmup = int(max_length), int(epochs), int(warmup)
+config = Config(model=model_name, dataset="ml-100k", config_dict={
+    "data_path": data_path, "checkpoint_dir": tempfile.mkdtemp(),
+    "hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2,
+    "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2, "MAX_ITEM_LIST_LENGTH": max_length,
+    "train_batch_size": 256, "eval_batch_size": 1024, "epochs": epochs, "loss_type": "CE",
+    "train_neg_sample_args": None, "learning_rate": 0.001,
+    "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full",
+                  "group_by": "user"},
+    "metrics": ["NDCG", "Recall"], "topk": [10], "valid_metric": "NDCG@10",
+    "use_gpu": False, "device": "cpu", "show_progress": False, "log_wandb": False,
+    "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+})
+init_seed(config["seed"], config["reproducibility"])
+dataset = create_dataset(config)
+train_data, valid_data, test_data = data_preparation(config, dataset)
+model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+if anomaly == "off":
+    torch.autograd.set_detect_anomaly(False)
+trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+for epoch in range(warmup):
+    trainer._train_epoch(train_data, epoch, show_progress=False)
+seconds = []
+for epoch in range(epochs):
+    start = time.perf_counter()
+    trainer._train_epoch(train_data, warmup + epoch, show_progress=False)
+    seconds.append(time.perf_counter() - start)
+start = time.perf_counter()
+result = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
+eval_seconds = time.perf_counter() - start
+print(json.dumps({
+    "epoch_seconds": sorted(seconds)[len(seconds) // 2], "epoch_seconds_all": seconds,
+    "targets_per_epoch": len(train_data.dataset), "eval_seconds": eval_seconds,
+    "eval_users": len(test_data.dataset.inter_feat) if hasattr(test_data, "dataset") else None,
+    "ndcg@10_after_training": float(result.get("ndcg@10", float("nan"))),
+    "anomaly_detection": torch.is_anomaly_enabled(), "torch_threads": torch.get_num_threads(),
+    "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    "recbole": __import__("recbole").__version__, "torch": torch.__version__}))
+'''
+
+
+def ensure_recbole(python: str | None) -> str:
+    """The RecBole environment's Python, creating ``.bench/recbole-venv`` when needed."""
+    if python:
+        return python
+    interpreter = os.path.join(VENV, "bin", "python")
+    if not os.path.exists(interpreter):
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+        pip = [interpreter, "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, "torch==2.13.0"], check=True)
+        subprocess.run([*pip, "recbole==1.2.1", "numpy<2", "pandas<3", "setuptools<81"],
+                       check=True)
+    return interpreter
+
+
+def run_recbole(python: str, model: str, length: int, epochs: int, anomaly: str,
+                warmup: int) -> dict:
+    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    done = subprocess.run([python, "-c", RECBOLE_RUNNER, RECBOLE_NAMES[model], str(length),
+                           os.path.dirname(DATA) + "/", str(epochs), anomaly, str(warmup)],
+                          capture_output=True, text=True, env=env, cwd=tempfile.mkdtemp())
+    if done.returncode:
+        raise RuntimeError(f"RecBole {model} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_recsft(model: str, length: int, epochs: int, warmup: int) -> dict:
+    """One recsft measurement in a child process (``--only``)."""
+    done = subprocess.run([sys.executable, __file__, "--only",
+                           f"{model}:{length}:{epochs}:{warmup}"],
+                          capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "TQDM_DISABLE": "1"})
+    if done.returncode:
+        raise RuntimeError(f"recsft {model} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_recsft(model: str, length: int, epochs: int, warmup: int) -> dict:
+    import resource
+    import time
+
+    import torch
+
+    from recsft.evaluation.ranking import model_scorer
+    from recsft.training.arguments import RunConfig
+    from recsft.training.pipeline import load_run, run_training
+
+    out = tempfile.mkdtemp()
+    config = RunConfig.from_dict({
+        "name": f"speed-{model}-{length}", "output_dir": out,
+        "data": {"source": os.path.join(DATA, "ml-100k.inter"), "format": "recbole",
+                 "max_length": length, "train_stride": length},
+        "model": {"model_type": model, "hidden_size": 64, "num_hidden_layers": 2,
+                  "num_attention_heads": 2, "intermediate_size": 256,
+                  "hidden_dropout_prob": 0.2, "attention_probs_dropout_prob": 0.2,
+                  "use_event_types": False, "loss": "ce"},
+        "training": {"epochs": epochs + warmup, "batch_size": 256, "learning_rate": 0.001,
+                     "eval_every": 10_000, "patience": 0, "seed": 42, "report_to": "none"},
+        "evaluation": {"ks": [10], "filter_seen": True, "batch_size": 1024},
+    })
+    run_training(config)
+    with open(os.path.join(config.run_dir, "training_log.jsonl")) as handle:
+        rows = [json.loads(line) for line in handle]
+    timed = rows[warmup:]
+    model_, evaluator, _ = load_run(config.run_dir)
+    evaluator.evaluate(model_scorer(model_))  # warm-up
+    start = time.perf_counter()
+    metrics = evaluator.evaluate(model_scorer(model_))
+    eval_seconds = time.perf_counter() - start
+    seconds = sorted(r["epoch_seconds"] for r in timed)
+    return {"epoch_seconds": seconds[len(seconds) // 2],
+            "epoch_seconds_all": [r["epoch_seconds"] for r in timed],
+            "sequences_per_epoch": timed[0].get("sequences"),
+            "targets_per_epoch": timed[0].get("targets"),
+            "eval_seconds": eval_seconds, "eval_users": len(evaluator),
+            "ndcg@10_after_training": metrics["ndcg@10"], "torch_threads": torch.get_num_threads(),
+            "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["sasrec", "bert4rec"],
+                        choices=list(RECBOLE_NAMES))
+    parser.add_argument("--lengths", nargs="+", type=int, default=[50, 200])
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs (median)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
+    parser.add_argument("--recbole-python", help="a Python with recbole 1.2.1 installed")
+    parser.add_argument("--only", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.only:
+        model, length, epochs, warmup = args.only.split(":")
+        print(json.dumps(measure_recsft(model, int(length), int(epochs), int(warmup))))
+        return
+
+    from recsft.reporting import write_benchmark_result
+    from recsft.training.pipeline import environment
+
+    python = ensure_recbole(args.recbole_python)
+    result = {"environment": {**environment(), "cpu_count": os.cpu_count(),
+                              "machine": platform.machine()},
+              "settings": vars(args), "data": DATA, "cases": []}
+    for model in args.models:
+        for length in args.lengths:
+            ours = run_recsft(model, length, args.epochs, args.warmup)
+            shipped = run_recbole(python, model, length, args.epochs, "on", args.warmup)
+            no_anomaly = run_recbole(python, model, length, args.epochs, "off", args.warmup)
+            case = {"model": model, "max_length": length, "recsft": ours,
+                    "recbole_as_shipped": shipped, "recbole_anomaly_off": no_anomaly}
+            for name, other in (("as_shipped", shipped), ("anomaly_off", no_anomaly)):
+                case[f"ratios_vs_recbole_{name}"] = {
+                    "train_speed": round(other["epoch_seconds"] / ours["epoch_seconds"], 2),
+                    "eval_speed": round(other["eval_seconds"] / ours["eval_seconds"], 2),
+                    "peak_memory": round(ours["peak_rss_gib"] / other["peak_rss_gib"], 2)}
+            result["cases"].append(case)
+            print(json.dumps({k: v for k, v in case.items() if k.startswith("ratios")} | {
+                "model": model, "max_length": length}), flush=True)
+            write_benchmark_result(ROOT, "speed_recbole", result)
+    print("wrote", write_benchmark_result(ROOT, "speed_recbole", result))
+
+
+if __name__ == "__main__":
+    main()
