@@ -224,7 +224,8 @@ def plot_clusters(vectors: np.ndarray, labels: np.ndarray, path: str,
                                                  if truth is not None else [])
     figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5), squeeze=False)
     for axis, (name, colours) in zip(axes[0], panels):
-        scatter = axis.scatter(points[:, 0], points[:, 1], c=colours, cmap="tab10", s=6,
+        palette = "tab10" if int(np.max(colours)) < 10 else "tab20"
+        scatter = axis.scatter(points[:, 0], points[:, 1], c=colours, cmap=palette, s=6,
                                alpha=0.7, linewidths=0)
         axis.set_title(name)
         axis.set_xlabel("PC 1")
