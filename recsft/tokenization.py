@@ -136,6 +136,31 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
         ordered = sorted(self._item_vocab.items(), key=lambda kv: kv[1])
         return [token for token, _ in ordered[len(SPECIAL_TOKENS):]]
 
+    def keep_known(
+        self,
+        histories: Sequence[Sequence[str]],
+        event_types: Sequence[Sequence[Any]] | None = None,
+        timestamps: Sequence[Sequence[Any]] | None = None,
+    ) -> tuple[list[list[str]], list[list[Any]] | None, list[list[Any]] | None]:
+        """Drop the items this tokenizer does not know, with their parallel entries.
+
+        Args:
+            histories: Item-id sequences.
+            event_types: Optional parallel event types.
+            timestamps: Optional parallel times.
+
+        Returns:
+            ``(histories, event_types, timestamps)`` without the unknown items (``None`` where
+            not given).
+        """
+        vocab = self._item_vocab
+        keep = [[i for i, item in enumerate(history) if item in vocab] for history in histories]
+
+        def pick(rows: Sequence[Sequence[Any]] | None) -> list[list[Any]] | None:
+            return None if rows is None else [[row[i] for i in k] for row, k in zip(rows, keep)]
+
+        return pick(histories), pick(event_types), pick(timestamps)
+
     def items_to_ids(self, items: Sequence[str]) -> list[int]:
         """Token ids of items; unknown items map to the ``[UNK]`` id."""
         vocab, unk = self._item_vocab, self.unk_token_id

@@ -36,6 +36,7 @@ import math
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from transformers import PretrainedConfig
 from transformers import initialization as init
 
 from recsft.modeling.configuration_rnn import GRU4RecConfig, LSTMAttentionConfig
@@ -98,6 +99,18 @@ def run_over_real_positions(
         1, order[..., None].expand_as(states), states
     )
     return restored * real[..., None].to(restored.dtype)
+
+
+def stacked_rnn(rnn_class: type[nn.RNNBase], config: PretrainedConfig) -> nn.RNNBase:
+    """A ``batch_first`` stack of ``config.num_hidden_layers`` GRU/LSTM layers from
+    ``embedding_size`` to ``hidden_size``, with dropout between layers (none for one layer)."""
+    return rnn_class(
+        config.embedding_size,
+        config.hidden_size,
+        num_layers=config.num_hidden_layers,
+        batch_first=True,
+        dropout=config.hidden_dropout_prob if config.num_hidden_layers > 1 else 0.0,
+    )
 
 
 class RecurrentPreTrainedModel(RecsftPreTrainedModel):
@@ -241,13 +254,7 @@ class GRU4RecModel(RecurrentPreTrainedModel):
     def __init__(self, config: GRU4RecConfig) -> None:
         super().__init__(config)
         self.embeddings = ItemEmbeddings(config)
-        self.rnn = nn.GRU(
-            config.embedding_size,
-            config.hidden_size,
-            num_layers=config.num_hidden_layers,
-            batch_first=True,
-            dropout=config.hidden_dropout_prob if config.num_hidden_layers > 1 else 0.0,
-        )
+        self.rnn = stacked_rnn(nn.GRU, config)
         self.projection = (
             nn.Linear(config.hidden_size, config.embedding_size)
             if config.use_output_projection
@@ -334,13 +341,7 @@ class LSTMAttentionModel(RecurrentPreTrainedModel):
     def __init__(self, config: LSTMAttentionConfig) -> None:
         super().__init__(config)
         self.embeddings = ItemEmbeddings(config)
-        self.rnn = nn.LSTM(
-            config.embedding_size,
-            config.hidden_size,
-            num_layers=config.num_hidden_layers,
-            batch_first=True,
-            dropout=config.hidden_dropout_prob if config.num_hidden_layers > 1 else 0.0,
-        )
+        self.rnn = stacked_rnn(nn.LSTM, config)
         self.attention = CausalAttentionPooling(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
         self.projection = nn.Linear(2 * config.hidden_size, config.embedding_size)

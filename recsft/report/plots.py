@@ -9,12 +9,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["training_curves", "metric_bars", "segment_bars", "popularity_exposure_chart"]
+__all__ = ["pyplot", "save_figure", "training_curves", "metric_bars", "segment_bars",
+           "popularity_exposure_chart"]
 
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,9 +25,9 @@ def _pyplot():
     return plt
 
 
-def _save(figure: Any, path: str) -> str:
-    """Save through a temporary file, then rename (nothing half-written)."""
-    plt = _pyplot()
+def save_figure(figure: Any, path: str) -> str:
+    """Lay out, save as PNG through a temporary file, then rename (nothing half-written)."""
+    plt = pyplot()
     figure.tight_layout()
     tmp = path + ".tmp.png"
     figure.savefig(tmp, dpi=110)
@@ -43,7 +45,7 @@ def training_curves(logs: Mapping[str, list[dict]], path: str,
         path: PNG to write.
         metric: Validation metric to draw.
     """
-    plt = _pyplot()
+    plt = pyplot()
     figure, (loss_axis, valid_axis) = plt.subplots(1, 2, figsize=(11, 4))
     for n, (name, rows) in enumerate(logs.items()):
         colour = _COLOURS[n % len(_COLOURS)]
@@ -63,14 +65,14 @@ def training_curves(logs: Mapping[str, list[dict]], path: str,
     for axis in (loss_axis, valid_axis):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def metric_bars(records: Mapping[str, dict], path: str,
                 keys: tuple[str, ...] = ("ndcg@10", "recall@10", "mrr@10", "ndcg@20",
                                          "recall@20")) -> str:
     """Test metrics with their 95 % bootstrap intervals, grouped by metric, one bar per run."""
-    plt = _pyplot()
+    plt = pyplot()
     keys = tuple(k for k in keys if all(k in r["metrics"] for r in records.values()))
     figure, axis = plt.subplots(figsize=(min(11, max(6, 1.2 * len(keys) * len(records))), 4))
     width = 0.8 / max(len(records), 1)
@@ -89,13 +91,13 @@ def metric_bars(records: Mapping[str, dict], path: str,
     axis.set(title="test metrics (full ranking) with 95% bootstrap intervals", ylabel="value")
     axis.grid(axis="y", alpha=0.3)
     axis.legend(fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def segment_bars(records: Mapping[str, dict], segment: str, path: str,
                  metric: str = "ndcg@10", title: str = "") -> str:
     """``metric`` by segment (history length or target popularity) with intervals."""
-    plt = _pyplot()
+    plt = pyplot()
     labels: list[str] = []
     for record in records.values():
         for label in record.get("segments", {}).get(segment, {}):
@@ -122,13 +124,13 @@ def segment_bars(records: Mapping[str, dict], segment: str, path: str,
     axis.set(title=title or f"{metric} by {segment.replace('_', ' ')}", ylabel=metric)
     axis.grid(axis="y", alpha=0.3)
     axis.legend(fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def popularity_exposure_chart(records: Mapping[str, dict], path: str) -> str:
     """Share of the top-10 slots per item-popularity decile, beside the targets' and training's
     shares: bars above the targets' line are over-exposure."""
-    plt = _pyplot()
+    plt = pyplot()
     first = next(iter(records.values()))["popularity_exposure"]
     bins = first["bins"]
     x = np.arange(bins)
@@ -150,4 +152,4 @@ def popularity_exposure_chart(records: Mapping[str, dict], path: str) -> str:
              xlabel="items by training popularity", ylabel="share")
     axis.grid(axis="y", alpha=0.3)
     axis.legend(fontsize=8)
-    return _save(figure, path)
+    return save_figure(figure, path)

@@ -78,7 +78,7 @@ class Recommender:
         self.append_mask = bool(getattr(model.config, "uses_mask_token", True))
         self._items: np.ndarray | None = None
         if index is None:
-            index = ItemIndex(self._item_matrix(), tokenizer.item_ids, metric="ip")
+            index = ItemIndex(self.item_matrix(), tokenizer.item_ids, metric="ip")
         self.index = index
         if popularity is not None and not isinstance(popularity, Popularity):
             popularity = Popularity(popularity)
@@ -113,7 +113,7 @@ class Recommender:
 
     # ------------------------------------------------------------------ helpers
 
-    def _item_matrix(self) -> np.ndarray:
+    def item_matrix(self) -> np.ndarray:
         """The model's item vectors ``(num_items, dim)`` as float32 NumPy, computed once."""
         if self._items is None:
             with torch.no_grad():
@@ -134,7 +134,7 @@ class Recommender:
         if row is None:
             raise KeyError(f"unknown item id {item_id!r}: not among the model's "
                            f"{len(self._item_rows)} items")
-        return self._item_matrix()[row]
+        return self.item_matrix()[row]
 
     def _allowed(self, filter: ItemFilter | None) -> Collection[str] | None:
         if filter is None:
@@ -171,19 +171,13 @@ class Recommender:
         """
         _parallel("event_types", event_types, histories)
         _parallel("timestamps", timestamps, histories)
-        kept_items, kept_types, kept_times = [], [], []
-        for row, history in enumerate(histories):
-            keep = [i for i, item in enumerate(history) if item in self._vocab]
-            kept_items.append([history[i] for i in keep])
-            if event_types is not None:
-                kept_types.append([event_types[row][i] for i in keep])
-            if timestamps is not None:
-                kept_times.append([timestamps[row][i] for i in keep])
+        kept_items, kept_types, kept_times = self.tokenizer.keep_known(
+            histories, event_types, timestamps)
         uses_gaps = bool(getattr(self.model.config, "use_time_gaps", False))
         batch = self.tokenizer.encode_histories(
-            kept_items, kept_types if event_types is not None else None,
+            kept_items, kept_types,
             max_length=self.max_length, append_mask=self.append_mask, return_tensors="pt",
-            timestamps=(kept_times if timestamps is not None else [[] for _ in kept_items])
+            timestamps=(kept_times if kept_times is not None else [[] for _ in kept_items])
             if uses_gaps else None,
         )
         device = next(self.model.parameters()).device
@@ -340,7 +334,7 @@ class Recommender:
         """
         vector = self.item_vector(item_id)
         if self._similarity is None:
-            self._similarity = ItemIndex(self._item_matrix(), self.tokenizer.item_ids,
+            self._similarity = ItemIndex(self.item_matrix(), self.tokenizer.item_ids,
                                          metric="cosine")
         scores, ids = self._similarity.search(vector, k, exclude=[[item_id, *exclude]],
                                               filter=self._allowed(filter))

@@ -80,7 +80,8 @@ def user_vectors(recommender: Any, histories: list[list[str]], event_types: list
     import torch
 
     if representation == "items":
-        matrix, rows = recommender._item_matrix(), recommender._item_rows
+        matrix = recommender.item_matrix()
+        rows = {item: row for row, item in enumerate(recommender.tokenizer.item_ids)}
         window = recommender.max_length
         out = np.zeros((len(histories), matrix.shape[1]), dtype=np.float32)
         for n, history in enumerate(histories):
@@ -92,15 +93,13 @@ def user_vectors(recommender: Any, histories: list[list[str]], event_types: list
         return np.concatenate([
             recommender.encode(histories[s:s + batch_size], event_types[s:s + batch_size])
             for s in range(0, len(histories), batch_size)])
-    model, vocab = recommender.model, recommender.tokenizer.get_vocab()
+    model, tokenizer = recommender.model, recommender.tokenizer
     out = []
     for start in range(0, len(histories), batch_size):
-        rows = list(range(start, min(start + batch_size, len(histories))))
-        keep = [[i for i, item in enumerate(histories[r]) if item in vocab] for r in rows]
-        batch = recommender.tokenizer.encode_histories(
-            [[histories[r][i] for i in k] for r, k in zip(rows, keep)],
-            [[event_types[r][i] for i in k] for r, k in zip(rows, keep)],
-            max_length=recommender.max_length, append_mask=False, return_tensors="pt")
+        items, types, _ = tokenizer.keep_known(histories[start:start + batch_size],
+                                               event_types[start:start + batch_size])
+        batch = tokenizer.encode_histories(items, types, max_length=recommender.max_length,
+                                           append_mask=False, return_tensors="pt")
         with torch.no_grad():
             states = model.encode(batch["input_ids"], batch["token_type_ids"],
                                   batch["attention_mask"])
@@ -211,11 +210,9 @@ def _profiles(labels: np.ndarray, histories: list[list[str]], types: list[list[s
 def plot_clusters(vectors: np.ndarray, labels: np.ndarray, path: str,
                   truth: np.ndarray | None = None, title: str = "") -> str:
     """A 2-D PCA scatter of the users coloured by cluster (and by ``truth`` beside it)."""
-    import matplotlib
+    from recsft.report.plots import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     data = _normalised(vectors).astype(np.float64)
     centred = data - data.mean(axis=0)
     _, _, components = np.linalg.svd(centred, full_matrices=False)
@@ -234,12 +231,7 @@ def plot_clusters(vectors: np.ndarray, labels: np.ndarray, path: str,
                     title="id")
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
-    tmp = path + ".tmp.png"
-    figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    os.replace(tmp, path)
-    return path
+    return save_figure(figure, path)
 
 
 def _run_users(run_dir: str) -> tuple[Any, Any, Any]:

@@ -161,14 +161,8 @@ def task_data(config: FinetuneConfig) -> tuple[Any, TaskExamples, dict[str, Any]
 def _encode(tokenizer: Any, examples: TaskExamples, max_length: int, append_mask: bool,
             time_gaps: bool) -> dict[str, Any]:
     """Token tensors of the histories, items unknown to the tokenizer dropped."""
-    vocab = tokenizer.get_vocab()
-    items, types, times = [], [], []
-    for row_items, row_types, row_times in zip(examples.items, examples.event_types,
-                                               examples.timestamps):
-        keep = [i for i, item in enumerate(row_items) if item in vocab]
-        items.append([row_items[i] for i in keep])
-        types.append([row_types[i] for i in keep])
-        times.append([row_times[i] for i in keep])
+    items, types, times = tokenizer.keep_known(examples.items, examples.event_types,
+                                               examples.timestamps)
     return tokenizer.encode_histories(items, types, max_length=max_length,
                                       append_mask=append_mask, return_tensors="pt",
                                       timestamps=times if time_gaps else None)
