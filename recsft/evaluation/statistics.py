@@ -50,6 +50,25 @@ def normal_interval(values: Any, z: float = 1.96) -> dict[str, float]:
     return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half}
 
 
+def seed_interval(values: Any, confidence: float = 0.95) -> dict[str, float]:
+    """Mean over training seeds with a Student-t interval: the spread training randomness gives.
+
+    Args:
+        values: ``(n_seeds,)`` one metric value per seed (at least two).
+        confidence: Interval coverage.
+
+    Returns:
+        ``{"mean", "std", "ci95_low", "ci95_high", "n"}`` (``std`` with ``ddof=1``).
+    """
+    from scipy import stats
+
+    values = _values(values)
+    mean, std = float(values.mean()), float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2.0, values.size - 1) * std / np.sqrt(values.size))
+    return {"mean": mean, "std": std, "ci95_low": mean - half, "ci95_high": mean + half,
+            "n": int(values.size)}
+
+
 def bootstrap_means(values: Any, n_resamples: int = 1000, seed: int = 0,
                     chunk: int = 50) -> np.ndarray:
     """Means of ``n_resamples`` resamples of the users with replacement: ``(n_resamples,)``.

@@ -517,7 +517,7 @@ def catalogue_categories(config: RunConfig, log: EventLog,
 
 def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
                  seed: int = 0, segments: bool = False,
-                 data: DataConfig | None = None) -> dict[str, Any]:
+                 data: DataConfig | None = None, per_user: bool = False) -> dict[str, Any]:
     """Re-evaluate a saved run on its own split, with the trainer's evaluator.
 
     Args:
@@ -530,6 +530,8 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
         data: Evaluate on another data section (transfer; see :func:`load_run`); the result
             then records ``transfer`` with the share of target and history items the model
             does not know.
+        per_user: Also return ``per_user[key]``, the ``(n_users,)`` values behind each mean
+            (users in split order), for intervals and tests across runs.
 
     Returns:
         ``{"dataset", "protocol", "split", "metrics", "intervals", "beyond_accuracy"}`` (and
@@ -545,10 +547,10 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
 
     model, evaluator, log = load_run(run_dir, split, data)
     top, targets = evaluator.top_k(model_scorer(model))
-    metrics, per_user = evaluator.metrics_from_top(top, targets)
+    metrics, user_values = evaluator.metrics_from_top(top, targets)
     intervals = {
         key: {**bootstrap_interval(values, n_resamples, seed=seed), "n_resamples": n_resamples}
-        for key, values in per_user.items()
+        for key, values in user_values.items()
     } if n_resamples else {}
     result = {
         "dataset": {"source": log.source, **log.stats()},
@@ -566,8 +568,10 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
                               "unknown_target_share": float(np.mean(targets < 0)),
                               "unknown_history_item_share": evaluator.unknown_history_share}
     if segments:
-        result["segments"] = evaluator.segments(per_user, evaluator.item_counts,
+        result["segments"] = evaluator.segments(user_values, evaluator.item_counts,
                                                 n_resamples=n_resamples or 1000)
+    if per_user:
+        result["per_user"] = user_values
     return result
 
 
@@ -584,6 +588,8 @@ def environment() -> dict[str, str]:
         "transformers": transformers.__version__,
         "accelerate": accelerate.__version__,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+        "cpus": str(os.cpu_count()),
+        "torch_threads": str(torch.get_num_threads()),
     }
 
 

@@ -68,3 +68,17 @@ def test_holm_adjustment():
     assert adjusted == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
     assert list(adjusted) == ["a", "b", "c"]
     assert holm({"x": 0.7, "y": 0.9}) == {"x": 1.0, "y": 1.0}
+
+
+def test_seed_interval_is_a_student_t_interval():
+    from recsft.evaluation.statistics import seed_interval
+
+    values = np.array([0.050, 0.053, 0.056])
+    result = seed_interval(values)
+    half = 4.302653 * values.std(ddof=1) / np.sqrt(3)  # t(0.975, 2 degrees of freedom)
+    assert result["mean"] == pytest.approx(0.053)
+    assert result["ci95_low"] == pytest.approx(0.053 - half, rel=1e-5)
+    assert result["ci95_high"] == pytest.approx(0.053 + half, rel=1e-5)
+    assert result["n"] == 3 and result["std"] == pytest.approx(0.003)
+    with pytest.raises(ValueError, match="at least two values"):
+        seed_interval([0.05])
