@@ -8,10 +8,11 @@ For one pretraining config (its ``data.preprocess.end`` is the tasks' cutoff):
    same users and splits (the seed changes the split, the initialisation and the batches), with
    all training labels and with a fraction of them (``--train-fractions``);
    test ROC-AUC / PR-AUC / F1 with 95 % bootstrap CIs per seed, mean ± std over seeds;
-3. with ``--cluster`` (synthetic data): k-means on the run's user vectors (items, mean and
-   query representations) and on bag-of-items LSA, ``k`` = the number of true segments, one k-means
-   seed per ``--seeds`` entry: V-measure and ARI against the generator's segments; and once
-   with ``k`` chosen by silhouette, writing the plot.
+3. with ``--cluster`` (synthetic data): k-means on the run's user vectors (items, mean, query
+   and contrastive representations) and on bag-of-items LSA, ``k`` = the number of true
+   segments, one seed (k-means, and the contrastive fine-tuning) per ``--seeds`` entry:
+   V-measure and ARI against the generator's segments; and once with ``k`` chosen by
+   silhouette for the items and contrastive representations, writing their plots.
 
 Writes ``benchmarks/results/tasks_<name>.json``.
 
@@ -82,10 +83,11 @@ def run_tasks(args, run_dir: str) -> dict:
 def run_clustering(args, run_dir: str) -> dict:
     from recsft.tasks.clustering import ClusterConfig, cluster_run
 
-    rows: dict[str, list[dict]] = {"items": [], "mean": [], "query": [], "lsa": []}
+    representations = ("items", "mean", "query", "contrastive")
+    rows: dict[str, list[dict]] = {name: [] for name in (*representations, "lsa")}
     segments = None
     for seed in args.seeds:
-        for representation in ("items", "mean", "query"):
+        for representation in representations:
             record = cluster_run(run_dir, ClusterConfig(k=args.segments, seed=seed,
                                                         representation=representation))
             segments = record["segments"]
@@ -95,12 +97,16 @@ def run_clustering(args, run_dir: str) -> dict:
     summary = {name: {key: mean_std([r[key] for r in values])
                       for key in ("v_measure", "adjusted_rand", "homogeneity", "completeness")}
                for name, values in rows.items()}
-    auto = cluster_run(run_dir, ClusterConfig(k=None, seed=args.seeds[0]),
-                       output_dir=os.path.join(run_dir, "clusters"))
+    auto = {}
+    for representation, folder in (("items", "clusters"), ("contrastive", "clusters-contrastive")):
+        record = cluster_run(run_dir, ClusterConfig(k=None, seed=args.seeds[0],
+                                                    representation=representation),
+                             output_dir=os.path.join(run_dir, folder))
+        auto[representation] = {key: record[key] for key in (
+            "k", "silhouette_by_k", "quality", "agreement", "baseline_lsa", "profiles")}
+        auto[representation]["plot"] = os.path.join(run_dir, folder, "clusters.png")
     return {"k": args.segments, "true_segments": segments, "summary": summary,
-            "per_seed": rows, "auto_k": {key: auto[key] for key in (
-                "k", "silhouette_by_k", "quality", "agreement", "baseline_lsa", "profiles")},
-            "plot": os.path.join(run_dir, "clusters", "clusters.png")}
+            "per_seed": rows, "auto_k": auto}
 
 
 def main() -> None:

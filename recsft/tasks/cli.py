@@ -50,8 +50,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          "silhouette over --k-range)")
     cluster.add_argument("--k-range", default="2-12", help="candidates for --k auto, e.g. 2-12")
     cluster.add_argument("--output", help="result folder (default: <run>/clusters)")
-    cluster.add_argument("--representation", default="items", choices=["items", "mean", "query"],
-                         help="user vector: mean item vector, mean encoder state, or query")
+    cluster.add_argument("--representation", default="items",
+                         choices=["items", "mean", "query", "contrastive"],
+                         help="user vector: mean item vector, mean encoder state, query, or "
+                         "the encoder after user-level contrastive fine-tuning")
+    cluster.add_argument("--contrastive-epochs", type=int, default=30,
+                         help="epochs of contrastive fine-tuning (--representation contrastive)")
     cluster.add_argument("--seed", type=int, default=0)
     cluster.add_argument("--json", action="store_true", help="print JSON instead of text")
 
@@ -119,9 +123,9 @@ def _cluster(args: argparse.Namespace) -> int:
     except ValueError:
         raise ValueError(f"--k-range must look like 2-12, got {args.k_range!r}") from None
     output = args.output or os.path.join(args.run, "clusters")
-    record = cluster_run(args.run, ClusterConfig(k=k, k_range=k_range, seed=args.seed,
-                                                 representation=args.representation),
-                         output_dir=output)
+    record = cluster_run(args.run, ClusterConfig(
+        k=k, k_range=k_range, seed=args.seed, representation=args.representation,
+        contrastive={"epochs": args.contrastive_epochs}), output_dir=output)
     if args.json:
         print(json.dumps(record, default=float))
         return 0

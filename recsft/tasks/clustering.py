@@ -23,12 +23,12 @@ import dataclasses
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-REPRESENTATIONS: tuple[str, ...] = ("items", "mean", "query")
+REPRESENTATIONS: tuple[str, ...] = ("items", "mean", "query", "contrastive")
 
 __all__ = ["REPRESENTATIONS", "user_vectors", "ClusterConfig", "kmeans", "choose_k", "quality",
            "agreement", "lsa_vectors", "cluster_run", "format_clusters", "plot_clusters"]
@@ -45,7 +45,11 @@ class ClusterConfig:
             the user's long-term taste in the model's item space), ``mean`` (the mean of the
             encoder's contextual states, which also carry positions and time gaps) or
             ``query`` (the model's next-item query vector: the current intent, dominated by
-            the latest session).
+            the latest session) or ``contrastive`` (the encoder fine-tuned first with the
+            user-level contrastive loss of :mod:`recsft.tasks.contrastive`, on the users
+            being clustered and without labels: what lasts across a user's sessions).
+        contrastive: Settings of :class:`~recsft.tasks.contrastive.ContrastiveConfig` for the
+            ``contrastive`` representation (its ``seed`` defaults to ``seed``).
         restarts: k-means restarts (the lowest objective is kept).
         iterations: k-means iterations per restart.
         silhouette_sample: Users sampled for the silhouette (it is quadratic).
@@ -56,6 +60,7 @@ class ClusterConfig:
     k: int | None = None
     k_range: tuple[int, int] = (2, 12)
     representation: str = "items"
+    contrastive: dict[str, Any] = field(default_factory=dict)
     restarts: int = 5
     iterations: int = 50
     silhouette_sample: int = 5000
@@ -254,6 +259,27 @@ def _run_users(run_dir: str) -> tuple[Any, Any, Any]:
     return run, log, segments
 
 
+def _contrastive(recommender: Any, sequences: Any, config: ClusterConfig,
+                 output_dir: str | None) -> tuple[np.ndarray, dict[str, Any]]:
+    """User vectors after user-level contrastive fine-tuning, and its record (the fine-tuned
+    encoder is saved to ``<output_dir>/user-encoder``)."""
+    from recsft.tasks.contrastive import (
+        ContrastiveConfig,
+        contrastive_vectors,
+        save_user_encoder,
+        train_user_contrastive,
+    )
+
+    settings = ContrastiveConfig(**{"seed": config.seed, **config.contrastive})
+    history: list[dict[str, float]] = []
+    model = train_user_contrastive(recommender, sequences, settings, history)
+    record: dict[str, Any] = {"config": dataclasses.asdict(settings), "history": history}
+    if output_dir:
+        record["saved_to"] = os.path.join(output_dir, "user-encoder")
+        save_user_encoder(model, record["saved_to"], settings, history)
+    return contrastive_vectors(model, recommender, sequences), record
+
+
 def cluster_run(run_dir: str, config: ClusterConfig | None = None,
                 output_dir: str | None = None) -> dict[str, Any]:
     """Cluster a run's users (see the module docstring); write ``clusters.json`` and
@@ -269,8 +295,12 @@ def cluster_run(run_dir: str, config: ClusterConfig | None = None,
     run, log, segments = _run_users(run_dir)
     sequences = log.sequences()
     recommender = Recommender.from_pretrained(run_dir)
-    vectors = user_vectors(recommender, sequences.items, sequences.event_types,
-                           config.representation)
+    contrastive = None
+    if config.representation == "contrastive":
+        vectors, contrastive = _contrastive(recommender, sequences, config, output_dir)
+    else:
+        vectors = user_vectors(recommender, sequences.items, sequences.event_types,
+                               config.representation)
     if config.k is None:
         k, by_k = choose_k(vectors, config)
     else:
@@ -295,6 +325,7 @@ def cluster_run(run_dir: str, config: ClusterConfig | None = None,
         "profiles": _profiles(labels, sequences.items, sequences.event_types, categories,
                               config.top),
         "config": dataclasses.asdict(config),
+        **({"contrastive": contrastive} if contrastive else {}),
         "protocol": f"user vectors: {config.representation} representation of each user's "
                     f"newest {run.data.max_length} events; k-means on L2-normalised vectors",
     }
