@@ -5,10 +5,12 @@ environment (``.bench/recbole-venv``: torch 2.13.0, recbole 1.2.1, numpy<2, pand
 setuptools<81, as ``../shared/ANCHORS.md`` explains) unless ``--recbole-python`` names one.
 
 For each model (SASRec, BERT4Rec) and max length (50, 200) on MovieLens 100K (RecBole's atomic
-files), hidden 64, 2 layers, 2 heads, inner size 256, batch 256, full cross-entropy:
+files) or Amazon Beauty, S3-Rec version (``--dataset amazon-beauty``: written as an atomic file
+from the events recsft reads), hidden 64, 2 layers, 2 heads, inner size 256, batch 256, full
+cross-entropy:
 
 * recsft: ``--warmup`` untimed epochs, then ``--epochs`` timed epochs (``training_log.jsonl``),
-  then one full-ranking evaluation of the 943 test users (history filtered), in a child process that
+  then one full-ranking evaluation of every test user (history filtered), in a child process that
   reports its peak memory. Training sequences are cut into windows of ``max_length`` (stride
   ``max_length``), so every training interaction is a target once per epoch, as in RecBole.
 * RecBole: the same, through its own ``Trainer._train_epoch`` and ``Trainer.evaluate`` (full
@@ -17,11 +19,12 @@ files), hidden 64, 2 layers, 2 heads, inner size 256, batch 256, full cross-entr
   RecBole trains on every prefix (one target each) and does not filter history items.
 
 Ratios are recsft / RecBole in the same run of the script on the same machine. Writes
-``benchmarks/results/speed_recbole.json``.
+``benchmarks/results/speed_recbole.json`` (ML-100K) or ``speed_recbole_<dataset>.json``.
 
 Usage:
     python scripts/benchmark_speed.py                # installs RecBole on first use (minutes)
     python scripts/benchmark_speed.py --models sasrec --lengths 50 --epochs 1 --warmup 0
+    python scripts/benchmark_speed.py --dataset amazon-beauty --lengths 50 --epochs 1 --warmup 0
 """
 
 from __future__ import annotations
@@ -35,7 +38,16 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DATA = os.path.join(os.path.dirname(ROOT), "shared", "data", "ml-100k")
+SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
+#: Per dataset: recsft's data section and RecBole's atomic-file columns.
+DATASETS = {
+    "ml-100k": {"data": {"source": os.path.join(SHARED, "ml-100k", "ml-100k.inter"),
+                         "format": "recbole"},
+                "recbole_columns": "user_id,item_id,rating,timestamp"},
+    "amazon-beauty": {"data": {"source": os.path.join(SHARED, "amazon-beauty", "Beauty.txt"),
+                               "format": "s3rec"},
+                      "recbole_columns": "user_id,item_id,timestamp"},
+}
 VENV = os.path.join(ROOT, ".bench", "recbole-venv")
 RECBOLE_NAMES = {"sasrec": "SASRec", "bert4rec": "BERT4Rec"}
 
@@ -46,9 +58,9 @@ from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, get_trainer, init_seed
 
-model_name, max_length, data_path, epochs, anomaly, warmup = sys.argv[1:7]
+model_name, max_length, data_path, epochs, anomaly, warmup, dataset_name, columns = sys.argv[1:9]
 max_length, epochs, warmup = int(max_length), int(epochs), int(warmup)
-config = Config(model=model_name, dataset="ml-100k", config_dict={
+config = Config(model=model_name, dataset=dataset_name, config_dict={
     "data_path": data_path, "checkpoint_dir": tempfile.mkdtemp(),
     "hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2,
     "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2, "MAX_ITEM_LIST_LENGTH": max_length,
@@ -58,7 +70,7 @@ config = Config(model=model_name, dataset="ml-100k", config_dict={
                   "group_by": "user"},
     "metrics": ["NDCG", "Recall"], "topk": [10], "valid_metric": "NDCG@10",
     "use_gpu": False, "device": "cpu", "show_progress": False, "log_wandb": False,
-    "load_col": {"inter": ["user_id", "item_id", "rating", "timestamp"]},
+    "load_col": {"inter": columns.split(",")},
 })
 init_seed(config["seed"], config["reproducibility"])
 dataset = create_dataset(config)
@@ -102,21 +114,41 @@ def ensure_recbole(python: str | None) -> str:
     return interpreter
 
 
+def recbole_data(dataset: str) -> str:
+    """The folder holding ``<dataset>/<dataset>.inter`` for RecBole: ML-100K as shipped in
+    ../shared/data; Amazon Beauty written as an atomic file from the same events recsft reads
+    (each user's position as the timestamp, so RecBole's time order is the file's order)."""
+    if dataset == "ml-100k":
+        return SHARED + "/"
+    from recsft.data.events import read_events
+
+    folder = os.path.join(tempfile.mkdtemp(), dataset)
+    os.makedirs(folder)
+    spec = DATASETS[dataset]["data"]
+    sequences = read_events(spec["source"], format=spec["format"]).sequences()
+    with open(os.path.join(folder, f"{dataset}.inter"), "w") as handle:
+        handle.write("user_id:token\titem_id:token\ttimestamp:float\n")
+        for user, items in zip(sequences.user_ids, sequences.items):
+            handle.writelines(f"{user}\t{item}\t{n}\n" for n, item in enumerate(items))
+    return os.path.dirname(folder) + "/"
+
+
 def run_recbole(python: str, model: str, length: int, epochs: int, anomaly: str,
-                warmup: int) -> dict:
+                warmup: int, dataset: str, data_path: str) -> dict:
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
     done = subprocess.run([python, "-c", RECBOLE_RUNNER, RECBOLE_NAMES[model], str(length),
-                           os.path.dirname(DATA) + "/", str(epochs), anomaly, str(warmup)],
+                           data_path, str(epochs), anomaly, str(warmup), dataset,
+                           DATASETS[dataset]["recbole_columns"]],
                           capture_output=True, text=True, env=env, cwd=tempfile.mkdtemp())
     if done.returncode:
         raise RuntimeError(f"RecBole {model} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_recsft(model: str, length: int, epochs: int, warmup: int) -> dict:
+def run_recsft(model: str, length: int, epochs: int, warmup: int, dataset: str) -> dict:
     """One recsft measurement in a child process (``--only``)."""
     done = subprocess.run([sys.executable, __file__, "--only",
-                           f"{model}:{length}:{epochs}:{warmup}"],
+                           f"{model}:{length}:{epochs}:{warmup}:{dataset}"],
                           capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "TQDM_DISABLE": "1"})
     if done.returncode:
@@ -124,7 +156,7 @@ def run_recsft(model: str, length: int, epochs: int, warmup: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure_recsft(model: str, length: int, epochs: int, warmup: int) -> dict:
+def measure_recsft(model: str, length: int, epochs: int, warmup: int, dataset: str) -> dict:
     import resource
     import time
 
@@ -137,8 +169,7 @@ def measure_recsft(model: str, length: int, epochs: int, warmup: int) -> dict:
     out = tempfile.mkdtemp()
     config = RunConfig.from_dict({
         "name": f"speed-{model}-{length}", "output_dir": out,
-        "data": {"source": os.path.join(DATA, "ml-100k.inter"), "format": "recbole",
-                 "max_length": length, "train_stride": length},
+        "data": {**DATASETS[dataset]["data"], "max_length": length, "train_stride": length},
         "model": {"model_type": model, "hidden_size": 64, "num_hidden_layers": 2,
                   "num_attention_heads": 2, "intermediate_size": 256,
                   "hidden_dropout_prob": 0.2, "attention_probs_dropout_prob": 0.2,
@@ -173,12 +204,13 @@ def main() -> None:
     parser.add_argument("--lengths", nargs="+", type=int, default=[50, 200])
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs (median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
+    parser.add_argument("--dataset", default="ml-100k", choices=list(DATASETS))
     parser.add_argument("--recbole-python", help="a Python with recbole 1.2.1 installed")
     parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only:
-        model, length, epochs, warmup = args.only.split(":")
-        print(json.dumps(measure_recsft(model, int(length), int(epochs), int(warmup))))
+        model, length, epochs, warmup, dataset = args.only.split(":")
+        print(json.dumps(measure_recsft(model, int(length), int(epochs), int(warmup), dataset)))
         return
 
     from recsft.reporting import write_benchmark_result
@@ -187,12 +219,15 @@ def main() -> None:
     python = ensure_recbole(args.recbole_python)
     result = {"environment": {**environment(), "cpu_count": os.cpu_count(),
                               "machine": platform.machine()},
-              "settings": vars(args), "data": DATA, "cases": []}
+              "settings": vars(args), "data": DATASETS[args.dataset]["data"], "cases": []}
+    data_path = recbole_data(args.dataset)
+    name = "speed_recbole" if args.dataset == "ml-100k" else f"speed_recbole_{args.dataset}"
     for model in args.models:
         for length in args.lengths:
-            ours = run_recsft(model, length, args.epochs, args.warmup)
-            shipped = run_recbole(python, model, length, args.epochs, "on", args.warmup)
-            no_anomaly = run_recbole(python, model, length, args.epochs, "off", args.warmup)
+            ours = run_recsft(model, length, args.epochs, args.warmup, args.dataset)
+            shipped, no_anomaly = (
+                run_recbole(python, model, length, args.epochs, anomaly, args.warmup,
+                            args.dataset, data_path) for anomaly in ("on", "off"))
             case = {"model": model, "max_length": length, "recsft": ours,
                     "recbole_as_shipped": shipped, "recbole_anomaly_off": no_anomaly}
             for name, other in (("as_shipped", shipped), ("anomaly_off", no_anomaly)):
@@ -203,8 +238,8 @@ def main() -> None:
             result["cases"].append(case)
             print(json.dumps({k: v for k, v in case.items() if k.startswith("ratios")} | {
                 "model": model, "max_length": length}), flush=True)
-            write_benchmark_result(ROOT, "speed_recbole", result)
-    print("wrote", write_benchmark_result(ROOT, "speed_recbole", result))
+            write_benchmark_result(ROOT, name, result)
+    print("wrote", write_benchmark_result(ROOT, name, result))
 
 
 if __name__ == "__main__":
