@@ -56,7 +56,8 @@ def _comparable(protocol: dict[str, Any], version: Any) -> list[str]:
     return reasons
 
 
-def record_seeds(run_dirs: list[str], command: str, n_resamples: int) -> dict[str, Any]:
+def record_seeds(run_dirs: list[str], command: str, n_resamples: int,
+                 name: str | None = None) -> dict[str, Any]:
     """The benchmark record of one config's seeds (see the module docstring)."""
     from recsft.evaluation.published import PROTOCOL, dataset_version, published_for
     from recsft.evaluation.seeds import aggregate_seeds, published_comparison
@@ -78,7 +79,8 @@ def record_seeds(run_dirs: list[str], command: str, n_resamples: int) -> dict[st
     version = dataset_version(stats)
     published = published_for(stats)
     reasons = _comparable(first["protocol"], version) if version else []
-    name = first["config"]["name"].removesuffix(f"-seed{first['config']['training']['seed']}")
+    name = name or first["config"]["name"].removesuffix(
+        f"-seed{first['config']['training']['seed']}")
     return {
         "name": name,
         "command": command,
@@ -151,7 +153,8 @@ def main() -> None:
     else:
         run_dirs = args.from_run
         command = "recorded from " + " ".join(run_dirs)
-    record = record_seeds(run_dirs, command, args.n_resamples)
+    record = record_seeds(run_dirs, command, args.n_resamples,
+                          name=base.name if args.config else None)
     from recsft.reporting import write_benchmark_result
 
     out = write_benchmark_result(ROOT, f"quality_{record['name']}", record)
