@@ -108,8 +108,9 @@ def record_seeds(run_dirs: list[str], command: str, n_resamples: int,
 
 def _print(record: dict[str, Any]) -> None:
     summary = record["summary"]
-    print(f"{record['name']} ({len(record['seeds'])} seed(s), {record['dataset_version'] or 'no '}"
-          f"published version)")
+    version = record["dataset_version"]
+    print(f"{record['name']}: {len(record['seeds'])} seed(s); "
+          + (f"published version {version}" if version else "no published version"))
     for key in ("ndcg@5", "ndcg@10", "ndcg@20", "recall@5", "recall@10", "recall@20"):
         if key not in summary:
             continue

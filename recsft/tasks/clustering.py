@@ -61,7 +61,7 @@ class ClusterConfig:
     k_range: tuple[int, int] = (2, 12)
     representation: str = "items"
     contrastive: dict[str, Any] = field(default_factory=dict)
-    restarts: int = 5
+    restarts: int = 20
     iterations: int = 50
     silhouette_sample: int = 5000
     seed: int = 0
