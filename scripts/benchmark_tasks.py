@@ -11,8 +11,9 @@ For one pretraining config (its ``data.preprocess.end`` is the tasks' cutoff):
 3. with ``--cluster`` (synthetic data): k-means on the run's user vectors (items, mean, query
    and contrastive representations) and on bag-of-items LSA, ``k`` = the number of true
    segments, one seed (k-means, and the contrastive fine-tuning) per ``--seeds`` entry:
-   V-measure and ARI against the generator's segments; and once with ``k`` chosen by
-   silhouette for the items and contrastive representations, writing their plots.
+   V-measure and ARI against the generator's segments, and each representation's difference
+   from LSA with a bootstrap interval over users; and once with ``k`` chosen by silhouette for
+   the items and contrastive representations, writing their plots.
 
 Writes ``benchmarks/results/tasks_<name>.json``.
 
@@ -85,6 +86,7 @@ def run_clustering(args, run_dir: str) -> dict:
 
     representations = ("items", "mean", "query", "contrastive")
     rows: dict[str, list[dict]] = {name: [] for name in (*representations, "lsa")}
+    versus_lsa: dict[str, list[dict]] = {name: [] for name in representations}
     segments = None
     for seed in args.seeds:
         for representation in representations:
@@ -92,6 +94,7 @@ def run_clustering(args, run_dir: str) -> dict:
                                                         representation=representation))
             segments = record["segments"]
             rows[representation].append(record["agreement"])
+            versus_lsa[representation].append({"seed": seed, **record["versus_lsa"]})
             if representation == "items":
                 rows["lsa"].append(record["baseline_lsa"]["agreement"])
     summary = {name: {key: mean_std([r[key] for r in values])
@@ -106,7 +109,7 @@ def run_clustering(args, run_dir: str) -> dict:
             "k", "silhouette_by_k", "quality", "agreement", "baseline_lsa", "profiles")}
         auto[representation]["plot"] = os.path.join(run_dir, folder, "clusters.png")
     return {"k": args.segments, "true_segments": segments, "summary": summary,
-            "per_seed": rows, "auto_k": auto}
+            "per_seed": rows, "versus_lsa": versus_lsa, "auto_k": auto}
 
 
 def main() -> None:

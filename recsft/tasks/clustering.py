@@ -31,7 +31,8 @@ import numpy as np
 REPRESENTATIONS: tuple[str, ...] = ("items", "mean", "query", "contrastive")
 
 __all__ = ["REPRESENTATIONS", "user_vectors", "ClusterConfig", "kmeans", "choose_k", "quality",
-           "agreement", "lsa_vectors", "cluster_run", "format_clusters", "plot_clusters"]
+           "agreement", "agreement_difference", "lsa_vectors", "cluster_run", "format_clusters",
+           "plot_clusters"]
 
 
 @dataclass
@@ -53,6 +54,8 @@ class ClusterConfig:
         restarts: k-means restarts (the lowest objective is kept).
         iterations: k-means iterations per restart.
         silhouette_sample: Users sampled for the silhouette (it is quadratic).
+        n_resamples: Bootstrap resamples of the users for the interval of the difference in
+            agreement with known segments against the LSA baseline (0: none).
         seed: Seed of k-means and the samples.
         top: Categories and items listed per cluster.
     """
@@ -64,6 +67,7 @@ class ClusterConfig:
     restarts: int = 20
     iterations: int = 50
     silhouette_sample: int = 5000
+    n_resamples: int = 1000
     seed: int = 0
     top: int = 5
 
@@ -159,6 +163,42 @@ def agreement(labels: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     return {"homogeneity": float(homogeneity), "completeness": float(completeness),
             "v_measure": float(v_measure),
             "adjusted_rand": float(metrics.adjusted_rand_score(truth, labels))}
+
+
+def agreement_difference(labels: np.ndarray, other: np.ndarray, truth: np.ndarray,
+                         n_resamples: int = 1000, seed: int = 0) -> dict[str, dict[str, float]]:
+    """How much better ``labels`` agree with ``truth`` than ``other`` do, with a bootstrap
+    interval over users (the clusterings are held fixed; users are resampled).
+
+    Args:
+        labels: ``(n,)`` cluster of every user by one method.
+        other: ``(n,)`` cluster of the same users by another method.
+        truth: ``(n,)`` known segment of every user.
+        n_resamples: Bootstrap resamples.
+        seed: Seed of the resampling.
+
+    Returns:
+        ``{"v_measure": {...}, "adjusted_rand": {...}}``, each ``{"difference", "ci95_low",
+        "ci95_high", "share_above_zero"}``.
+    """
+    from sklearn import metrics
+
+    rng = np.random.default_rng(seed)
+    scores = {"v_measure": metrics.v_measure_score, "adjusted_rand": metrics.adjusted_rand_score}
+    draws: dict[str, list[float]] = {name: [] for name in scores}
+    for _ in range(n_resamples):
+        picks = rng.integers(0, truth.size, truth.size)
+        for name, score in scores.items():
+            draws[name].append(score(truth[picks], labels[picks])
+                               - score(truth[picks], other[picks]))
+    out = {}
+    for name, score in scores.items():
+        values = np.asarray(draws[name])
+        low, high = np.quantile(values, [0.025, 0.975])
+        out[name] = {"difference": float(score(truth, labels) - score(truth, other)),
+                     "ci95_low": float(low), "ci95_high": float(high),
+                     "share_above_zero": float(np.mean(values > 0))}
+    return out
 
 
 def choose_k(vectors: np.ndarray, config: ClusterConfig) -> tuple[int, dict[int, float]]:
@@ -336,6 +376,10 @@ def cluster_run(run_dir: str, config: ClusterConfig | None = None,
         record["segments"] = int(np.unique(truth[known]).size)
         record["agreement"] = agreement(labels[known], truth[known])
         record["baseline_lsa"]["agreement"] = agreement(lsa_labels[known], truth[known])
+        if config.n_resamples:
+            record["versus_lsa"] = agreement_difference(labels[known], lsa_labels[known],
+                                                        truth[known], config.n_resamples,
+                                                        config.seed)
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
         plot_clusters(vectors, labels, os.path.join(output_dir, "clusters.png"), truth,

@@ -89,3 +89,27 @@ def test_cluster_command(trained_run, tmp_path, capsys) -> None:
     assert os.path.exists(out / "clusters.png")
     assert main(["cluster", "--run", config.run_dir, "--k", "many"]) == 2
     assert "--k must be an integer or 'auto'" in capsys.readouterr().err
+
+
+def test_agreement_difference_has_a_bootstrap_interval() -> None:
+    from recsft.tasks.clustering import agreement_difference
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 4, 600)
+
+    def noisy(share: float) -> np.ndarray:
+        labels = truth.copy()
+        flip = rng.random(truth.size) < share
+        labels[flip] = rng.integers(0, 4, int(flip.sum()))
+        return labels
+
+    good, bad = noisy(0.2), noisy(0.6)
+    result = agreement_difference(good, bad, truth, n_resamples=200)
+    for name in ("v_measure", "adjusted_rand"):
+        value = result[name]
+        assert 0 < value["ci95_low"] < value["difference"] < value["ci95_high"]
+        assert value["share_above_zero"] == 1.0
+    # Against itself the difference is exactly zero in every resample.
+    same = agreement_difference(good, good, truth, n_resamples=50)
+    assert same["v_measure"] == {"difference": 0.0, "ci95_low": 0.0, "ci95_high": 0.0,
+                                 "share_above_zero": 0.0}
