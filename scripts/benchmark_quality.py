@@ -5,7 +5,8 @@ summary; over seeds the mean of every metric (NDCG, Recall, MRR, hit rate at 5/1
 95% intervals — over seeds (t) and over users (bootstrap of the seed-averaged values); the
 most-popular baseline on the same split; the published figures on the same dataset version
 (identified by its statistics) with where our interval lies; the protocol, dataset version,
-config, machine and library versions.
+config, machine and library versions. Then rewrites the generated tables of docs/benchmarks.md
+(``recsft.report.tables``) from every such record.
 
 Usage:
     python scripts/benchmark_quality.py --config configs/sasrec-beauty.yaml --seeds 42 43 44
@@ -161,6 +162,12 @@ def main() -> None:
     out = write_benchmark_result(ROOT, f"quality_{record['name']}", record)
     _print(record)
     print(f"-> {out}")
+    from recsft.report.tables import refresh_quality_tables
+
+    docs = os.path.join(ROOT, "docs", "benchmarks.md")
+    tables = refresh_quality_tables(docs, os.path.join(ROOT, "benchmarks", "results"))
+    if tables:
+        print(f"-> {docs} (tables: {', '.join(tables)})")
 
 
 if __name__ == "__main__":
