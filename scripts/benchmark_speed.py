@@ -221,7 +221,8 @@ def main() -> None:
                               "machine": platform.machine()},
               "settings": vars(args), "data": DATASETS[args.dataset]["data"], "cases": []}
     data_path = recbole_data(args.dataset)
-    name = "speed_recbole" if args.dataset == "ml-100k" else f"speed_recbole_{args.dataset}"
+    result_name = ("speed_recbole" if args.dataset == "ml-100k"
+                   else f"speed_recbole_{args.dataset}")
     for model in args.models:
         for length in args.lengths:
             ours = run_recsft(model, length, args.epochs, args.warmup, args.dataset)
@@ -230,16 +231,16 @@ def main() -> None:
                             args.dataset, data_path) for anomaly in ("on", "off"))
             case = {"model": model, "max_length": length, "recsft": ours,
                     "recbole_as_shipped": shipped, "recbole_anomaly_off": no_anomaly}
-            for name, other in (("as_shipped", shipped), ("anomaly_off", no_anomaly)):
-                case[f"ratios_vs_recbole_{name}"] = {
+            for mode, other in (("as_shipped", shipped), ("anomaly_off", no_anomaly)):
+                case[f"ratios_vs_recbole_{mode}"] = {
                     "train_speed": round(other["epoch_seconds"] / ours["epoch_seconds"], 2),
                     "eval_speed": round(other["eval_seconds"] / ours["eval_seconds"], 2),
                     "peak_memory": round(ours["peak_rss_gib"] / other["peak_rss_gib"], 2)}
             result["cases"].append(case)
             print(json.dumps({k: v for k, v in case.items() if k.startswith("ratios")} | {
                 "model": model, "max_length": length}), flush=True)
-            write_benchmark_result(ROOT, name, result)
-    print("wrote", write_benchmark_result(ROOT, name, result))
+            write_benchmark_result(ROOT, result_name, result)
+    print("wrote", write_benchmark_result(ROOT, result_name, result))
 
 
 if __name__ == "__main__":

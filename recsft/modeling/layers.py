@@ -341,6 +341,47 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
 
         Returns:
             ``(batch, hidden)`` user vectors; ``users @ item_embeddings().T`` are next-item scores.
+
+        Only the last position's state is needed, so the last layer is run for that one query
+        (its keys and values still come from every position): the same vectors as
+        ``encode(...)[:, -1]`` for a fraction of the last layer's work.
         """
-        hidden = self.encode(input_ids, token_type_ids, attention_mask, time_gap_ids)
-        return self.output_transform(hidden[:, -1])
+        if attention_mask is None:
+            attention_mask = (input_ids != self.config.pad_token_id).long()
+        embedded = self.embeddings(input_ids, token_type_ids, time_gap_ids)
+        mask = self._attention_mask(embedded, attention_mask)
+        hidden = embedded
+        for layer in self.encoder.layer[:-1]:
+            hidden = layer(hidden, mask)
+        return self.output_transform(_last_query_layer(self.encoder.layer[-1], hidden, mask))
+
+
+def _last_query_layer(layer: nn.Module, hidden: torch.Tensor,
+                      mask: torch.Tensor | None) -> torch.Tensor:
+    """A transformers ``BertLayer`` evaluated for the last position only: ``(batch, hidden)``.
+
+    Args:
+        layer: The encoder's last ``BertLayer``.
+        hidden: ``(batch, length, hidden)`` states entering it.
+        mask: The encoder's attention mask (``(batch, 1, length, length)`` boolean or additive,
+            or ``None``); its last query row is used.
+    """
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+    from transformers.models.bert.modeling_bert import eager_attention_forward
+
+    attention = layer.attention.self
+    batch, length, _ = hidden.shape
+    last = hidden[:, -1:]
+    heads = (batch, -1, attention.num_attention_heads, attention.attention_head_size)
+    query = attention.query(last).view(*heads).transpose(1, 2)
+    key = attention.key(hidden).view(*heads).transpose(1, 2)
+    value = attention.value(hidden).view(*heads).transpose(1, 2)
+    interface = ALL_ATTENTION_FUNCTIONS.get_interface(attention.config._attn_implementation,
+                                                      eager_attention_forward)
+    context, _ = interface(attention, query, key, value,
+                           None if mask is None else mask[:, :, -1:, :],
+                           dropout=attention.dropout.p if attention.training else 0.0,
+                           scaling=attention.scaling)
+    context = context.reshape(batch, 1, -1).contiguous()
+    attended = layer.attention.output(context, last)
+    return layer.feed_forward_chunk(attended)[:, 0]
