@@ -137,9 +137,13 @@ def attention_weights(
     previous = model.config._attn_implementation
     model.set_attn_implementation("eager")
     try:
-        recommender.encode([[history[i] for i in positions]],
-                           None if event_types is None else [_pick(event_types, positions)],
-                           None if timestamps is None else [_pick(timestamps, positions)])
+        # The full encoder (``encode``): ``encode_sequences`` runs the last layer for the
+        # query position alone, without calling the attention module this hook reads.
+        with torch.no_grad():
+            model.encode(**recommender.model_inputs(
+                [[history[i] for i in positions]],
+                None if event_types is None else [_pick(event_types, positions)],
+                None if timestamps is None else [_pick(timestamps, positions)]))
     finally:
         handle.remove()
         model.set_attn_implementation(previous)

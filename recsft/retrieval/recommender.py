@@ -169,6 +169,23 @@ class Recommender:
         Raises:
             ValueError: ``event_types`` or ``timestamps`` are not parallel to ``histories``.
         """
+        users = self.model.encode_sequences(**self.model_inputs(histories, event_types,
+                                                                 timestamps))
+        return users.float().cpu().numpy()
+
+    def model_inputs(
+        self,
+        histories: Sequence[Sequence[str]],
+        event_types: Sequence[Sequence[str]] | None = None,
+        timestamps: Sequence[Sequence[int | float]] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """The model's ``(n, L)`` input tensors for histories, on the model's device (unknown
+        items dropped, the newest ``max_length`` tokens kept, ``[MASK]`` appended when the
+        model uses one; see :meth:`encode`).
+
+        Raises:
+            ValueError: ``event_types`` or ``timestamps`` are not parallel to ``histories``.
+        """
         _parallel("event_types", event_types, histories)
         _parallel("timestamps", timestamps, histories)
         kept_items, kept_types, kept_times = self.tokenizer.keep_known(
@@ -181,8 +198,7 @@ class Recommender:
             if uses_gaps else None,
         )
         device = next(self.model.parameters()).device
-        users = self.model.encode_sequences(**{k: v.to(device) for k, v in batch.items()})
-        return users.float().cpu().numpy()
+        return {key: value.to(device) for key, value in batch.items()}
 
     # ------------------------------------------------------------------ recommendations
 
