@@ -124,8 +124,8 @@ def main() -> None:
 
     from recsft.training.pipeline import environment
 
-    result = {"environment": {**environment(), "cpu_count": os.cpu_count(),
-                              "machine": platform.machine()}, "settings": vars(args)}
+    result = {"environment": {**environment(), "machine": platform.machine()},
+              "settings": vars(args)}
     for part in ("real", "synthetic"):
         done = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--only", part],
                               check=True, capture_output=True, text=True, cwd=ROOT,

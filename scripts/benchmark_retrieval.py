@@ -287,7 +287,7 @@ def main() -> None:
         with open(path) as handle:
             result.update(json.load(handle))
     result["environment"] = {**environment(), "faiss": faiss.__version__,
-                             "cpu_count": os.cpu_count(), "machine": platform.machine()}
+                             "machine": platform.machine()}
     settings = {key: value for key, value in vars(args).items() if key != "only"}
     result.setdefault("settings_by_part", {}).update({part: settings for part in args.parts})
     result.pop("settings", None)

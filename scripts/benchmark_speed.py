@@ -217,8 +217,7 @@ def main() -> None:
     from recsft.training.pipeline import environment
 
     python = ensure_recbole(args.recbole_python)
-    result = {"environment": {**environment(), "cpu_count": os.cpu_count(),
-                              "machine": platform.machine()},
+    result = {"environment": {**environment(), "machine": platform.machine()},
               "settings": vars(args), "data": DATASETS[args.dataset]["data"], "cases": []}
     data_path = recbole_data(args.dataset)
     result_name = ("speed_recbole" if args.dataset == "ml-100k"

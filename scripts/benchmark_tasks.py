@@ -141,8 +141,7 @@ def main() -> None:
         run_training(config)
     pretrain_seconds = round(time.perf_counter() - started, 1)
     result = {"config": args.config, "run": run_dir, "settings": vars(args),
-              "pretrain_seconds": pretrain_seconds, "environment": {
-                  **environment(), "cpu_count": os.cpu_count()}}
+              "pretrain_seconds": pretrain_seconds, "environment": environment()}
     name = f"tasks_{config.name}"
     path = os.path.join(ROOT, "benchmarks", "results", f"{name}.json")
     if args.cluster_only and os.path.exists(path):
