@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,12 +23,18 @@ import numpy as np
 import torch
 
 from recsft.data.split import EvalSet
+from recsft.evaluation.exact_search import filtered_top_k
 from recsft.tokenization import BehaviorTokenizer, pad_left
 
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
 Scorer = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+
+#: Users per FAISS search on the exact-search path: chunks are encoded as usual (padded to
+#: their own longest history) and gathered into one search, whose matrix products run best
+#: on large query blocks.
+EXACT_CHUNK_USERS = 4096
 
 
 @dataclass
@@ -118,6 +124,7 @@ class RankingEvaluator:
             np.unique([i - offset for i in tokenizer.items_to_ids(h) if i >= offset])
             for h in eval_set.histories
         ]
+        self._cached_batches: tuple[int, list[dict[str, torch.Tensor]]] | None = None
         self.protocol = RankingProtocol(
             split=split, filter_seen=filter_seen, num_users=len(eval_set),
             num_items=self.num_items, max_length=max_length,
@@ -143,6 +150,48 @@ class RankingEvaluator:
         batch["index"] = torch.tensor(indices, dtype=torch.long)
         return batch
 
+    def _batches(self, accelerator: Accelerator | None, size: int):
+        """Chunks of ``size`` users sorted by history length, so that each chunk is padded
+        only to its own longest. Without an accelerator they are collated once and kept (the
+        trainer evaluates the same users every few epochs)."""
+        by_length = sorted(range(len(self)), key=lambda i: len(self._input_ids[i]))
+        if accelerator is not None:
+            loader = torch.utils.data.DataLoader(
+                by_length, batch_size=size, collate_fn=self._collate)
+            return accelerator.prepare_data_loader(loader)
+        if self._cached_batches is None or self._cached_batches[0] != size:
+            chunks = [self._collate(by_length[start:start + size])
+                      for start in range(0, len(by_length), size)]
+            self._cached_batches = (size, chunks)
+        return self._cached_batches[1]
+
+    def _dense_top_k(self, scores: torch.Tensor, seen: torch.Tensor, k: int) -> torch.Tensor:
+        """``(B, k)`` best items of a ``(B, V)`` score matrix, history masked if filtering."""
+        if self.filter_seen:
+            rows = torch.arange(seen.shape[0], device=seen.device)[:, None]
+            valid = seen >= 0
+            scores[rows.expand_as(seen)[valid], seen[valid]] = float("-inf")
+        return block_top_k(scores, k)
+
+    def _exact_top_k(self, scorer: Scorer, group: list[dict[str, torch.Tensor]], k: int
+                     ) -> torch.Tensor:
+        """``(B, k)`` best items of a group of chunks through the scorer's flat index; where
+        the index declines (see :func:`~recsft.evaluation.exact_search.filtered_top_k`),
+        densely, one chunk at a time so that the score matrix stays bounded."""
+        queries = [scorer.query_vectors(batch) for batch in group]
+        seen = None
+        if self.filter_seen:
+            width = max(batch["seen"].shape[1] for batch in group)
+            seen = torch.cat([
+                torch.nn.functional.pad(batch["seen"], (0, width - batch["seen"].shape[1]),
+                                        value=-1)
+                for batch in group]).numpy()
+        found = filtered_top_k(scorer.exact_index, torch.cat(queries).numpy(), k, seen)
+        if found is not None:
+            return torch.from_numpy(found)
+        return torch.cat([self._dense_top_k(scorer.score_vectors(users), batch["seen"], k)
+                          for users, batch in zip(queries, group)])
+
     def top_k(
         self, scorer: Scorer, accelerator: Accelerator | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -156,25 +205,18 @@ class RankingEvaluator:
         Returns:
             ``(top (n_users, K) item indices, targets (n_users,))``.
         """
-        # Users sorted by history length: each chunk is padded only to its own longest.
-        by_length = sorted(range(len(self)), key=lambda i: len(self._input_ids[i]))
-        loader = torch.utils.data.DataLoader(
-            by_length, batch_size=self.batch_size, collate_fn=self._collate
-        )
-        if accelerator is not None:
-            loader = accelerator.prepare_data_loader(loader)
         k = min(max(self.ks), self.num_items)
+        exact = accelerator is None and getattr(scorer, "exact_index", None) is not None
+        batches = self._batches(accelerator, self.batch_size)
         tops, targets, order = [], [], []
         with torch.no_grad():
-            for batch in loader:
-                scores = scorer(batch).float()
-                if self.filter_seen:
-                    seen = batch["seen"]
-                    rows = torch.arange(seen.shape[0], device=seen.device)[:, None].expand_as(seen)
-                    valid = seen >= 0
-                    scores[rows[valid], seen[valid]] = float("-inf")
-                top = block_top_k(scores, k)
-                index, target = batch["index"], batch["targets"]
+            for group in _groups(batches, EXACT_CHUNK_USERS) if exact else ([b] for b in batches):
+                if exact:
+                    top = self._exact_top_k(scorer, group, k)
+                else:
+                    top = self._dense_top_k(scorer(group[0]).float(), group[0]["seen"], k)
+                index = torch.cat([batch["index"] for batch in group])
+                target = torch.cat([batch["targets"] for batch in group])
                 if accelerator is not None:
                     top, target, index = accelerator.gather_for_metrics((top, target, index))
                 tops.append(top.cpu())
@@ -384,6 +426,21 @@ class RankingEvaluator:
         return out
 
 
+def _groups(batches: list[dict[str, torch.Tensor]], rows: int
+            ) -> Iterator[list[dict[str, torch.Tensor]]]:
+    """Consecutive chunks gathered until they hold at least ``rows`` users."""
+    group: list[dict[str, torch.Tensor]] = []
+    size = 0
+    for batch in batches:
+        group.append(batch)
+        size += len(batch["index"])
+        if size >= rows:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
 def block_top_k(scores: torch.Tensor, k: int, block: int = 32) -> torch.Tensor:
     """Indices of each row's ``k`` largest scores, best first: ``(B, V)`` -> ``(B, k)``.
 
@@ -411,35 +468,70 @@ def block_top_k(scores: torch.Tensor, k: int, block: int = 32) -> torch.Tensor:
     return candidates.gather(1, values.topk(k, dim=1).indices)
 
 
-def model_scorer(model: torch.nn.Module, accelerator: Accelerator | None = None) -> Scorer:
-    """A scorer computing ``encode_sequences(batch) @ item_embeddings().T`` in eval mode.
+class ModelScorer:
+    """Scores a batch with ``encode_sequences(batch) @ item_embeddings().T`` in eval mode.
 
-    On the CPU the product goes through numpy (OpenBLAS), which runs this skinny float32
-    product — ``(users, 64) × (64, items)`` — about twice as fast as torch's CPU kernel on the
-    project's machine (85 vs 38 GFLOP/s for 1,024 × 64 × 54,542); on an accelerator it stays in
-    torch. Training validation, test and ``recsft evaluate`` all score through this function.
+    Called on a batch it returns the ``(B, num_items)`` scores. On the CPU it also offers
+    :attr:`exact_index` and :meth:`query_vectors`, with which :meth:`RankingEvaluator.top_k`
+    finds each user's best unseen items through a flat (exact) FAISS index instead of writing
+    out the score matrix (:mod:`recsft.evaluation.exact_search`).
+
+    Dense CPU products go through numpy (OpenBLAS), which runs this skinny float32 product —
+    ``(users, 64) × (64, items)`` — about twice as fast as torch's CPU kernel on the project's
+    machine (85 vs 38 GFLOP/s for 1,024 × 64 × 54,542); on an accelerator they stay in torch.
+
+    Args:
+        model: A recsft model (``encode_sequences``, ``item_embeddings``); put in eval mode.
+        accelerator: Unwraps the model first, if given.
     """
-    if accelerator is not None:
-        model = accelerator.unwrap_model(model)
-    model.eval()
-    with torch.no_grad():
-        items = model.item_embeddings().detach().float()
-    device = items.device
-    items_t = items.T.contiguous().numpy() if device.type == "cpu" else None
 
-    def score(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def __init__(self, model: torch.nn.Module, accelerator: Accelerator | None = None) -> None:
+        if accelerator is not None:
+            model = accelerator.unwrap_model(model)
+        model.eval()
+        self.model = model
+        with torch.no_grad():
+            self.items = model.item_embeddings().detach().float()
+        self.device = self.items.device
+        on_cpu = self.device.type == "cpu"
+        self._items_t = self.items.T.contiguous().numpy() if on_cpu else None
+        self._index: Any = None
+        self._exact = on_cpu
+
+    @property
+    def exact_index(self) -> Any:
+        """A flat FAISS index over the item vectors (CPU only; ``None`` on an accelerator)."""
+        if self._exact and self._index is None:
+            from recsft.evaluation.exact_search import flat_index
+
+            self._index = flat_index(self.items.numpy())
+        return self._index
+
+    def query_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(B, hidden)`` float32 user vectors of a batch, on the model's device."""
         gaps = batch.get("time_gap_ids")
-        users = model.encode_sequences(
-            batch["input_ids"].to(device),
-            batch["token_type_ids"].to(device),
-            batch["attention_mask"].to(device),
-            None if gaps is None else gaps.to(device),
-        ).float()
-        if items_t is not None:
-            return torch.from_numpy(users.numpy() @ items_t)
-        return (users @ items.T).to(batch["seen"].device)
+        with torch.no_grad():
+            return self.model.encode_sequences(
+                batch["input_ids"].to(self.device),
+                batch["token_type_ids"].to(self.device),
+                batch["attention_mask"].to(self.device),
+                None if gaps is None else gaps.to(self.device),
+            ).float()
 
-    return score
+    def score_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        """``(B, num_items)`` scores of :meth:`query_vectors`' output, on the model's device."""
+        if self._items_t is not None:
+            return torch.from_numpy(users.numpy() @ self._items_t)
+        return users @ self.items.T
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.score_vectors(self.query_vectors(batch)).to(batch["seen"].device)
+
+
+def model_scorer(model: torch.nn.Module, accelerator: Accelerator | None = None) -> ModelScorer:
+    """The :class:`ModelScorer` of ``model``; training validation, test and ``recsft evaluate``
+    all score through it."""
+    return ModelScorer(model, accelerator)
 
 
 def popularity_scorer(counts: np.ndarray) -> Scorer:

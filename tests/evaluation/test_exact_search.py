@@ -1,0 +1,93 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from recsft.data.split import EvalSet
+from recsft.evaluation.exact_search import filtered_top_k, flat_index
+from recsft.evaluation.ranking import ModelScorer, RankingEvaluator
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "retrieval"))
+from tiny_run import ITEMS, tiny_parts  # noqa: E402
+
+
+def dense_top_k(queries, items, k, exclude):
+    scores = torch.from_numpy(queries @ items.T)
+    for row, excluded in enumerate(exclude):
+        scores[row, excluded[excluded >= 0]] = float("-inf")
+    return scores.topk(k, dim=1).indices.numpy()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_filtered_top_k_equals_masked_dense_top_k(seed):
+    rng = np.random.default_rng(seed)
+    items = rng.normal(size=(500, 8)).astype(np.float32)
+    queries = rng.normal(size=(40, 8)).astype(np.float32)
+    exclude = np.full((40, 12), -1, dtype=np.int64)
+    for row in range(40):
+        # Exclude some of the row's true best items, so that the filter really matters.
+        best = np.argsort(-(queries[row] @ items.T))[:30]
+        chosen = rng.choice(best, size=rng.integers(0, 13), replace=False)
+        exclude[row, :len(chosen)] = chosen
+    found = filtered_top_k(flat_index(items), queries, 10, exclude)
+    assert found is not None and found.shape == (40, 10)
+    np.testing.assert_array_equal(found, dense_top_k(queries, items, 10, exclude))
+    assert not np.isin(found[0], exclude[0][exclude[0] >= 0]).any()
+
+
+def test_filtered_top_k_without_exclusions_is_plain_search():
+    rng = np.random.default_rng(3)
+    items = rng.normal(size=(200, 4)).astype(np.float32)
+    queries = rng.normal(size=(5, 4)).astype(np.float32)
+    expected = np.argsort(-(queries @ items.T), axis=1)[:, :7]
+    np.testing.assert_array_equal(filtered_top_k(flat_index(items), queries, 7), expected)
+
+
+def test_filtered_top_k_declines_what_it_cannot_answer_well():
+    rng = np.random.default_rng(4)
+    index = flat_index(rng.normal(size=(100, 4)).astype(np.float32))
+    queries = rng.normal(size=(3, 4)).astype(np.float32)
+    long_history = np.tile(np.arange(40), (3, 1))
+    assert filtered_top_k(index, queries, 10, long_history) is None  # 50 > 100 / 8
+    queries[1] = np.nan
+    assert filtered_top_k(index, queries, 10) is None
+
+
+def tiny_eval_set(n_users=30, seed=0):
+    rng = np.random.default_rng(seed)
+    histories = [list(rng.choice(ITEMS, size=rng.integers(1, 7), replace=False))
+                 for _ in range(n_users)]
+    targets = [str(rng.choice(ITEMS)) for _ in range(n_users)]
+    return EvalSet([f"u{i}" for i in range(n_users)], histories,
+                   [["view"] * len(h) for h in histories], targets)
+
+
+@pytest.mark.parametrize("model_type", ["sasrec", "bert4rec"])
+def test_evaluator_gives_the_same_lists_through_the_index_as_densely(model_type, monkeypatch):
+    import recsft.evaluation.ranking as ranking
+
+    answered = []
+
+    def counted(*args, **kwargs):
+        found = filtered_top_k(*args, **kwargs)
+        answered.append(found is not None)
+        return found
+
+    monkeypatch.setattr(ranking, "filtered_top_k", counted)
+    monkeypatch.setattr(ranking, "EXACT_CHUNK_USERS", 8)
+    model, tokenizer = tiny_parts(model_type)
+    eval_set = tiny_eval_set()
+    evaluator = RankingEvaluator(eval_set, tokenizer, max_length=8, ks=(1, 2),
+                                 batch_size=8, append_mask=model_type == "bert4rec")
+    scorer = ModelScorer(model)
+    top_index, targets = evaluator.top_k(scorer)
+    # Chunks of short histories go through the index; the longest (2 + 6 > 60 / 8) does not.
+    assert answered and any(answered) and not all(answered)
+    top_dense, targets_dense = evaluator.top_k(lambda batch: scorer(batch))
+    np.testing.assert_array_equal(top_index, top_dense)
+    np.testing.assert_array_equal(targets, targets_dense)
+    seen = [set(tokenizer.items_to_ids(h)) for h in eval_set.histories]
+    offset = tokenizer.first_item_id
+    assert all(not (set(row + offset) & s) for row, s in zip(top_index, seen))
