@@ -1,14 +1,17 @@
 """Speed and memory of full-ranking evaluation: a real run, and 100,000 users × 1,000,000 items.
 
-Two measurements, each in a child process whose peak resident memory it reports itself:
+Three measurements (``--parts``), each in a child process whose peak resident memory it
+reports itself:
 
 * ``real``: a trained run folder's test split through the trainer's evaluator (encode every
-  user with the model, score the whole catalogue, mask the history, top-K, metrics); one
-  warm-up pass, then the median of ``--repeats`` timed passes. Default: SASRec on Amazon Beauty,
-  BERT4Rec version (40,226 users × 54,542 items).
+  user with the model, find each user's best unseen items, metrics), both ways it can rank:
+  through the exact FAISS search (the default on the CPU) and densely (score matrix, history
+  masked, top-K); one warm-up pass each, then the median of ``--repeats`` interleaved timed
+  passes. Default: SASRec on Amazon Beauty, BERT4Rec version (40,226 users × 54,542 items).
 * ``synthetic``: ``--users`` random user vectors against ``--items`` random item vectors
   (``--dim``), 5 history items filtered per user, through the same evaluator code (the scorer is
   a matrix product); one timed pass.
+* ``synthetic_exact``: the same, ranked through the exact FAISS search.
 
 Writes ``benchmarks/results/evaluation_speed.json`` with the machine, versions and settings.
 
@@ -27,8 +30,14 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+#: ``real``: a trained run, both ranking paths; ``synthetic``: random vectors, dense ranking;
+#: ``synthetic_exact``: the same vectors through the exact FAISS search.
+PARTS = ("real", "synthetic", "synthetic_exact")
 
 
 def peak_rss_gib() -> float:
@@ -42,12 +51,21 @@ def measure_real(run_dir: str, repeats: int) -> dict:
     from recsft.training.pipeline import load_run
 
     model, evaluator, log = load_run(run_dir)
-    evaluator.evaluate_model(model)  # warm-up
-    seconds, metrics = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        metrics = evaluator.evaluate(model_scorer(model))
-        seconds.append(time.perf_counter() - start)
+    def dense() -> Callable:
+        scorer = model_scorer(model)
+        # A plain function offers no index: the evaluator ranks densely.
+        return lambda batch: scorer(batch)
+
+    paths = {"exact": lambda: model_scorer(model), "dense": dense}
+    timed: dict[str, list[float]] = {name: [] for name in paths}
+    metrics: dict[str, dict] = {}
+    for make in paths.values():
+        evaluator.evaluate(make())  # warm-up
+    for _ in range(repeats):  # interleaved, so that both paths see the same machine
+        for name, make in paths.items():
+            start = time.perf_counter()
+            metrics[name] = evaluator.evaluate(make())
+            timed[name].append(time.perf_counter() - start)
     return {
         "run": run_dir,
         "dataset": {"source": log.source, **log.stats()},
@@ -56,19 +74,24 @@ def measure_real(run_dir: str, repeats: int) -> dict:
         "items": evaluator.num_items,
         "users_per_chunk": evaluator.batch_size,
         "torch_threads": torch.get_num_threads(),
-        "seconds_median": round(statistics.median(seconds), 3),
-        "seconds": [round(s, 3) for s in seconds],
-        "ndcg@10": metrics["ndcg@10"],
+        "seconds_median": round(statistics.median(timed["exact"]), 3),
+        "seconds": [round(s, 3) for s in timed["exact"]],
+        "dense_seconds_median": round(statistics.median(timed["dense"]), 3),
+        "dense_seconds": [round(s, 3) for s in timed["dense"]],
+        "dense_over_exact": round(statistics.median(timed["dense"])
+                                  / statistics.median(timed["exact"]), 2),
+        "ndcg@10": metrics["exact"]["ndcg@10"],
+        "dense_ndcg@10": metrics["dense"]["ndcg@10"],
         "peak_rss_gib": peak_rss_gib(),
     }
 
 
-def measure_synthetic(users: int, items: int, dim: int, seed: int) -> dict:
+def measure_synthetic(users: int, items: int, dim: int, seed: int, exact: bool) -> dict:
     import numpy as np
     import torch
 
     from recsft.data.split import EvalSet
-    from recsft.evaluation.ranking import RankingEvaluator
+    from recsft.evaluation.ranking import RankingEvaluator, VectorScorer
     from recsft.tokenization import BehaviorTokenizer
 
     rng = np.random.default_rng(seed)
@@ -88,12 +111,17 @@ def measure_synthetic(users: int, items: int, dim: int, seed: int) -> dict:
     user_vectors = torch.randn(users, dim, generator=generator)
     item_vectors = torch.randn(items, dim, generator=generator)
 
+    class Lookup(VectorScorer):
+        def query_vectors(self, batch: dict) -> torch.Tensor:
+            return user_vectors[batch["index"]]
+
     def score(batch: dict) -> torch.Tensor:
         return user_vectors[batch["index"]] @ item_vectors.T
 
     start = time.perf_counter()
-    metrics = evaluator.evaluate(score)
+    metrics = evaluator.evaluate(Lookup(item_vectors) if exact else score)
     return {
+        "path": "exact" if exact else "dense",
         "users": users,
         "items": items,
         "dim": dim,
@@ -113,20 +141,33 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", choices=["real", "synthetic"], help=argparse.SUPPRESS)
+    parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS),
+                        help="measurements to make (default: all)")
+    parser.add_argument("--only", choices=list(PARTS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only == "real":
         print(json.dumps(measure_real(args.run, args.repeats)))
         return
-    if args.only == "synthetic":
-        print(json.dumps(measure_synthetic(args.users, args.items, args.dim, args.seed)))
+    if args.only in ("synthetic", "synthetic_exact"):
+        print(json.dumps(measure_synthetic(args.users, args.items, args.dim, args.seed,
+                                           exact=args.only == "synthetic_exact")))
         return
 
     from recsft.training.pipeline import environment
 
     result = {"environment": {**environment(), "machine": platform.machine()},
               "settings": vars(args)}
-    for part in ("real", "synthetic"):
+    out = os.path.join(ROOT, "benchmarks", "results", "evaluation_speed.json")
+    if os.path.exists(out):
+        # Parts not measured now stay, with the machine and settings they were measured with.
+        with open(out) as handle:
+            earlier = json.load(handle)
+        for part in PARTS:
+            if part in earlier and part not in args.parts:
+                result[part] = {**earlier[part], "earlier_run": {
+                    key: earlier[part].get("earlier_run", {}).get(key, earlier[key])
+                    for key in ("environment", "settings")}}
+    for part in args.parts:
         done = subprocess.run([sys.executable, __file__, *sys.argv[1:], "--only", part],
                               check=True, capture_output=True, text=True, cwd=ROOT,
                               env={**os.environ, "TQDM_DISABLE": "1"})

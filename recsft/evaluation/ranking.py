@@ -468,30 +468,24 @@ def block_top_k(scores: torch.Tensor, k: int, block: int = 32) -> torch.Tensor:
     return candidates.gather(1, values.topk(k, dim=1).indices)
 
 
-class ModelScorer:
-    """Scores a batch with ``encode_sequences(batch) @ item_embeddings().T`` in eval mode.
+class VectorScorer:
+    """Scores users by inner product with a fixed item matrix: ``query_vectors(batch) @ items.T``.
 
     Called on a batch it returns the ``(B, num_items)`` scores. On the CPU it also offers
-    :attr:`exact_index` and :meth:`query_vectors`, with which :meth:`RankingEvaluator.top_k`
-    finds each user's best unseen items through a flat (exact) FAISS index instead of writing
-    out the score matrix (:mod:`recsft.evaluation.exact_search`).
+    :attr:`exact_index`, with which :meth:`RankingEvaluator.top_k` finds each user's best unseen
+    items through a flat (exact) FAISS index instead of writing out the score matrix
+    (:mod:`recsft.evaluation.exact_search`). Subclasses say how a batch becomes user vectors.
 
     Dense CPU products go through numpy (OpenBLAS), which runs this skinny float32 product —
     ``(users, 64) × (64, items)`` — about twice as fast as torch's CPU kernel on the project's
     machine (85 vs 38 GFLOP/s for 1,024 × 64 × 54,542); on an accelerator they stay in torch.
 
     Args:
-        model: A recsft model (``encode_sequences``, ``item_embeddings``); put in eval mode.
-        accelerator: Unwraps the model first, if given.
+        items: ``(num_items, dim)`` item vectors, in item-index order.
     """
 
-    def __init__(self, model: torch.nn.Module, accelerator: Accelerator | None = None) -> None:
-        if accelerator is not None:
-            model = accelerator.unwrap_model(model)
-        model.eval()
-        self.model = model
-        with torch.no_grad():
-            self.items = model.item_embeddings().detach().float()
+    def __init__(self, items: torch.Tensor) -> None:
+        self.items = items.detach().float()
         self.device = self.items.device
         on_cpu = self.device.type == "cpu"
         self._items_t = self.items.T.contiguous().numpy() if on_cpu else None
@@ -508,6 +502,36 @@ class ModelScorer:
         return self._index
 
     def query_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(B, dim)`` float32 user vectors of a batch, on the items' device."""
+        raise NotImplementedError
+
+    def score_vectors(self, users: torch.Tensor) -> torch.Tensor:
+        """``(B, num_items)`` scores of :meth:`query_vectors`' output, on the items' device."""
+        if self._items_t is not None:
+            return torch.from_numpy(users.numpy() @ self._items_t)
+        return users @ self.items.T
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.score_vectors(self.query_vectors(batch)).to(batch["seen"].device)
+
+
+class ModelScorer(VectorScorer):
+    """:class:`VectorScorer` of a model: ``encode_sequences(batch) @ item_embeddings().T``.
+
+    Args:
+        model: A recsft model (``encode_sequences``, ``item_embeddings``); put in eval mode.
+        accelerator: Unwraps the model first, if given.
+    """
+
+    def __init__(self, model: torch.nn.Module, accelerator: Accelerator | None = None) -> None:
+        if accelerator is not None:
+            model = accelerator.unwrap_model(model)
+        model.eval()
+        self.model = model
+        with torch.no_grad():
+            super().__init__(model.item_embeddings())
+
+    def query_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(B, hidden)`` float32 user vectors of a batch, on the model's device."""
         gaps = batch.get("time_gap_ids")
         with torch.no_grad():
@@ -517,15 +541,6 @@ class ModelScorer:
                 batch["attention_mask"].to(self.device),
                 None if gaps is None else gaps.to(self.device),
             ).float()
-
-    def score_vectors(self, users: torch.Tensor) -> torch.Tensor:
-        """``(B, num_items)`` scores of :meth:`query_vectors`' output, on the model's device."""
-        if self._items_t is not None:
-            return torch.from_numpy(users.numpy() @ self._items_t)
-        return users @ self.items.T
-
-    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.score_vectors(self.query_vectors(batch)).to(batch["seen"].device)
 
 
 def model_scorer(model: torch.nn.Module, accelerator: Accelerator | None = None) -> ModelScorer:
