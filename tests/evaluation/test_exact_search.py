@@ -91,3 +91,26 @@ def test_evaluator_gives_the_same_lists_through_the_index_as_densely(model_type,
     seen = [set(tokenizer.items_to_ids(h)) for h in eval_set.histories]
     offset = tokenizer.first_item_id
     assert all(not (set(row + offset) & s) for row, s in zip(top_index, seen))
+
+
+def test_vector_scorer_subclass_ranks_precomputed_vectors_exactly():
+    from recsft.evaluation.ranking import VectorScorer
+
+    model, tokenizer = tiny_parts("sasrec")
+    eval_set = tiny_eval_set(n_users=12, seed=5)
+    generator = torch.Generator().manual_seed(0)
+    users = torch.randn(12, 16, generator=generator)
+    items = torch.randn(tokenizer.num_items, 16, generator=generator)
+
+    class Lookup(VectorScorer):
+        def query_vectors(self, batch):
+            return users[batch["index"]]
+
+    evaluator = RankingEvaluator(eval_set, tokenizer, max_length=8, ks=(2,), batch_size=4,
+                                 append_mask=False)
+    top, _ = evaluator.top_k(Lookup(items))
+    scores = users @ items.T
+    offset = tokenizer.first_item_id
+    for row, history in enumerate(eval_set.histories):
+        scores[row, [i - offset for i in tokenizer.items_to_ids(history)]] = float("-inf")
+    np.testing.assert_array_equal(top, scores.topk(2, dim=1).indices.numpy())
