@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from recsft.data.split import EvalSet
-from recsft.evaluation.exact_search import filtered_top_k
+from recsft.evaluation.exact_search import filtered_top_k, flat_index
 from recsft.tokenization import BehaviorTokenizer, pad_left
 
 if TYPE_CHECKING:
@@ -285,11 +285,9 @@ class RankingEvaluator:
             cdf, positive = np.cumsum(weights) / weights.sum(), weights > 0
         rng = np.random.default_rng(seed)
         ranks = np.full(len(self), np.inf)
-        by_length = sorted(range(len(self)), key=lambda i: len(self._input_ids[i]))
         with torch.no_grad():
-            for start in range(0, len(by_length), self.batch_size):
-                indices = by_length[start:start + self.batch_size]
-                batch = self._collate(indices)
+            for batch in self._batches(None, self.batch_size):
+                indices = batch["index"].tolist()
                 scores = scorer(batch).float()
                 targets = batch["targets"].to(scores.device)
                 negatives = torch.from_numpy(np.stack([
@@ -488,16 +486,14 @@ class VectorScorer:
         self.items = items.detach().float()
         self.device = self.items.device
         on_cpu = self.device.type == "cpu"
+        #: The transposed item matrix for numpy products, on the CPU only (else ``None``).
         self._items_t = self.items.T.contiguous().numpy() if on_cpu else None
         self._index: Any = None
-        self._exact = on_cpu
 
     @property
     def exact_index(self) -> Any:
         """A flat FAISS index over the item vectors (CPU only; ``None`` on an accelerator)."""
-        if self._exact and self._index is None:
-            from recsft.evaluation.exact_search import flat_index
-
+        if self._items_t is not None and self._index is None:
             self._index = flat_index(self.items.numpy())
         return self._index
 
