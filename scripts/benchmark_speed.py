@@ -10,13 +10,18 @@ from the events recsft reads), hidden 64, 2 layers, 2 heads, inner size 256, bat
 cross-entropy:
 
 * recsft: ``--warmup`` untimed epochs, then ``--epochs`` timed epochs (``training_log.jsonl``),
-  then one full-ranking evaluation of every test user (history filtered), in a child process that
-  reports its peak memory. Training sequences are cut into windows of ``max_length`` (stride
-  ``max_length``), so every training interaction is a target once per epoch, as in RecBole.
+  then full-ranking evaluations of every test user (history filtered): one untimed, then
+  ``--eval-repeats`` timed (median), in a child process that reports its peak memory.
+  Training sequences are cut into windows of ``max_length`` (stride ``max_length``), so every
+  training interaction is a target once per epoch, as in RecBole.
 * RecBole: the same, through its own ``Trainer._train_epoch`` and ``Trainer.evaluate`` (full
-  ranking, ``valid_and_test`` leave-one-out), once "as shipped" (RecBole turns on torch anomaly
-  detection at import) and once with anomaly detection turned off after the model is built.
+  ranking, ``valid_and_test`` leave-one-out, 1,024 users a batch; the same untimed and timed
+  evaluations), once "as shipped" (RecBole turns on torch anomaly detection at import) and
+  once with anomaly detection turned off after the model is built.
   RecBole trains on every prefix (one target each) and does not filter history items.
+
+``--epochs 0`` times the evaluation alone, of untrained models of both libraries (the same
+work), into ``..._eval.json``.
 
 Ratios are recsft / RecBole in the same run of the script on the same machine. Writes
 ``benchmarks/results/speed_recbole.json`` (ML-100K) or ``speed_recbole_<dataset>.json``.
@@ -25,6 +30,7 @@ Usage:
     python scripts/benchmark_speed.py                # installs RecBole on first use (minutes)
     python scripts/benchmark_speed.py --models sasrec --lengths 50 --epochs 1 --warmup 0
     python scripts/benchmark_speed.py --dataset amazon-beauty --lengths 50 --epochs 1 --warmup 0
+    python scripts/benchmark_speed.py --epochs 0 --recbole-modes anomaly_off   # evaluation only
 """
 
 from __future__ import annotations
@@ -58,8 +64,9 @@ from recbole.config import Config
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import get_model, get_trainer, init_seed
 
-model_name, max_length, data_path, epochs, anomaly, warmup, dataset_name, columns = sys.argv[1:9]
-max_length, epochs, warmup = int(max_length), int(epochs), int(warmup)
+(model_name, max_length, data_path, epochs, anomaly, warmup, dataset_name, columns,
+ repeats) = sys.argv[1:10]
+max_length, epochs, warmup, repeats = int(max_length), int(epochs), int(warmup), int(repeats)
 config = Config(model=model_name, dataset=dataset_name, config_dict={
     "data_path": data_path, "checkpoint_dir": tempfile.mkdtemp(),
     "hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2,
@@ -86,12 +93,16 @@ for epoch in range(epochs):
     start = time.perf_counter()
     trainer._train_epoch(train_data, warmup + epoch, show_progress=False)
     seconds.append(time.perf_counter() - start)
-start = time.perf_counter()
-result = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
-eval_seconds = time.perf_counter() - start
+result = trainer.evaluate(test_data, load_best_model=False, show_progress=False)  # warm-up
+eval_all = []
+for _ in range(repeats):
+    start = time.perf_counter()
+    result = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
+    eval_all.append(time.perf_counter() - start)
 print(json.dumps({
-    "epoch_seconds": sorted(seconds)[len(seconds) // 2], "epoch_seconds_all": seconds,
-    "targets_per_epoch": len(train_data.dataset), "eval_seconds": eval_seconds,
+    "epoch_seconds": sorted(seconds)[len(seconds) // 2] if seconds else None,
+    "epoch_seconds_all": seconds, "targets_per_epoch": len(train_data.dataset),
+    "eval_seconds": sorted(eval_all)[len(eval_all) // 2], "eval_seconds_all": eval_all,
     "eval_users": len(test_data.dataset.inter_feat) if hasattr(test_data, "dataset") else None,
     "ndcg@10_after_training": float(result.get("ndcg@10", float("nan"))),
     "anomaly_detection": torch.is_anomaly_enabled(), "torch_threads": torch.get_num_threads(),
@@ -134,21 +145,22 @@ def recbole_data(dataset: str) -> str:
 
 
 def run_recbole(python: str, model: str, length: int, epochs: int, anomaly: str,
-                warmup: int, dataset: str, data_path: str) -> dict:
+                warmup: int, dataset: str, data_path: str, repeats: int) -> dict:
     env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
     done = subprocess.run([python, "-c", RECBOLE_RUNNER, RECBOLE_NAMES[model], str(length),
                            data_path, str(epochs), anomaly, str(warmup), dataset,
-                           DATASETS[dataset]["recbole_columns"]],
+                           DATASETS[dataset]["recbole_columns"], str(repeats)],
                           capture_output=True, text=True, env=env, cwd=tempfile.mkdtemp())
     if done.returncode:
         raise RuntimeError(f"RecBole {model} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def run_recsft(model: str, length: int, epochs: int, warmup: int, dataset: str) -> dict:
+def run_recsft(model: str, length: int, epochs: int, warmup: int, dataset: str,
+               repeats: int) -> dict:
     """One recsft measurement in a child process (``--only``)."""
     done = subprocess.run([sys.executable, __file__, "--only",
-                           f"{model}:{length}:{epochs}:{warmup}:{dataset}"],
+                           f"{model}:{length}:{epochs}:{warmup}:{dataset}:{repeats}"],
                           capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "TQDM_DISABLE": "1"})
     if done.returncode:
@@ -156,7 +168,8 @@ def run_recsft(model: str, length: int, epochs: int, warmup: int, dataset: str) 
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure_recsft(model: str, length: int, epochs: int, warmup: int, dataset: str) -> dict:
+def measure_recsft(model: str, length: int, epochs: int, warmup: int, dataset: str,
+                   repeats: int) -> dict:
     import resource
     import time
 
@@ -164,7 +177,7 @@ def measure_recsft(model: str, length: int, epochs: int, warmup: int, dataset: s
 
     from recsft.evaluation.ranking import model_scorer
     from recsft.training.arguments import RunConfig
-    from recsft.training.pipeline import load_run, run_training
+    from recsft.training.pipeline import create_model, load_run, prepare_data, run_training
 
     out = tempfile.mkdtemp()
     config = RunConfig.from_dict({
@@ -178,21 +191,29 @@ def measure_recsft(model: str, length: int, epochs: int, warmup: int, dataset: s
                      "eval_every": 10_000, "patience": 0, "seed": 42, "report_to": "none"},
         "evaluation": {"ks": [10], "filter_seen": True, "batch_size": 1024},
     })
-    run_training(config)
-    with open(os.path.join(config.run_dir, "training_log.jsonl")) as handle:
-        rows = [json.loads(line) for line in handle]
-    timed = rows[warmup:]
-    model_, evaluator, _ = load_run(config.run_dir)
-    evaluator.evaluate(model_scorer(model_))  # warm-up
-    start = time.perf_counter()
-    metrics = evaluator.evaluate(model_scorer(model_))
-    eval_seconds = time.perf_counter() - start
+    timed: list[dict] = []
+    if epochs:
+        run_training(config)
+        with open(os.path.join(config.run_dir, "training_log.jsonl")) as handle:
+            timed = [json.loads(line) for line in handle][warmup:]
+        model_, evaluator, _ = load_run(config.run_dir)
+    else:  # evaluation only: the untrained model does the same work
+        prepared = prepare_data(config)
+        model_ = create_model(config, prepared.tokenizer, prepared.item_categories)
+        evaluator = prepared.test
+    metrics = evaluator.evaluate(model_scorer(model_))  # warm-up
+    eval_all = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        metrics = evaluator.evaluate(model_scorer(model_))
+        eval_all.append(time.perf_counter() - start)
     seconds = sorted(r["epoch_seconds"] for r in timed)
-    return {"epoch_seconds": seconds[len(seconds) // 2],
+    return {"epoch_seconds": seconds[len(seconds) // 2] if seconds else None,
             "epoch_seconds_all": [r["epoch_seconds"] for r in timed],
-            "sequences_per_epoch": timed[0].get("sequences"),
-            "targets_per_epoch": timed[0].get("targets"),
-            "eval_seconds": eval_seconds, "eval_users": len(evaluator),
+            "sequences_per_epoch": timed[0].get("sequences") if timed else None,
+            "targets_per_epoch": timed[0].get("targets") if timed else None,
+            "eval_seconds": sorted(eval_all)[len(eval_all) // 2], "eval_seconds_all": eval_all,
+            "eval_users": len(evaluator),
             "ndcg@10_after_training": metrics["ndcg@10"], "torch_threads": torch.get_num_threads(),
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
@@ -202,7 +223,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["sasrec", "bert4rec"],
                         choices=list(RECBOLE_NAMES))
     parser.add_argument("--lengths", nargs="+", type=int, default=[50, 200])
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs (median)")
+    parser.add_argument("--epochs", type=int, default=2,
+                        help="timed epochs (median); 0 times the evaluation only, of untrained "
+                             "models (the same work), into speed_recbole[_<dataset>]_eval.json")
+    parser.add_argument("--eval-repeats", type=int, default=5,
+                        help="timed evaluations after an untimed one, both libraries (median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
     parser.add_argument("--dataset", default="ml-100k", choices=list(DATASETS))
     parser.add_argument("--recbole-python", help="a Python with recbole 1.2.1 installed")
@@ -212,30 +237,35 @@ def main() -> None:
     parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only:
-        model, length, epochs, warmup, dataset = args.only.split(":")
-        print(json.dumps(measure_recsft(model, int(length), int(epochs), int(warmup), dataset)))
+        model, length, epochs, warmup, dataset, repeats = args.only.split(":")
+        print(json.dumps(measure_recsft(model, int(length), int(epochs), int(warmup), dataset,
+                                        int(repeats))))
         return
 
     from recsft.reporting import write_benchmark_result
     from recsft.training.pipeline import environment
 
+    if not args.epochs:
+        args.warmup = 0
     python = ensure_recbole(args.recbole_python)
     result = {"environment": {**environment(), "machine": platform.machine()},
               "settings": vars(args), "data": DATASETS[args.dataset]["data"], "cases": []}
     data_path = recbole_data(args.dataset)
     result_name = ("speed_recbole" if args.dataset == "ml-100k"
-                   else f"speed_recbole_{args.dataset}")
+                   else f"speed_recbole_{args.dataset}") + ("" if args.epochs else "_eval")
     for model in args.models:
         for length in args.lengths:
-            ours = run_recsft(model, length, args.epochs, args.warmup, args.dataset)
+            ours = run_recsft(model, length, args.epochs, args.warmup, args.dataset,
+                              args.eval_repeats)
             case = {"model": model, "max_length": length, "recsft": ours}
             for mode in args.recbole_modes:
                 other = run_recbole(python, model, length, args.epochs,
                                     "on" if mode == "as_shipped" else "off", args.warmup,
-                                    args.dataset, data_path)
+                                    args.dataset, data_path, args.eval_repeats)
                 case[f"recbole_{mode}"] = other
                 case[f"ratios_vs_recbole_{mode}"] = {
-                    "train_speed": round(other["epoch_seconds"] / ours["epoch_seconds"], 2),
+                    "train_speed": (round(other["epoch_seconds"] / ours["epoch_seconds"], 2)
+                                    if args.epochs else None),
                     "eval_speed": round(other["eval_seconds"] / ours["eval_seconds"], 2),
                     "peak_memory": round(ours["peak_rss_gib"] / other["peak_rss_gib"], 2)}
             result["cases"].append(case)

@@ -35,6 +35,8 @@ Scorer = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 #: their own longest history) and gathered into one search, whose matrix products run best
 #: on large query blocks.
 EXACT_CHUNK_USERS = 4096
+#: Positions (users × padded length) a model encodes at once on the CPU during evaluation.
+CPU_ENCODE_TOKENS = 4096
 
 
 @dataclass
@@ -528,15 +530,25 @@ class ModelScorer(VectorScorer):
             super().__init__(model.item_embeddings())
 
     def query_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``(B, hidden)`` float32 user vectors of a batch, on the model's device."""
-        gaps = batch.get("time_gap_ids")
-        with torch.no_grad():
-            return self.model.encode_sequences(
-                batch["input_ids"].to(self.device),
-                batch["token_type_ids"].to(self.device),
-                batch["attention_mask"].to(self.device),
-                None if gaps is None else gaps.to(self.device),
-            ).float()
+        """``(B, hidden)`` float32 user vectors of a batch, on the model's device.
+
+        On the CPU the batch is encoded in slices of about :data:`CPU_ENCODE_TOKENS` positions,
+        so that a layer's activations stay in cache (1,024 × 50 positions at once ran 1.7× slower
+        on the project's 2-core machine); each user's vector is the same either way.
+        """
+        names = ("input_ids", "token_type_ids", "attention_mask", "time_gap_ids")
+        inputs = [None if batch.get(name) is None else batch[name].to(self.device)
+                  for name in names]
+        rows = inputs[0].shape[0]
+        step = rows
+        if self.device.type == "cpu":
+            step = max(1, CPU_ENCODE_TOKENS // max(1, inputs[0].shape[1]))
+        with torch.inference_mode():
+            vectors = [
+                self.model.encode_sequences(
+                    *[None if t is None else t[start:start + step] for t in inputs]).float()
+                for start in range(0, rows, step)]
+        return vectors[0] if len(vectors) == 1 else torch.cat(vectors)
 
 
 def model_scorer(model: torch.nn.Module, accelerator: Accelerator | None = None) -> ModelScorer:

@@ -194,7 +194,9 @@ class RunConfig:
                 raise ConfigError(f"{source}: unknown key(s) {sorted(unknown)} in section "
                                   f"'{key}'; expected some of {sorted(known)}")
             values[key] = section_type(**value)
-        return cls(**values)
+        config = cls(**values)
+        _check_counts(config.training, source)
+        return config
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, overrides: list[str] | None = None) -> RunConfig:
@@ -216,6 +218,19 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+#: Training fields that count something and must be at least 1.
+_POSITIVE_COUNTS = ("epochs", "batch_size", "eval_every", "gradient_accumulation_steps")
+
+
+def _check_counts(training: TrainingConfig, source: str) -> None:
+    """Reject counts below 1 (``training.epochs: 0`` would train nothing and save no model)."""
+    for name in _POSITIVE_COUNTS:
+        value = getattr(training, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{source}: training.{name} must be an integer of at least 1, "
+                              f"got {value!r}")
 
 
 _SECTIONS = {

@@ -114,3 +114,28 @@ def test_vector_scorer_subclass_ranks_precomputed_vectors_exactly():
     for row, history in enumerate(eval_set.histories):
         scores[row, [i - offset for i in tokenizer.items_to_ids(history)]] = float("-inf")
     np.testing.assert_array_equal(top, scores.topk(2, dim=1).indices.numpy())
+
+
+@pytest.mark.parametrize("model_type", ["sasrec", "bert4rec"])
+def test_model_scorer_encodes_cpu_batches_in_slices_with_the_same_vectors(model_type,
+                                                                          monkeypatch):
+    import recsft.evaluation.ranking as ranking
+
+    model, tokenizer = tiny_parts(model_type)
+    evaluator = RankingEvaluator(tiny_eval_set(n_users=20, seed=3), tokenizer, max_length=8,
+                                 ks=(2,), batch_size=20, append_mask=model_type == "bert4rec")
+    batch = evaluator._batches(None, 20)[0]
+    calls = []
+    original = model.encode_sequences
+
+    def counted(input_ids, *args):
+        calls.append(input_ids.shape[0])
+        return original(input_ids, *args)
+
+    monkeypatch.setattr(model, "encode_sequences", counted)
+    monkeypatch.setattr(ranking, "CPU_ENCODE_TOKENS", 3 * batch["input_ids"].shape[1])
+    sliced = ModelScorer(model).query_vectors(batch)
+    assert calls == [3] * 6 + [2]
+    with torch.no_grad():
+        whole = original(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+    torch.testing.assert_close(sliced, whole, atol=1e-6, rtol=1e-5)

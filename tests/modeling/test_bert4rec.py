@@ -82,3 +82,16 @@ def test_too_long_sequence_is_rejected():
 def test_hidden_size_must_divide_heads():
     with pytest.raises(ValueError, match="multiple of num_attention_heads"):
         Bert4RecConfig(hidden_size=30, num_attention_heads=4)
+
+
+@pytest.mark.parametrize("padded", [True, False])
+def test_sdpa_key_padding_mask_matches_transformers_eager_mask(padded):
+    sdpa, eager = tiny_model(attn_implementation="sdpa"), tiny_model(attn_implementation="eager")
+    ids, types, mask = batch()
+    if not padded:
+        ids, types, mask = ids[1:], types[1:], mask[1:]
+    assert mask.all() != padded
+    with torch.no_grad():
+        fast, reference = sdpa.encode(ids, types, mask), eager.encode(ids, types, mask)
+    real = mask.bool()
+    torch.testing.assert_close(fast[real], reference[real], atol=1e-5, rtol=1e-5)

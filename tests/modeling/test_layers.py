@@ -1,4 +1,5 @@
-"""The last-position shortcut of ``encode_sequences`` gives the full encoder's last state."""
+"""The shortcut of ``encode_sequences`` (fused projections, last query only in the last layer)
+gives the full encoder's last state."""
 
 import pytest
 import torch

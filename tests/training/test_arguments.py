@@ -47,3 +47,10 @@ def test_every_shipped_config_loads():
         config = RunConfig.from_yaml(path)
         # (two early configs spell their run name lstm_attention-…; their results keep it)
         assert config.name.replace("_", "-") == os.path.basename(path)[:-5], path
+
+
+@pytest.mark.parametrize("key", ["epochs", "batch_size", "eval_every"])
+@pytest.mark.parametrize("value", [0, -2, 1.5])
+def test_counts_below_one_are_rejected_with_the_key(key, value):
+    with pytest.raises(ConfigError, match=rf"<dict>: training\.{key} must be an integer"):
+        RunConfig.from_dict({"training": {key: value}})
