@@ -187,7 +187,7 @@ def measure_recsft(model: str, length: int, epochs: int, warmup: int, dataset: s
                   "num_attention_heads": 2, "intermediate_size": 256,
                   "hidden_dropout_prob": 0.2, "attention_probs_dropout_prob": 0.2,
                   "use_event_types": False, "loss": "ce"},
-        "training": {"epochs": epochs + warmup, "batch_size": 256, "learning_rate": 0.001,
+        "training": {"epochs": max(1, epochs + warmup), "batch_size": 256, "learning_rate": 0.001,
                      "eval_every": 10_000, "patience": 0, "seed": 42, "report_to": "none"},
         "evaluation": {"ks": [10], "filter_seen": True, "batch_size": 1024},
     })

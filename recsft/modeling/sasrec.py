@@ -44,9 +44,9 @@ class SASRecModel(TransformerSequenceModel):
     ) -> torch.Tensor | None:
         """The causal mask combined with the ``(batch, length)`` padding mask.
 
-        transformers builds it for the configured attention implementation: boolean
-        ``(batch, 1, length, length)`` for SDPA (or ``None`` without padding, where SDPA's
-        ``is_causal`` applies), additive float for eager. With left padding, the row of a padding
+        For SDPA it is boolean ``(batch, 1, length, length)`` (:func:`_sdpa_causal_mask`; ``None``
+        without padding, where SDPA's ``is_causal`` applies); for the other implementations
+        transformers builds it (additive float for eager). With left padding, the row of a padding
         query is then empty (no earlier real key): depending on the kernel such a row comes out as
         NaN, zeros or an average of everything, and a NaN leaks into real rows of the next layer
         through their zero attention weights (0 · NaN = NaN).
@@ -60,6 +60,8 @@ class SASRecModel(TransformerSequenceModel):
         Returns:
             The mask to pass to :class:`~transformers.models.bert.modeling_bert.BertEncoder`.
         """
+        if self.config._attn_implementation == "sdpa":
+            return _sdpa_causal_mask(attention_mask)
         mask = create_causal_mask(
             config=self.config,
             inputs_embeds=embedded,
@@ -77,3 +79,24 @@ class SASRecModel(TransformerSequenceModel):
     def _attention_mask(self, embedded: torch.Tensor, attention_mask: torch.Tensor):
         """Causal: position ``t`` sees only positions ``<= t`` (see :meth:`_causal_mask`)."""
         return self._causal_mask(embedded, attention_mask)
+
+
+def _sdpa_causal_mask(attention_mask: torch.Tensor) -> torch.Tensor | None:
+    """The boolean ``(batch, 1, length, length)`` mask of :meth:`SASRecModel._causal_mask` for
+    SDPA, built with two broadcast operations: causal and real key, or the diagonal.
+
+    The same mask transformers' ``create_causal_mask`` gives (plus the diagonal), without its
+    per-element mask functions, which took about a fifth of SASRec's evaluation of MovieLens
+    100K on the CPU. ``None`` without padding: SDPA then applies ``is_causal`` (the layers'
+    ``config.is_decoder``).
+
+    Args:
+        attention_mask: ``(batch, length)``, 1 for real tokens.
+    """
+    if bool(attention_mask.all()):
+        return None
+    length = attention_mask.shape[1]
+    device = attention_mask.device
+    causal = torch.ones(length, length, dtype=torch.bool, device=device).tril()
+    mask = causal & attention_mask.bool()[:, None, None, :]
+    return mask | torch.eye(length, dtype=torch.bool, device=device)
