@@ -4,7 +4,8 @@ Every model computes its training loss through :func:`item_loss`, so the loss is
 model config (``config.loss``) and recorded with the run. Three losses are available (formulas
 and advice in ``docs/losses.md``):
 
-* ``"ce"``: full-softmax cross-entropy over all ``V`` items; memory ``n × V``.
+* ``"ce"``: full-softmax cross-entropy over all ``V`` items; memory ``n × V``, or blocks of
+  ``CE_CHUNK_ELEMENTS`` logits for training batches above ``CE_CHUNK_THRESHOLD``.
 * ``"sampled_softmax"``: softmax over the target and ``K`` negatives shared by the batch, each
   logit corrected by ``-log Q(item)`` (Bengio & Senécal; Yi et al., RecSys 2019); memory
   ``n × K``.
@@ -28,6 +29,12 @@ import torch.nn.functional as F
 LOSSES = ("ce", "sampled_softmax", "gbce")
 NEGATIVE_SAMPLING = ("uniform", "popularity", "in-batch")
 
+#: Full cross-entropy over more logits than this (rows × items, with gradients recorded and no
+#: autocast) is computed in blocks of about ``CE_CHUNK_ELEMENTS`` logits and returns no logits
+#: (:mod:`recsft.modeling.chunked_ce`): 2^25 float32 logits are 128 MiB.
+CE_CHUNK_THRESHOLD = 2**25
+CE_CHUNK_ELEMENTS = 2**24
+
 # Floor for log Q: a target that the sampler can never draw (Q = 0) would otherwise get an
 # infinite corrected logit and a NaN loss. exp(-80) is far below any real sampling probability.
 _MIN_LOG_Q = -80.0
@@ -46,6 +53,14 @@ class NegativeSample:
     ids: torch.Tensor
     log_q: torch.Tensor
     target_log_q: torch.Tensor
+
+
+def _chunk_the_softmax(queries: torch.Tensor, items: torch.Tensor) -> bool:
+    """Whether the full cross-entropy of this batch goes block by block: a large batch in
+    training, outside autocast (whose dtype choices the blocks would not follow)."""
+    return (torch.is_grad_enabled()
+            and queries.shape[0] * items.shape[0] > CE_CHUNK_THRESHOLD
+            and not torch.is_autocast_enabled(queries.device.type))
 
 
 def _check_choice(kind: str, name: str, choices: tuple[str, ...]) -> None:
@@ -339,7 +354,8 @@ def item_loss(
 
     Returns:
         ``(scalar loss, logits)``; logits are ``(n, num_items)`` for the full cross-entropy and
-        ``None`` for the sampled losses.
+        ``None`` for the sampled losses and for full cross-entropy computed in blocks (more
+        than ``CE_CHUNK_THRESHOLD`` logits while gradients are recorded).
 
     Raises:
         ValueError: On an unknown ``loss`` or ``negative_sampling`` name (the message lists the
@@ -349,6 +365,11 @@ def item_loss(
     name = getattr(config, "loss", "ce")
     _check_choice("loss", name, LOSSES)
     if name == "ce":
+        if _chunk_the_softmax(queries, items):
+            from recsft.modeling.chunked_ce import chunked_cross_entropy
+
+            chunk_rows = max(1, CE_CHUNK_ELEMENTS // items.shape[0])
+            return chunked_cross_entropy(queries, items, targets, chunk_rows), None
         logits = queries @ items.T
         return F.cross_entropy(logits.float(), targets), logits
 
