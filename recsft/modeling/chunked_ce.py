@@ -47,11 +47,12 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         for start in range(0, rows, ctx.chunk_rows):
             stop = start + ctx.chunk_rows
             block = queries[start:stop]
-            # d loss / d logits = (softmax - one-hot) / rows, for this block of rows.
-            probs = torch.exp((block @ items.T).float() - log_norm[start:stop, None])
+            # d loss / d logits = (softmax - one-hot) / rows, for this block of rows, in place.
+            probs = (block @ items.T).float()
+            probs.sub_(log_norm[start:stop, None]).exp_()
             picked = torch.arange(block.shape[0], device=block.device)
             probs[picked, targets[start:stop]] -= 1.0
-            probs = (probs * scale).to(queries.dtype)
+            probs = probs.mul_(scale).to(queries.dtype)
             if grad_queries is not None:
                 grad_queries[start:stop] = probs @ items
             if grad_items is not None:
