@@ -383,14 +383,20 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
     attention = layer.attention.self
     batch, length, _ = hidden.shape
     width = attention.all_head_size
-    projections = (attention.key, attention.value)
-    if not last_only:
-        projections = (attention.query, *projections)
-    fused = nn.functional.linear(hidden, torch.cat([p.weight for p in projections]),
-                                 torch.cat([p.bias for p in projections]))
-    *query, key, value = fused.split(width, dim=-1)
-    queries = hidden[:, -1:] if last_only else hidden
-    query = attention.query(queries) if last_only else query[0]
+
+    def fused(*projections: nn.Linear) -> tuple[torch.Tensor, ...]:
+        """The projections of ``hidden`` as one matrix product, split back."""
+        weight = torch.cat([p.weight for p in projections])
+        bias = torch.cat([p.bias for p in projections])
+        return nn.functional.linear(hidden, weight, bias).split(width, dim=-1)
+
+    if last_only:
+        queries = hidden[:, -1:]
+        query = attention.query(queries)
+        key, value = fused(attention.key, attention.value)
+    else:
+        queries = hidden
+        query, key, value = fused(attention.query, attention.key, attention.value)
 
     def heads(states: torch.Tensor) -> torch.Tensor:
         shape = (batch, -1, attention.num_attention_heads, attention.attention_head_size)
