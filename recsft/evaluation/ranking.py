@@ -148,6 +148,10 @@ class RankingEvaluator:
         for row, i in enumerate(indices):
             seen[row, : len(self._seen[i])] = self._seen[i]
         batch["seen"] = torch.from_numpy(seen)
+        # The same items as positions in the flattened (rows, num_items) score matrix.
+        flat = [row * self.num_items + self._seen[i] for row, i in enumerate(indices)]
+        batch["seen_flat"] = torch.from_numpy(
+            np.concatenate(flat).astype(np.int64) if flat else np.zeros(0, dtype=np.int64))
         batch["targets"] = torch.from_numpy(self._targets[indices])
         batch["index"] = torch.tensor(indices, dtype=torch.long)
         return batch
@@ -167,12 +171,14 @@ class RankingEvaluator:
             self._cached_batches = (size, chunks)
         return self._cached_batches[1]
 
-    def _dense_top_k(self, scores: torch.Tensor, seen: torch.Tensor, k: int) -> torch.Tensor:
-        """``(B, k)`` best items of a ``(B, V)`` score matrix, history masked if filtering."""
+    def _dense_top_k(self, scores: torch.Tensor, batch: dict[str, torch.Tensor], k: int
+                     ) -> torch.Tensor:
+        """``(B, k)`` best items of the ``(B, V)`` score matrix of ``batch``, history masked if
+        filtering (one ``index_fill_`` at the batch's ``seen_flat`` positions)."""
         if self.filter_seen:
-            rows = torch.arange(seen.shape[0], device=seen.device)[:, None]
-            valid = seen >= 0
-            scores[rows.expand_as(seen)[valid], seen[valid]] = float("-inf")
+            scores = scores.contiguous()
+            flat = batch["seen_flat"].to(scores.device)
+            scores.view(-1).index_fill_(0, flat, float("-inf"))
         return block_top_k(scores, k)
 
     def _exact_top_k(self, scorer: Scorer, group: list[dict[str, torch.Tensor]], k: int
@@ -191,7 +197,7 @@ class RankingEvaluator:
         found = filtered_top_k(scorer.exact_index, torch.cat(queries).numpy(), k, seen)
         if found is not None:
             return torch.from_numpy(found)
-        return torch.cat([self._dense_top_k(scorer.score_vectors(users), batch["seen"], k)
+        return torch.cat([self._dense_top_k(scorer.score_vectors(users), batch, k)
                           for users, batch in zip(queries, group)])
 
     def top_k(
@@ -216,7 +222,7 @@ class RankingEvaluator:
                 if exact:
                     top = self._exact_top_k(scorer, group, k)
                 else:
-                    top = self._dense_top_k(scorer(group[0]).float(), group[0]["seen"], k)
+                    top = self._dense_top_k(scorer(group[0]).float(), group[0], k)
                 index = torch.cat([batch["index"] for batch in group])
                 target = torch.cat([batch["targets"] for batch in group])
                 if accelerator is not None:
@@ -532,23 +538,54 @@ class ModelScorer(VectorScorer):
     def query_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(B, hidden)`` float32 user vectors of a batch, on the model's device.
 
-        On the CPU the batch is encoded in slices of about :data:`CPU_ENCODE_TOKENS` positions,
-        so that a layer's activations stay in cache (1,024 × 50 positions at once ran 1.7× slower
-        on the project's 2-core machine); each user's vector is the same either way.
+        On the CPU the batch is encoded in slices of about :data:`CPU_ENCODE_TOKENS` real
+        positions (:func:`cpu_slices`), so that a layer's activations stay in cache (1,024 × 50
+        positions at once ran 1.7× slower on the project's 2-core machine), each slice cut to
+        its own longest history: the left-padding columns no row of the slice uses are dropped
+        (positions count back from the newest event, so a row's encoding does not change).
         """
         names = ("input_ids", "token_type_ids", "attention_mask", "time_gap_ids")
         inputs = [None if batch.get(name) is None else batch[name].to(self.device)
                   for name in names]
-        rows = inputs[0].shape[0]
-        step = rows
-        if self.device.type == "cpu":
-            step = max(1, CPU_ENCODE_TOKENS // max(1, inputs[0].shape[1]))
+        if self.device.type != "cpu":
+            slices = [(0, inputs[0].shape[0], 0)]
+        else:
+            mask = inputs[2]
+            if mask is None:
+                mask = inputs[0] != self.model.config.pad_token_id
+            slices = cpu_slices(mask.sum(dim=1), inputs[0].shape[1], CPU_ENCODE_TOKENS)
         with torch.inference_mode():
             vectors = [
                 self.model.encode_sequences(
-                    *[None if t is None else t[start:start + step] for t in inputs]).float()
-                for start in range(0, rows, step)]
+                    *[None if t is None else t[start:stop, first:] for t in inputs]).float()
+                for start, stop, first in slices]
         return vectors[0] if len(vectors) == 1 else torch.cat(vectors)
+
+
+def cpu_slices(lengths: torch.Tensor, width: int, tokens: int) -> list[tuple[int, int, int]]:
+    """Consecutive row slices of a left-padded batch, each of about ``tokens`` positions once
+    cut to its own longest row.
+
+    Args:
+        lengths: ``(B,)`` real positions per row.
+        width: The batch's padded length.
+        tokens: Positions per slice (at least one row per slice).
+
+    Returns:
+        ``(start, stop, first)`` per slice: rows ``start:stop``, columns ``first:``.
+    """
+    lengths = lengths.tolist()
+    slices, start = [], 0
+    while start < len(lengths):
+        # Two passes: a first guess of the rows from the first row's length, then the rows
+        # that fit at the guess's longest (never more rows than the guess, so it still fits).
+        guess = start + max(1, tokens // max(1, lengths[start]))
+        longest = max(1, max(lengths[start:guess]))
+        stop = min(guess, start + max(1, tokens // longest))
+        longest = max(1, max(lengths[start:stop]))
+        slices.append((start, stop, width - min(width, longest)))
+        start = stop
+    return slices
 
 
 def model_scorer(model: torch.nn.Module, accelerator: Accelerator | None = None) -> ModelScorer:

@@ -128,14 +128,34 @@ def test_model_scorer_encodes_cpu_batches_in_slices_with_the_same_vectors(model_
     calls = []
     original = model.encode_sequences
 
-    def counted(input_ids, *args):
-        calls.append(input_ids.shape[0])
-        return original(input_ids, *args)
+    def counted(input_ids, token_type_ids, attention_mask, *args):
+        calls.append((input_ids.shape, int(attention_mask.sum(dim=1).max())))
+        return original(input_ids, token_type_ids, attention_mask, *args)
 
     monkeypatch.setattr(model, "encode_sequences", counted)
-    monkeypatch.setattr(ranking, "CPU_ENCODE_TOKENS", 3 * batch["input_ids"].shape[1])
+    budget = 3 * batch["input_ids"].shape[1]
+    monkeypatch.setattr(ranking, "CPU_ENCODE_TOKENS", budget)
     sliced = ModelScorer(model).query_vectors(batch)
-    assert calls == [3] * 6 + [2]
+    assert sum(shape[0] for shape, _ in calls) == 20
+    # Each slice is cut to its longest row and holds at most the budget of positions.
+    assert all(shape[1] == longest for shape, longest in calls)
+    assert all(shape[0] * shape[1] <= budget for shape, _ in calls)
+    assert min(shape[1] for shape, _ in calls) < batch["input_ids"].shape[1]
+    assert len(calls) < 7  # fewer slices than without the cut (20 rows, 3 a slice)
     with torch.no_grad():
         whole = original(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
     torch.testing.assert_close(sliced, whole, atol=1e-6, rtol=1e-5)
+
+
+def test_cpu_slices_fit_the_budget_at_each_slice_longest_row():
+    from recsft.evaluation.ranking import cpu_slices
+
+    lengths = torch.tensor([1, 2, 2, 3, 5, 8, 8, 8, 10, 10])
+    slices = cpu_slices(lengths, 10, 16)
+    assert slices[0][0] == 0 and slices[-1][1] == 10
+    assert all(a[1] == b[0] for a, b in zip(slices, slices[1:]))
+    for start, stop, first in slices:
+        longest = int(lengths[start:stop].max())
+        assert first == 10 - longest
+        assert (stop - start) * longest <= 16 or stop - start == 1
+    assert cpu_slices(torch.tensor([4, 4]), 4, 1) == [(0, 1, 0), (1, 2, 0)]

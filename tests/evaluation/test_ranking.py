@@ -146,3 +146,4 @@ def test_block_top_k_equals_torch_topk(width):
     expected = scores.topk(10, dim=1).indices
     assert torch.equal(block_top_k(scores, 10, block=16), expected)
     assert block_top_k(scores, 10, block=16)[3, 0] == width - 1
+
