@@ -31,6 +31,8 @@ class Bert4RecConfig(PretrainedConfig):
         max_item_categories: Categories kept per item in that table.
         use_output_transform: Map the hidden state through dense + activation + LayerNorm before
             the dot product with item embeddings (as BERT's MLM head does).
+        norm_first: Pre-LayerNorm blocks (``x + sublayer(LayerNorm(x))`` and a final LayerNorm,
+            as in the original SASRec) instead of BERT's post-LayerNorm layers.
         initializer_range: Std of the normal initialisation (embeddings included: a small
             std matters with a tied output layer).
         layer_norm_eps: LayerNorm epsilon.
@@ -69,6 +71,7 @@ class Bert4RecConfig(PretrainedConfig):
         num_categories: int = 0,
         max_item_categories: int = 1,
         use_output_transform: bool = True,
+        norm_first: bool = False,
         initializer_range: float = 0.02,
         layer_norm_eps: float = 1e-12,
         pad_token_id: int = 0,
@@ -101,6 +104,7 @@ class Bert4RecConfig(PretrainedConfig):
         self.num_categories = num_categories
         self.max_item_categories = max_item_categories
         self.use_output_transform = use_output_transform
+        self.norm_first = norm_first
         self.initializer_range = initializer_range
         self.layer_norm_eps = layer_norm_eps
         self.mask_token_id = mask_token_id

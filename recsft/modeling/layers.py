@@ -261,6 +261,12 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
     BERT4Rec and SASRec differ only in their attention mask (:meth:`_attention_mask`:
     bidirectional or causal) and in what the last position holds (an appended ``[MASK]`` or
     the newest event).
+
+    The blocks are BERT's post-LayerNorm layers (``LayerNorm(x + sublayer(x))``), or with
+    ``config.norm_first`` pre-LayerNorm blocks (``x + sublayer(LayerNorm(x))``, a final
+    LayerNorm after the last block), as in the original SASRec and GPT-2: the same modules and
+    parameter names, each ``BertLayer``'s two LayerNorms moved before their sub-layers
+    (:func:`_pre_norm_layer`).
     """
 
     def __init__(self, config: PretrainedConfig) -> None:
@@ -269,6 +275,11 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
         super().__init__(config)
         self.embeddings = SequenceEmbeddings(config)
         self.encoder = BertEncoder(config)
+        #: With ``config.norm_first``: the LayerNorm after the last pre-LayerNorm block.
+        self.final_layer_norm = (
+            nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+            if getattr(config, "norm_first", False) else None
+        )
         self.output_transform = (
             OutputTransform(config) if config.use_output_transform else nn.Identity()
         )
@@ -319,7 +330,12 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
             attention_mask = (input_ids != self.config.pad_token_id).long()
         embedded = self.embeddings(input_ids, token_type_ids, time_gap_ids)
         mask = self._attention_mask(embedded, attention_mask)
-        return self.encoder(embedded, attention_mask=mask).last_hidden_state
+        if self.final_layer_norm is None:
+            return self.encoder(embedded, attention_mask=mask).last_hidden_state
+        hidden = embedded
+        for layer in self.encoder.layer:
+            hidden = _pre_norm_layer(layer, hidden, mask)
+        return self.final_layer_norm(hidden)
 
     def encode_sequences(
         self,
@@ -353,19 +369,59 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
         mask = self._attention_mask(embedded, attention_mask)
         hidden = embedded
         *layers, last = self.encoder.layer
+        norm_first = self.final_layer_norm is not None
         for layer in layers:
-            hidden = _bert_layer(layer, hidden, mask)
-        return self.output_transform(_bert_layer(last, hidden, mask, last_only=True)[:, 0])
+            hidden = _bert_layer(layer, hidden, mask, norm_first=norm_first)
+        hidden = _bert_layer(last, hidden, mask, last_only=True, norm_first=norm_first)[:, 0]
+        if norm_first:
+            hidden = self.final_layer_norm(hidden)
+        return self.output_transform(hidden)
+
+
+def _pre_norm_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | None
+                    ) -> torch.Tensor:
+    """A transformers ``BertLayer``'s modules as a pre-LayerNorm block.
+
+    ``h = x + dropout(dense(attention(LN1(x))))``, then ``h + dropout(W2 act(W1 LN2(h)))``,
+    where ``LN1`` is the layer's ``attention.output.LayerNorm`` and ``LN2`` its
+    ``output.LayerNorm``. The attention module is called as a module (hooks, e.g. the attention
+    weights read by :mod:`recsft.retrieval.explain`, see it).
+
+    Args:
+        layer: A ``BertLayer``.
+        hidden: ``(batch, length, hidden)`` states entering it.
+        mask: The encoder's attention mask (as for the ``BertLayer``).
+
+    Returns:
+        ``(batch, length, hidden)``.
+    """
+    attention = layer.attention
+    context, _ = attention.self(attention.output.LayerNorm(hidden), attention_mask=mask)
+    attended = hidden + attention.output.dropout(attention.output.dense(context))
+    return attended + _feed_forward(layer, layer.output.LayerNorm(attended))
+
+
+def _feed_forward(layer: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """``dropout(W2 act(W1 hidden))`` of a ``BertLayer``, without residual or LayerNorm;
+    ReLU in place when no gradient is recorded (no copy of the widest activation)."""
+    intermediate = layer.intermediate.dense(hidden)
+    act = layer.intermediate.intermediate_act_fn
+    if isinstance(act, nn.ReLU) and not torch.is_grad_enabled():
+        intermediate = intermediate.relu_()
+    else:
+        intermediate = act(intermediate)
+    return layer.output.dropout(layer.output.dense(intermediate))
 
 
 def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | None,
-                last_only: bool = False) -> torch.Tensor:
+                last_only: bool = False, norm_first: bool = False) -> torch.Tensor:
     """A transformers ``BertLayer`` (self-attention, no cache), restated for inference speed.
 
-    The same computation as ``layer(hidden, mask)``, with the query, key and value projections
-    as one matrix product (one pass over the states instead of three), and, with
-    ``last_only``, the queries and the feed-forward block of the last position only (keys and
-    values still come from every position). Dropout applies in training mode as in the layer.
+    The same computation as ``layer(hidden, mask)`` (or :func:`_pre_norm_layer` with
+    ``norm_first``), with the query, key and value projections as one matrix product (one
+    pass over the states instead of three), and, with ``last_only``, the queries and the
+    feed-forward block of the last position only (keys and values still come from every
+    position). Dropout applies in training mode as in the layer.
 
     Args:
         layer: A ``BertLayer`` of the encoder.
@@ -373,6 +429,7 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
         mask: The encoder's attention mask (``(batch, 1, length, length)`` boolean or additive,
             or ``None``); with ``last_only`` its last query row is used.
         last_only: Compute the output of the last position only.
+        norm_first: A pre-LayerNorm block (the LayerNorms before the sub-layers).
 
     Returns:
         ``(batch, length, hidden)``, or ``(batch, 1, hidden)`` with ``last_only``.
@@ -383,6 +440,9 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
     attention = layer.attention.self
     batch, length, _ = hidden.shape
     width = attention.all_head_size
+    residual = hidden[:, -1:] if last_only else hidden
+    if norm_first:
+        hidden = layer.attention.output.LayerNorm(hidden)
 
     def fused(*projections: nn.Linear) -> tuple[torch.Tensor, ...]:
         """The projections of ``hidden`` as one matrix product, split back."""
@@ -391,11 +451,9 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
         return nn.functional.linear(hidden, weight, bias).split(width, dim=-1)
 
     if last_only:
-        queries = hidden[:, -1:]
-        query = attention.query(queries)
+        query = attention.query(hidden[:, -1:])
         key, value = fused(attention.key, attention.value)
     else:
-        queries = hidden
         query, key, value = fused(attention.query, attention.key, attention.value)
 
     def heads(states: torch.Tensor) -> torch.Tensor:
@@ -409,11 +467,10 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
     context, _ = interface(attention, heads(query), heads(key), heads(value), mask,
                            dropout=attention.dropout.p if attention.training else 0.0,
                            scaling=attention.scaling)
-    attended = layer.attention.output(context.reshape(batch, -1, width), queries)
-    intermediate = layer.intermediate.dense(attended)
-    act = layer.intermediate.intermediate_act_fn
-    if isinstance(act, nn.ReLU) and not torch.is_grad_enabled():
-        intermediate = intermediate.relu_()  # no copy of the widest activation
-    else:
-        intermediate = act(intermediate)
-    return layer.output(intermediate, attended)
+    context = context.reshape(batch, -1, width)
+    if not norm_first:
+        attended = layer.attention.output(context, residual)
+        return layer.output.LayerNorm(_feed_forward(layer, attended) + attended)
+    output = layer.attention.output
+    attended = residual + output.dropout(output.dense(context))
+    return attended + _feed_forward(layer, layer.output.LayerNorm(attended))

@@ -8,8 +8,9 @@ over :meth:`SASRecModel.item_embeddings` ranks exactly as the model does). What 
 BERT4Rec is the attention mask: position ``t`` attends only to positions ``<= t``, so the hidden
 state of the newest event is the query for the next item and no ``[MASK]`` token is needed.
 
-Deviations from the paper: the blocks are BERT's post-LayerNorm layers (the paper normalises
-before each sub-layer), the embeddings are LayerNorm-ed, and the loss is chosen by
+Deviations from the paper: the blocks are BERT's post-LayerNorm layers by default (the paper
+normalises before each sub-layer: ``config.norm_first``), the embeddings are LayerNorm-ed (the
+paper scales them by the square root of the width), and the loss is chosen by
 ``config.loss`` (full cross-entropy by default, not the paper's one-negative binary
 cross-entropy).
 

@@ -49,6 +49,8 @@ class ModelConfig:
         use_categories: Add each item's category embeddings to its vector (input and output);
             needs an item table with categories (see ``data.category_column``).
         use_output_transform: Dense + activation + LayerNorm before scoring.
+        norm_first: Transformers: pre-LayerNorm blocks and a final LayerNorm (the original
+            SASRec's) instead of BERT's post-LayerNorm layers.
         initializer_range: Std of the normal initialisation.
         loss: ``ce`` (full softmax), ``sampled_softmax`` (logQ-corrected) or ``gbce``.
         num_negatives: Negatives per batch for the sampled losses.
@@ -70,6 +72,7 @@ class ModelConfig:
     use_time_gaps: bool = False
     use_categories: bool = False
     use_output_transform: bool | None = None
+    norm_first: bool | None = None
     initializer_range: float = 0.02
     loss: str = "ce"
     num_negatives: int = 256

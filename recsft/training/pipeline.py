@@ -242,7 +242,8 @@ def create_model(
     accepted = set(inspect.signature(config_class.__init__).parameters)
     fields = {k: v for k, v in config.model.__dict__.items()
               if k in accepted and v is not None}
-    foreign = sorted(k for k in ("embedding_size", "use_output_projection", "attention_type")
+    foreign = sorted(k for k in ("embedding_size", "use_output_projection", "attention_type",
+                                 "norm_first")
                      if getattr(config.model, k) is not None and k not in accepted)
     if foreign:
         raise ValueError(f"model.{foreign[0]} does not apply to model_type "

@@ -148,8 +148,13 @@ def test_no_labelled_position_gives_a_zero_loss():
     assert model.embeddings.items.weight.grad is not None
 
 
-def test_save_load_round_trip_through_auto_classes(tmp_path):
-    model = tiny_model(loss="ce", num_negatives=16, negative_sampling="popularity", gbce_t=0.5)
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_save_load_round_trip_through_auto_classes(tmp_path, norm_first):
+    model = tiny_model(loss="ce", num_negatives=16, negative_sampling="popularity", gbce_t=0.5,
+                       norm_first=norm_first)
+    if norm_first:
+        with torch.no_grad():
+            model.final_layer_norm.weight.mul_(1.5)
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").exists()
     saved = json.loads((tmp_path / "config.json").read_text())
@@ -161,6 +166,7 @@ def test_save_load_round_trip_through_auto_classes(tmp_path):
     )
     loaded = AutoModel.from_pretrained(tmp_path).eval()
     assert isinstance(loaded, SASRecModel) and loaded.config.is_decoder
+    assert loaded.config.norm_first is norm_first
     ids, types, mask = batch()
     torch.testing.assert_close(loaded.encode_sequences(ids, types, mask),
                                model.encode_sequences(ids, types, mask))

@@ -105,3 +105,16 @@ def test_model_fields_of_another_model_type_are_rejected(tmp_path):
     config.model.model_type, config.model.attention_type = "sasrec", "dot"
     with pytest.raises(ValueError, match="model.attention_type does not apply to model_type"):
         create_model(config, BehaviorTokenizer.from_sequences([["a"]]))
+
+
+def test_norm_first_reaches_transformers_and_is_rejected_for_recurrent_models(tmp_path):
+    from recsft.tokenization import BehaviorTokenizer
+    from recsft.training.pipeline import create_model
+
+    config = _config(tmp_path)
+    config.model.model_type, config.model.norm_first = "sasrec", True
+    model = create_model(config, BehaviorTokenizer.from_sequences([["a"]]))
+    assert model.config.norm_first and model.final_layer_norm is not None
+    config.model.model_type = "gru4rec"
+    with pytest.raises(ValueError, match="model.norm_first does not apply to model_type"):
+        create_model(config, BehaviorTokenizer.from_sequences([["a"]]))
