@@ -116,7 +116,7 @@ def test_vector_scorer_subclass_ranks_precomputed_vectors_exactly():
     np.testing.assert_array_equal(top, scores.topk(2, dim=1).indices.numpy())
 
 
-@pytest.mark.parametrize("model_type", ["sasrec", "bert4rec"])
+@pytest.mark.parametrize("model_type", ["sasrec", "bert4rec", "gru4rec"])
 def test_model_scorer_encodes_cpu_batches_in_slices_with_the_same_vectors(model_type,
                                                                           monkeypatch):
     import recsft.evaluation.ranking as ranking
