@@ -38,6 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
                                "popularity and target event type")
     evaluate.add_argument("--n-resamples", type=int, default=1000,
                           help="bootstrap resamples of the users for the 95%% intervals (0: none)")
+    evaluate.add_argument("--transitions", action="store_true",
+                          help="score with the model interpolated with the run's item "
+                               "transitions (fitted by 'recsft transitions')")
+
+    transitions = commands.add_parser(
+        "transitions", help="fit item-to-item transitions on a run's training split, choose "
+                            "their mixture weight with the model on validation, save them")
+    transitions.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
+    transitions.add_argument("--weights", type=float, nargs="+",
+                             help="mixture weights to try (default 0 0.1 ... 0.7)")
+    transitions.add_argument("--order-weights", type=float, nargs="+", default=[1.0, 0.3],
+                             help="weight of the successor at distance 1, 2, ...")
+    transitions.add_argument("--decay", type=float, default=0.3,
+                             help="weight ratio between consecutive history items")
+    transitions.add_argument("--window", type=int, default=10, help="newest history items read")
+    transitions.add_argument("--json", action="store_true", help="print JSON")
 
     windows = commands.add_parser(
         "windows", help="train and test once per time window (rolling temporal protocol): "
@@ -191,7 +207,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
         data = RunConfig.from_yaml(args.data_config).data
     result = evaluate_run(args.run, split=args.split, n_resamples=args.n_resamples,
-                          segments=args.segments, data=data)
+                          segments=args.segments, data=data, transitions=args.transitions)
     _write_json(result, args.output)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -455,10 +471,27 @@ def _data_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _transitions(args: argparse.Namespace) -> int:
+    from recsft.modeling.transitions import TransitionSettings
+    from recsft.training.pipeline import fit_transitions
+
+    settings = TransitionSettings(order_weights=tuple(args.order_weights), decay=args.decay,
+                                  window=args.window)
+    result = fit_transitions(args.run, settings, args.weights)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for weight, value in result["validation"].items():
+        print(f"weight {weight:<5} validation {result['metric']} {value:.4f}")
+    print(f"chosen weight {result['weight']} -> {result['saved_to']}")
+    print(f"test: recsft evaluate --run {args.run} --transitions")
+    return 0
+
+
 DATA_COMMANDS = {"prepare": _data_prepare, "stats": _data_stats, "list": _data_list}
-COMMANDS = {"train": _train, "evaluate": _evaluate, "recommend": _recommend, "push": _push,
-            "data": _data, "compare": _compare, "index": _index, "report": _report,
-            "windows": _windows, "cv": _cv}
+COMMANDS = {"train": _train, "evaluate": _evaluate, "transitions": _transitions,
+            "recommend": _recommend, "push": _push, "data": _data, "compare": _compare,
+            "index": _index, "report": _report, "windows": _windows, "cv": _cv}
 
 if __name__ == "__main__":
     sys.exit(main())

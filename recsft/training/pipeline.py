@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -505,6 +506,55 @@ def load_run(run_dir: str, split: str = "test",
     return AutoModel.from_pretrained(run_dir), evaluator, log
 
 
+def fit_transitions(run_dir: str, settings: Any = None,
+                    weights: Sequence[float] | None = None,
+                    metric: str = "ndcg@10") -> dict[str, Any]:
+    """Fit item transitions on a run's training split, choose their mixture weight with the
+    run's model on its validation split, and save them (``transitions.safetensors``).
+
+    Args:
+        run_dir: A run folder written by :func:`run_training` (a transformer or recurrent
+            model with ``encode_sequences``).
+        settings: :class:`~recsft.modeling.transitions.TransitionSettings` (default ones).
+        weights: Mixture weights to try (default
+            :data:`~recsft.evaluation.mixture.DEFAULT_WEIGHTS`).
+        metric: Validation metric to maximise.
+
+    Returns:
+        ``{"weight", "validation" (metric per weight), "settings", "saved_to"}``.
+    """
+    from transformers import AutoModel
+
+    from recsft.evaluation.mixture import (
+        DEFAULT_WEIGHTS,
+        CachedQueries,
+        MixtureScorer,
+        choose_mixture_weight,
+    )
+    from recsft.evaluation.ranking import model_scorer
+    from recsft.modeling import register_auto_classes
+    from recsft.modeling.transitions import ItemTransitions, TransitionSettings
+
+    register_auto_classes()
+    config = RunConfig.from_yaml(os.path.join(run_dir, RUN_CONFIG_FILE))
+    tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
+    _, splits = split_events(config)
+    valid = build_evaluator(config, splits.valid, tokenizer, splits.protocol)
+    offset = tokenizer.first_item_id
+    chain = ItemTransitions.fit(
+        (np.asarray(tokenizer.items_to_ids(items), dtype=np.int64) - offset
+         for items in splits.train.items),
+        valid.num_items, settings or TransitionSettings())
+    base = CachedQueries(model_scorer(AutoModel.from_pretrained(run_dir)))
+    weight, results = choose_mixture_weight(
+        valid.evaluate, lambda w: MixtureScorer(base, chain, offset, w),
+        DEFAULT_WEIGHTS if weights is None else weights, metric)
+    chain.settings.weight, chain.settings.validation = weight, results
+    path = chain.save(run_dir)
+    return {"weight": weight, "validation": results, "metric": metric,
+            "settings": dataclasses.asdict(chain.settings), "saved_to": path}
+
+
 def catalogue_categories(config: RunConfig, log: EventLog,
                          tokenizer: BehaviorTokenizer) -> np.ndarray | None:
     """``(num_items, C)`` category ids per item index from the source's item table, or
@@ -518,7 +568,8 @@ def catalogue_categories(config: RunConfig, log: EventLog,
 
 def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
                  seed: int = 0, segments: bool = False,
-                 data: DataConfig | None = None, per_user: bool = False) -> dict[str, Any]:
+                 data: DataConfig | None = None, per_user: bool = False,
+                 transitions: bool = False) -> dict[str, Any]:
     """Re-evaluate a saved run on its own split, with the trainer's evaluator.
 
     Args:
@@ -533,6 +584,9 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
             does not know.
         per_user: Also return ``per_user[key]``, the ``(n_users,)`` values behind each mean
             (users in split order), for intervals and tests across runs.
+        transitions: Score with the model's softmax interpolated with the run's item
+            transitions (:func:`fit_transitions` writes them; the result then records
+            ``transitions``: the weight and how it was chosen).
 
     Returns:
         ``{"dataset", "protocol", "split", "metrics", "intervals", "beyond_accuracy"}`` (and
@@ -547,7 +601,18 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
     from recsft.evaluation.statistics import bootstrap_interval
 
     model, evaluator, log = load_run(run_dir, split, data)
-    top, targets = evaluator.top_k(model_scorer(model))
+    scorer = model_scorer(model)
+    chain = None
+    if transitions:
+        from recsft.evaluation.mixture import MixtureScorer
+        from recsft.modeling.transitions import ItemTransitions
+
+        chain = ItemTransitions.load(run_dir)
+        if chain.settings.weight is None:
+            raise ValueError(f"{run_dir}: the item transitions have no mixture weight; fit "
+                             "them with 'recsft transitions --run DIR'")
+        scorer = MixtureScorer(scorer, chain, model.config.first_item_id, chain.settings.weight)
+    top, targets = evaluator.top_k(scorer)
     metrics, user_values = evaluator.metrics_from_top(top, targets)
     intervals = {
         key: {**bootstrap_interval(values, n_resamples, seed=seed), "n_resamples": n_resamples}
@@ -564,6 +629,8 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
                                                    max(evaluator.ks), evaluator.item_counts,
                                                    targets),
     }
+    if chain is not None:
+        result["transitions"] = dataclasses.asdict(chain.settings)
     if data is not None:
         result["transfer"] = {"data": dataclasses.asdict(data),
                               "unknown_target_share": float(np.mean(targets < 0)),

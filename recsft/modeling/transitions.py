@@ -1,0 +1,166 @@
+"""Item-to-item transitions: a Markov chain over the training sequences.
+
+The next-item distribution after a history is the recency-weighted average of the transition
+rows of its newest items: ``P(j | h) = sum_k w_k T[h_k, j]`` with ``w_k ∝ decay ** age_k``
+over the newest ``window`` items, where ``T[i, j]`` is the share of ``i``'s successors that are
+``j`` (successors at distance ``d`` counted with weight ``order_weights[d - 1]``). It is the
+Markov-chain half of FPMC (Rendle et al., WWW 2010) without the factorisation, and on sparse
+catalogues it knows pairs of items a sequence encoder has seen too rarely to embed well;
+:class:`~recsft.evaluation.mixture.MixtureScorer` interpolates it with a model's softmax.
+
+Saved as ``transitions.safetensors`` (the CSR arrays; settings in the header): no pickle.
+
+Example:
+    >>> chain = ItemTransitions.fit([[0, 1, 2], [1, 2]], num_items=3)
+    >>> chain.next_item_probabilities([[0, 1]])            # (1, 3), rows sum to <= 1
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+#: File name inside a run folder.
+TRANSITIONS_FILE = "transitions.safetensors"
+
+
+@dataclass
+class TransitionSettings:
+    """How the chain is counted and read.
+
+    Attributes:
+        order_weights: Weight of a successor at distance 1, 2, ... (``(1.0, 0.3)``: the next
+            item counts 1, the one after it 0.3).
+        decay: Weight ratio between consecutive history items, newest first.
+        window: Newest history items read.
+        weight: Mixture weight of the chain against a model (chosen on validation by
+            :func:`~recsft.evaluation.mixture.choose_mixture_weight`; ``None`` until then).
+    """
+
+    order_weights: tuple[float, ...] = (1.0, 0.3)
+    decay: float = 0.3
+    window: int = 10
+    weight: float | None = None
+    #: Validation metric per mixture weight tried, when chosen.
+    validation: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.order_weights = tuple(float(w) for w in self.order_weights)
+        if not self.order_weights or any(w < 0 for w in self.order_weights):
+            raise ValueError(f"order_weights must be non-negative and not empty, got "
+                             f"{self.order_weights}")
+        if not 0 < self.decay <= 1:
+            raise ValueError(f"decay must be in (0, 1], got {self.decay}")
+        if self.window < 1:
+            raise ValueError(f"window must be at least 1, got {self.window}")
+        if self.weight is not None and not 0 <= self.weight <= 1:
+            raise ValueError(f"weight must be in [0, 1], got {self.weight}")
+
+
+class ItemTransitions:
+    """Row-normalised item transition counts ``(num_items, num_items)``, sparse.
+
+    Args:
+        indptr, indices, data: The CSR arrays of the row-normalised matrix.
+        num_items: Catalogue size (item indices ``0 .. num_items - 1``).
+        settings: How it was counted and how histories read it.
+    """
+
+    def __init__(self, indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
+                 num_items: int, settings: TransitionSettings) -> None:
+        from scipy import sparse
+
+        self.num_items = num_items
+        self.settings = settings
+        self.matrix = sparse.csr_matrix((data, indices, indptr), shape=(num_items, num_items))
+
+    @classmethod
+    def fit(cls, sequences: Iterable[Sequence[int]], num_items: int,
+            settings: TransitionSettings | None = None) -> ItemTransitions:
+        """Count successors in ``sequences`` of item indices (oldest first; negative indices,
+        e.g. unknown items, break no chain but are skipped as endpoints)."""
+        from scipy import sparse
+
+        settings = settings or TransitionSettings()
+        rows, cols, vals = [], [], []
+        for sequence in sequences:
+            items = np.asarray(sequence, dtype=np.int64)
+            for distance, weight in enumerate(settings.order_weights, start=1):
+                if len(items) <= distance or weight == 0:
+                    continue
+                source, target = items[:-distance], items[distance:]
+                keep = (source >= 0) & (target >= 0)
+                rows.append(source[keep])
+                cols.append(target[keep])
+                vals.append(np.full(int(keep.sum()), weight))
+        if rows:
+            counts = sparse.csr_matrix(
+                (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                shape=(num_items, num_items))
+        else:
+            counts = sparse.csr_matrix((num_items, num_items))
+        counts.sum_duplicates()
+        totals = np.asarray(counts.sum(axis=1)).ravel()
+        totals[totals == 0] = 1.0
+        normalised = sparse.diags(1.0 / totals) @ counts
+        normalised = sparse.csr_matrix(normalised, dtype=np.float32)
+        return cls(normalised.indptr, normalised.indices, normalised.data, num_items, settings)
+
+    def next_item_probabilities(self, histories: Sequence[Sequence[int]]) -> np.ndarray:
+        """``(B, num_items)`` float32 next-item distributions of ``histories`` (item indices,
+        oldest first; negative entries ignored). A row sums to at most 1: the weight of a
+        history item without known successors is left out (the chain has nothing to say
+        there, and a mixture leaves the model's share alone)."""
+        from scipy import sparse
+
+        settings = self.settings
+        rows, cols, vals = [], [], []
+        for row, history in enumerate(histories):
+            items = [int(i) for i in history if i >= 0][-settings.window:]
+            if not items:
+                continue
+            weights = settings.decay ** np.arange(len(items) - 1, -1, -1, dtype=np.float64)
+            rows.extend([row] * len(items))
+            cols.extend(items)
+            vals.extend(weights / weights.sum())
+        reading = sparse.csr_matrix((vals, (rows, cols)),
+                                    shape=(len(histories), self.num_items))
+        return (reading @ self.matrix).toarray().astype(np.float32)
+
+    def save(self, directory: str) -> str:
+        """Write :data:`TRANSITIONS_FILE` into ``directory`` (temporary file, then rename)."""
+        from safetensors.numpy import save_file
+
+        path = os.path.join(directory, TRANSITIONS_FILE)
+        tmp = path + ".tmp"
+        metadata = {"num_items": str(self.num_items),
+                    "settings": json.dumps(asdict(self.settings))}
+        save_file({"indptr": self.matrix.indptr.astype(np.int64),
+                   "indices": self.matrix.indices.astype(np.int64),
+                   "data": self.matrix.data.astype(np.float32)}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, directory: str) -> ItemTransitions:
+        """Read :data:`TRANSITIONS_FILE` from ``directory``.
+
+        Raises:
+            FileNotFoundError: the folder has none (``recsft transitions --run DIR`` writes it).
+        """
+        from safetensors import safe_open
+
+        path = os.path.join(directory, TRANSITIONS_FILE)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path}: no item transitions; fit them with "
+                                    f"'recsft transitions --run {directory}'")
+        with safe_open(path, framework="numpy") as handle:
+            metadata = handle.metadata()
+            arrays = {name: handle.get_tensor(name) for name in ("indptr", "indices", "data")}
+        settings = TransitionSettings(**json.loads(metadata["settings"]))
+        return cls(arrays["indptr"], arrays["indices"], arrays["data"],
+                   int(metadata["num_items"]), settings)
