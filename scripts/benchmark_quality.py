@@ -15,6 +15,13 @@ Usage:
 
 ``--reuse`` records a seed's finished run instead of training it again. With one seed and no
 ``--seeds``, the run keeps the config's name and seed.
+
+``--transitions`` records each seed's model interpolated with item transitions
+(``recsft transitions``: fitted on the training split, mixture weight chosen on validation;
+fitted first where a run has none) as ``quality_<name>-transitions.json``.
+
+    python scripts/benchmark_quality.py --config configs/sasrec-beauty.yaml --seeds 42 43 \
+        --reuse --transitions
 """
 
 from __future__ import annotations
@@ -58,18 +65,26 @@ def _comparable(protocol: dict[str, Any], version: Any) -> list[str]:
 
 
 def record_seeds(run_dirs: list[str], command: str, n_resamples: int,
-                 name: str | None = None) -> dict[str, Any]:
+                 name: str | None = None, transitions: bool = False) -> dict[str, Any]:
     """The benchmark record of one config's seeds (see the module docstring)."""
     from recsft.evaluation.published import PROTOCOL, dataset_version, published_for
     from recsft.evaluation.seeds import aggregate_seeds, published_comparison
-    from recsft.training.pipeline import evaluate_run
+    from recsft.modeling.transitions import TRANSITIONS_FILE
+    from recsft.training.pipeline import evaluate_run, fit_transitions
 
     records, per_user = [], []
     for run_dir in run_dirs:
         with open(os.path.join(run_dir, "metrics.json")) as handle:
             records.append(json.load(handle))
-        evaluation = evaluate_run(run_dir, "test", n_resamples=0, per_user=True)
+        if transitions and not os.path.exists(os.path.join(run_dir, TRANSITIONS_FILE)):
+            print(f"fitting item transitions of {run_dir}", flush=True)
+            fit_transitions(run_dir)
+        evaluation = evaluate_run(run_dir, "test", n_resamples=0, per_user=True,
+                                  transitions=transitions)
         per_user.append(evaluation["per_user"])
+        if transitions:  # the seed's own figures are the mixture's
+            records[-1] = {**records[-1], "test": evaluation["metrics"],
+                           "transitions": evaluation["transitions"]}
     first = records[0]
     for run_dir, record in zip(run_dirs[1:], records[1:]):
         if record["protocol"] != first["protocol"]:
@@ -82,6 +97,8 @@ def record_seeds(run_dirs: list[str], command: str, n_resamples: int,
     reasons = _comparable(first["protocol"], version) if version else []
     name = name or first["config"]["name"].removesuffix(
         f"-seed{first['config']['training']['seed']}")
+    if transitions:
+        name += "-transitions"
     return {
         "name": name,
         "command": command,
@@ -90,7 +107,8 @@ def record_seeds(run_dirs: list[str], command: str, n_resamples: int,
         "protocol": first["protocol"],
         "seeds": [{"seed": record["config"]["training"]["seed"], "run_dir": run_dir,
                    "test": record["test"], "valid": record.get("valid"),
-                   "training": record["training"]}
+                   "training": record["training"],
+                   **({"transitions": record["transitions"]} if transitions else {})}
                   for run_dir, record in zip(run_dirs, records)],
         "summary": summary,
         "test": {key: value["mean"] for key, value in summary.items()},
@@ -137,6 +155,8 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--reuse", action="store_true", help="record finished seeds")
     parser.add_argument("--n-resamples", type=int, default=1000)
+    parser.add_argument("--transitions", action="store_true",
+                        help="record the models interpolated with item transitions")
     args = parser.parse_args()
 
     if args.config:
@@ -151,12 +171,13 @@ def main() -> None:
             run_dirs.append(_train(args.config, overrides, args.reuse))
         command = ("python scripts/benchmark_quality.py --config " + args.config
                    + "".join(f" --set {shlex.quote(o)}" for o in args.overrides)
-                   + (" --seeds " + " ".join(map(str, args.seeds)) if args.seeds else ""))
+                   + (" --seeds " + " ".join(map(str, args.seeds)) if args.seeds else "")
+                   + (" --transitions" if args.transitions else ""))
     else:
         run_dirs = args.from_run
         command = "recorded from " + " ".join(run_dirs)
     record = record_seeds(run_dirs, command, args.n_resamples,
-                          name=base.name if args.config else None)
+                          name=base.name if args.config else None, transitions=args.transitions)
     from recsft.reporting import write_benchmark_result
 
     out = write_benchmark_result(ROOT, f"quality_{record['name']}", record)
