@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "their mixture weight with the model on validation, save them")
     transitions.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
     transitions.add_argument("--weights", type=float, nargs="+",
-                             help="mixture weights to try (default 0 0.1 ... 0.7)")
+                             help="mixture weights to try (default 0 0.1 ... 0.9)")
     transitions.add_argument("--order-weights", type=float, nargs="+", default=[1.0, 0.3],
                              help="weight of the successor at distance 1, 2, ...")
     transitions.add_argument("--decay", type=float, default=0.3,

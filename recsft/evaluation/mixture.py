@@ -20,7 +20,7 @@ import torch
 from recsft.modeling.transitions import ItemTransitions
 
 #: Mixture weights tried on validation by default.
-DEFAULT_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+DEFAULT_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 class MixtureScorer:
