@@ -216,6 +216,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(format_intervals(result))
     else:
         print(format_table({"model": result["metrics"]}, protocol=result["protocol"]))
+    if "transitions" in result:
+        print(f"\nscores: the model interpolated with item transitions, weight "
+              f"{result['transitions']['weight']} (chosen on validation)")
     if "transfer" in result:
         t = result["transfer"]
         print(f"\ntransfer: {t['unknown_target_share']:.1%} of targets and "

@@ -208,3 +208,21 @@ def test_index_build_bad_input(tmp_path, capsys, args, message):
     run = _tiny_run(tmp_path)
     assert main(["index", "build", "--run", run, *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_transitions_command_then_evaluate_with_them(trained_run, tmp_path, capsys):
+    import shutil
+
+    config, _ = trained_run
+    run_dir = str(tmp_path / "run")
+    shutil.copytree(config.run_dir, run_dir)
+    assert main(["evaluate", "--run", run_dir, "--transitions", "--n-resamples", "0"]) == 2
+    assert "recsft transitions --run" in capsys.readouterr().err
+    assert main(["transitions", "--run", run_dir, "--weights", "0", "0.5", "--json"]) == 0
+    fitted = json.loads(capsys.readouterr().out)
+    assert set(fitted["validation"]) == {"0.0", "0.5"}
+    assert fitted["settings"]["order_weights"] == [1.0, 0.3]
+    assert main(["evaluate", "--run", run_dir, "--transitions", "--n-resamples", "0"]) == 0
+    assert f"weight {fitted['weight']} (chosen on validation)" in capsys.readouterr().out
+    assert main(["transitions", "--run", run_dir, "--decay", "0"]) == 2
+    assert "decay must be in (0, 1]" in capsys.readouterr().err
