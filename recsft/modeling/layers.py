@@ -397,7 +397,19 @@ def _pre_norm_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor |
     """
     attention = layer.attention
     context, _ = attention.self(attention.output.LayerNorm(hidden), attention_mask=mask)
-    attended = hidden + attention.output.dropout(attention.output.dense(context))
+    return _block_output(layer, context, hidden, norm_first=True)
+
+
+def _block_output(layer: nn.Module, context: torch.Tensor, residual: torch.Tensor,
+                  norm_first: bool) -> torch.Tensor:
+    """A ``BertLayer``'s output from its attention ``context`` ``(batch, length, width)``
+    and the states ``residual`` that entered it: attention output projection, residual and
+    feed-forward block, post-LayerNorm (BERT's) or pre-LayerNorm (``norm_first``)."""
+    if not norm_first:
+        attended = layer.attention.output(context, residual)
+        return layer.output.LayerNorm(_feed_forward(layer, attended) + attended)
+    output = layer.attention.output
+    attended = residual + output.dropout(output.dense(context))
     return attended + _feed_forward(layer, layer.output.LayerNorm(attended))
 
 
@@ -467,10 +479,4 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
     context, _ = interface(attention, heads(query), heads(key), heads(value), mask,
                            dropout=attention.dropout.p if attention.training else 0.0,
                            scaling=attention.scaling)
-    context = context.reshape(batch, -1, width)
-    if not norm_first:
-        attended = layer.attention.output(context, residual)
-        return layer.output.LayerNorm(_feed_forward(layer, attended) + attended)
-    output = layer.attention.output
-    attended = residual + output.dropout(output.dense(context))
-    return attended + _feed_forward(layer, layer.output.LayerNorm(attended))
+    return _block_output(layer, context.reshape(batch, -1, width), residual, norm_first)

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -34,6 +34,9 @@ from recsft.data.split import (
 from recsft.evaluation.ranking import RankingEvaluator, popularity_scorer
 from recsft.tokenization import BehaviorTokenizer
 from recsft.training.arguments import RunConfig
+
+if TYPE_CHECKING:
+    from recsft.modeling.transitions import TransitionSettings
 
 RUN_CONFIG_FILE = "run_config.yaml"
 METRICS_FILE = "metrics.json"
@@ -487,26 +490,37 @@ def load_run(run_dir: str, split: str = "test",
     Returns:
         ``(model, evaluator, event log)``.
     """
+    if split not in ("test", "valid"):
+        raise ValueError(f"unknown split '{split}'; expected 'test' or 'valid'")
+    config, tokenizer, log, splits = _run_splits(run_dir, data)
+    evaluator = build_evaluator(config, getattr(splits, split), tokenizer, splits.protocol)
+    evaluator.item_counts = train_item_counts(splits.train.items, tokenizer)
+    evaluator.item_categories = catalogue_categories(config, log, tokenizer)
+    return _run_model(run_dir), evaluator, log
+
+
+def _run_splits(run_dir: str, data: DataConfig | None = None
+                ) -> tuple[RunConfig, BehaviorTokenizer, EventLog, SequenceSplits]:
+    """A run folder's config (its data section replaced by ``data`` if given), saved
+    tokenizer, event log and splits."""
+    config = RunConfig.from_yaml(os.path.join(run_dir, RUN_CONFIG_FILE))
+    if data is not None:
+        config = dataclasses.replace(config, data=data)
+    log, splits = split_events(config)
+    return config, BehaviorTokenizer.from_pretrained(run_dir), log, splits
+
+
+def _run_model(run_dir: str) -> Any:
+    """A run folder's saved model, through the Auto classes."""
     from transformers import AutoModel
 
     from recsft.modeling import register_auto_classes
 
     register_auto_classes()
-
-    if split not in ("test", "valid"):
-        raise ValueError(f"unknown split '{split}'; expected 'test' or 'valid'")
-    config = RunConfig.from_yaml(os.path.join(run_dir, RUN_CONFIG_FILE))
-    if data is not None:
-        config = dataclasses.replace(config, data=data)
-    tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
-    log, splits = split_events(config)
-    evaluator = build_evaluator(config, getattr(splits, split), tokenizer, splits.protocol)
-    evaluator.item_counts = train_item_counts(splits.train.items, tokenizer)
-    evaluator.item_categories = catalogue_categories(config, log, tokenizer)
-    return AutoModel.from_pretrained(run_dir), evaluator, log
+    return AutoModel.from_pretrained(run_dir)
 
 
-def fit_transitions(run_dir: str, settings: Any = None,
+def fit_transitions(run_dir: str, settings: TransitionSettings | None = None,
                     weights: Sequence[float] | None = None,
                     metric: str = "ndcg@10") -> dict[str, Any]:
     """Fit item transitions on a run's training split, choose their mixture weight with the
@@ -523,8 +537,6 @@ def fit_transitions(run_dir: str, settings: Any = None,
     Returns:
         ``{"weight", "validation" (metric per weight), "settings", "saved_to"}``.
     """
-    from transformers import AutoModel
-
     from recsft.evaluation.mixture import (
         DEFAULT_WEIGHTS,
         CachedQueries,
@@ -532,20 +544,16 @@ def fit_transitions(run_dir: str, settings: Any = None,
         choose_mixture_weight,
     )
     from recsft.evaluation.ranking import model_scorer
-    from recsft.modeling import register_auto_classes
     from recsft.modeling.transitions import ItemTransitions, TransitionSettings
 
-    register_auto_classes()
-    config = RunConfig.from_yaml(os.path.join(run_dir, RUN_CONFIG_FILE))
-    tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
-    _, splits = split_events(config)
+    config, tokenizer, _, splits = _run_splits(run_dir)
     valid = build_evaluator(config, splits.valid, tokenizer, splits.protocol)
     offset = tokenizer.first_item_id
     chain = ItemTransitions.fit(
         (np.asarray(tokenizer.items_to_ids(items), dtype=np.int64) - offset
          for items in splits.train.items),
         valid.num_items, settings or TransitionSettings())
-    base = CachedQueries(model_scorer(AutoModel.from_pretrained(run_dir)))
+    base = CachedQueries(model_scorer(_run_model(run_dir)))
     weight, results = choose_mixture_weight(
         valid.evaluate, lambda w: MixtureScorer(base, chain, offset, w),
         DEFAULT_WEIGHTS if weights is None else weights, metric)
