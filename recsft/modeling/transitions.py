@@ -139,10 +139,14 @@ class ItemTransitions:
         tmp = path + ".tmp"
         metadata = {"num_items": str(self.num_items),
                     "settings": json.dumps(asdict(self.settings))}
-        save_file({"indptr": self.matrix.indptr.astype(np.int64),
-                   "indices": self.matrix.indices.astype(np.int64),
-                   "data": self.matrix.data.astype(np.float32)}, tmp, metadata=metadata)
-        os.replace(tmp, path)
+        try:
+            save_file({"indptr": self.matrix.indptr.astype(np.int64),
+                       "indices": self.matrix.indices.astype(np.int64),
+                       "data": self.matrix.data.astype(np.float32)}, tmp, metadata=metadata)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
         return path
 
     @classmethod
@@ -151,6 +155,8 @@ class ItemTransitions:
 
         Raises:
             FileNotFoundError: the folder has none (``recsft transitions --run DIR`` writes it).
+            ValueError: the file is not one :meth:`save` wrote (names the file and what is
+                missing).
         """
         from safetensors import safe_open
 
@@ -158,9 +164,15 @@ class ItemTransitions:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no item transitions; fit them with "
                                     f"'recsft transitions --run {directory}'")
-        with safe_open(path, framework="numpy") as handle:
-            metadata = handle.metadata()
-            arrays = {name: handle.get_tensor(name) for name in ("indptr", "indices", "data")}
-        settings = TransitionSettings(**json.loads(metadata["settings"]))
-        return cls(arrays["indptr"], arrays["indices"], arrays["data"],
-                   int(metadata["num_items"]), settings)
+        try:
+            with safe_open(path, framework="numpy") as handle:
+                metadata = handle.metadata() or {}
+                arrays = {name: handle.get_tensor(name)
+                          for name in ("indptr", "indices", "data")}
+            settings = TransitionSettings(**json.loads(metadata["settings"]))
+            num_items = int(metadata["num_items"])
+        except Exception as err:  # safetensors, JSON and key errors alike
+            raise ValueError(f"{path}: not an item-transitions file written by recsft "
+                             f"(expected CSR arrays indptr/indices/data and 'settings', "
+                             f"'num_items' metadata): {err}") from err
+        return cls(arrays["indptr"], arrays["indices"], arrays["data"], num_items, settings)

@@ -42,6 +42,11 @@ def test_save_load_round_trip_and_a_clear_error_without_the_file(tmp_path):
     np.testing.assert_allclose(loaded.matrix.toarray(), chain.matrix.toarray())
     with pytest.raises(FileNotFoundError, match="recsft transitions --run"):
         ItemTransitions.load(str(tmp_path / "elsewhere"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / TRANSITIONS_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(ValueError, match=f"{TRANSITIONS_FILE}: not an item-transitions file"):
+        ItemTransitions.load(str(broken))
 
 
 @pytest.mark.parametrize("field, value", [("order_weights", ()), ("order_weights", (1, -1)),
