@@ -44,10 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     transitions = commands.add_parser(
         "transitions", help="fit item-to-item transitions on a run's training split, choose "
-                            "their mixture weight with the model on validation, save them")
+                            "their mixture weight and smoothing with the model on validation, "
+                            "save them")
     transitions.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
     transitions.add_argument("--weights", type=float, nargs="+",
-                             help="mixture weights to try (default 0 0.1 ... 0.9)")
+                             help="mixture weights to try (default 0 0.1 ... 1)")
+    transitions.add_argument("--smoothings", type=float, nargs="+",
+                             help="model pseudo-counts in each successor row to try "
+                                  "(default 0 10 30 100; 0: fixed interpolation)")
     transitions.add_argument("--order-weights", type=float, nargs="+", default=[1.0, 0.3],
                              help="weight of the successor at distance 1, 2, ...")
     transitions.add_argument("--decay", type=float, default=0.3,
@@ -217,8 +221,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         print(format_table({"model": result["metrics"]}, protocol=result["protocol"]))
     if "transitions" in result:
+        chosen = result["transitions"]
         print(f"\nscores: the model interpolated with item transitions, weight "
-              f"{result['transitions']['weight']} (chosen on validation)")
+              f"{chosen['weight']:g}, smoothing {chosen['smoothing']:g} (chosen on validation)")
     if "transfer" in result:
         t = result["transfer"]
         print(f"\ntransfer: {t['unknown_target_share']:.1%} of targets and "
@@ -480,13 +485,16 @@ def _transitions(args: argparse.Namespace) -> int:
 
     settings = TransitionSettings(order_weights=tuple(args.order_weights), decay=args.decay,
                                   window=args.window)
-    result = fit_transitions(args.run, settings, args.weights)
+    result = fit_transitions(args.run, settings, args.weights, args.smoothings)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    for weight, value in result["validation"].items():
-        print(f"weight {weight:<5} validation {result['metric']} {value:.4f}")
-    print(f"chosen weight {result['weight']} -> {result['saved_to']}")
+    metric = result["metric"]
+    for row in result["validation"]:
+        print(f"weight {row['weight']:<4g} smoothing {row['smoothing']:<5g} "
+              f"validation {metric} {row[metric]:.4f}")
+    print(f"chosen weight {result['weight']:g}, smoothing {result['smoothing']:g} -> "
+          f"{result['saved_to']}")
     print(f"test: recsft evaluate --run {args.run} --transitions")
     return 0
 

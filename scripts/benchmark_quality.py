@@ -17,8 +17,9 @@ Usage:
 ``--seeds``, the run keeps the config's name and seed.
 
 ``--transitions`` records each seed's model interpolated with item transitions
-(``recsft transitions``: fitted on the training split, mixture weight chosen on validation;
-fitted first where a run has none) as ``quality_<name>-transitions.json``.
+(``recsft transitions``: fitted on the training split, mixture weight and smoothing chosen on
+validation; fitted first where a run has none, or one of an older format) as
+``quality_<name>-transitions.json``.
 
     python scripts/benchmark_quality.py --config configs/sasrec-beauty.yaml --seeds 42 43 \
         --reuse --transitions
@@ -69,16 +70,19 @@ def record_seeds(run_dirs: list[str], command: str, n_resamples: int,
     """The benchmark record of one config's seeds (see the module docstring)."""
     from recsft.evaluation.published import PROTOCOL, dataset_version, published_for
     from recsft.evaluation.seeds import aggregate_seeds, published_comparison
-    from recsft.modeling.transitions import TRANSITIONS_FILE
+    from recsft.modeling.transitions import ItemTransitions
     from recsft.training.pipeline import evaluate_run, fit_transitions
 
     records, per_user = [], []
     for run_dir in run_dirs:
         with open(os.path.join(run_dir, "metrics.json")) as handle:
             records.append(json.load(handle))
-        if transitions and not os.path.exists(os.path.join(run_dir, TRANSITIONS_FILE)):
-            print(f"fitting item transitions of {run_dir}", flush=True)
-            fit_transitions(run_dir)
+        if transitions:
+            try:
+                ItemTransitions.load(run_dir)
+            except (FileNotFoundError, ValueError) as why:  # none yet, or an older format
+                print(f"fitting item transitions of {run_dir} ({why})", flush=True)
+                fit_transitions(run_dir)
         evaluation = evaluate_run(run_dir, "test", n_resamples=0, per_user=True,
                                   transitions=transitions)
         per_user.append(evaluation["per_user"])

@@ -218,11 +218,14 @@ def test_transitions_command_then_evaluate_with_them(trained_run, tmp_path, caps
     shutil.copytree(config.run_dir, run_dir)
     assert main(["evaluate", "--run", run_dir, "--transitions", "--n-resamples", "0"]) == 2
     assert "recsft transitions --run" in capsys.readouterr().err
-    assert main(["transitions", "--run", run_dir, "--weights", "0", "0.5", "--json"]) == 0
+    assert main(["transitions", "--run", run_dir, "--weights", "0", "0.5", "--smoothings",
+                 "0", "20", "--json"]) == 0
     fitted = json.loads(capsys.readouterr().out)
-    assert set(fitted["validation"]) == {"0.0", "0.5"}
+    assert {(row["weight"], row["smoothing"]) for row in fitted["validation"]} == {
+        (0.0, 0.0), (0.5, 0.0), (0.5, 20.0)}
     assert fitted["settings"]["order_weights"] == [1.0, 0.3]
     assert main(["evaluate", "--run", run_dir, "--transitions", "--n-resamples", "0"]) == 0
-    assert f"weight {fitted['weight']} (chosen on validation)" in capsys.readouterr().out
+    assert (f"weight {fitted['weight']:g}, smoothing {fitted['smoothing']:g} (chosen on "
+            "validation)") in capsys.readouterr().out
     assert main(["transitions", "--run", run_dir, "--decay", "0"]) == 2
     assert "decay must be in (0, 1]" in capsys.readouterr().err

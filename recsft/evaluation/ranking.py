@@ -249,6 +249,29 @@ class RankingEvaluator:
         """
         return self.evaluate_with_users(scorer, accelerator)[0]
 
+    def evaluate_many(self, scorers: Sequence[Scorer]) -> list[dict[str, float]]:
+        """:meth:`evaluate` of several scorers in one pass over the users: every scorer scores
+        a batch before the next batch is read, so scorers sharing work per batch (mixtures of
+        one model's softmax, :class:`~recsft.evaluation.mixture.BatchSoftmax`) do it once.
+        Dense scores, one process.
+
+        Returns:
+            The metrics of each scorer, in order.
+        """
+        k = min(max(self.ks), self.num_items)
+        tops: list[list[torch.Tensor]] = [[] for _ in scorers]
+        targets, order = [], []
+        with torch.no_grad():
+            for batch in self._batches(None, self.batch_size):
+                for found, scorer in zip(tops, scorers):
+                    found.append(self._dense_top_k(scorer(batch).float(), batch, k).cpu())
+                targets.append(batch["targets"])
+                order.append(batch["index"])
+        position = torch.cat(order).argsort()
+        target = torch.cat(targets)[position].numpy()
+        return [self.metrics_from_top(torch.cat(found)[position].numpy(), target)[0]
+                for found in tops]
+
     def evaluate_sampled(
         self,
         scorer: Scorer,

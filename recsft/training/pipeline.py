@@ -522,9 +522,11 @@ def _run_model(run_dir: str) -> Any:
 
 def fit_transitions(run_dir: str, settings: TransitionSettings | None = None,
                     weights: Sequence[float] | None = None,
+                    smoothings: Sequence[float] | None = None,
                     metric: str = "ndcg@10") -> dict[str, Any]:
-    """Fit item transitions on a run's training split, choose their mixture weight with the
-    run's model on its validation split, and save them (``transitions.safetensors``).
+    """Fit item transitions on a run's training split, choose their mixture weight and
+    smoothing with the run's model on its validation split, and save them
+    (``transitions.safetensors``).
 
     Args:
         run_dir: A run folder written by :func:`run_training` (a transformer or recurrent
@@ -532,16 +534,20 @@ def fit_transitions(run_dir: str, settings: TransitionSettings | None = None,
         settings: :class:`~recsft.modeling.transitions.TransitionSettings` (default ones).
         weights: Mixture weights to try (default
             :data:`~recsft.evaluation.mixture.DEFAULT_WEIGHTS`).
+        smoothings: Smoothings to try (default
+            :data:`~recsft.evaluation.mixture.DEFAULT_SMOOTHINGS`).
         metric: Validation metric to maximise.
 
     Returns:
-        ``{"weight", "validation" (metric per weight), "settings", "saved_to"}``.
+        ``{"weight", "smoothing", "validation" (metric per candidate), "metric", "settings",
+        "saved_to"}``.
     """
     from recsft.evaluation.mixture import (
+        DEFAULT_SMOOTHINGS,
         DEFAULT_WEIGHTS,
-        CachedQueries,
+        BatchSoftmax,
         MixtureScorer,
-        choose_mixture_weight,
+        choose_mixture,
     )
     from recsft.evaluation.ranking import model_scorer
     from recsft.modeling.transitions import ItemTransitions, TransitionSettings
@@ -553,13 +559,15 @@ def fit_transitions(run_dir: str, settings: TransitionSettings | None = None,
         (np.asarray(tokenizer.items_to_ids(items), dtype=np.int64) - offset
          for items in splits.train.items),
         valid.num_items, settings or TransitionSettings())
-    base = CachedQueries(model_scorer(_run_model(run_dir)))
-    weight, results = choose_mixture_weight(
-        valid.evaluate, lambda w: MixtureScorer(base, chain, offset, w),
-        DEFAULT_WEIGHTS if weights is None else weights, metric)
-    chain.settings.weight, chain.settings.validation = weight, results
+    base = BatchSoftmax(model_scorer(_run_model(run_dir)))
+    weight, smoothing, results = choose_mixture(
+        valid.evaluate_many, lambda w, a: MixtureScorer(base, chain, offset, w, a),
+        DEFAULT_WEIGHTS if weights is None else weights,
+        DEFAULT_SMOOTHINGS if smoothings is None else smoothings, metric)
+    chain.settings.weight, chain.settings.smoothing = weight, smoothing
+    chain.settings.validation = results
     path = chain.save(run_dir)
-    return {"weight": weight, "validation": results, "metric": metric,
+    return {"weight": weight, "smoothing": smoothing, "validation": results, "metric": metric,
             "settings": dataclasses.asdict(chain.settings), "saved_to": path}
 
 
@@ -594,7 +602,7 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
             (users in split order), for intervals and tests across runs.
         transitions: Score with the model's softmax interpolated with the run's item
             transitions (:func:`fit_transitions` writes them; the result then records
-            ``transitions``: the weight and how it was chosen).
+            ``transitions``: the weight and smoothing and how they were chosen).
 
     Returns:
         ``{"dataset", "protocol", "split", "metrics", "intervals", "beyond_accuracy"}`` (and
@@ -619,7 +627,8 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
         if chain.settings.weight is None:
             raise ValueError(f"{run_dir}: the item transitions have no mixture weight; fit "
                              "them with 'recsft transitions --run DIR'")
-        scorer = MixtureScorer(scorer, chain, model.config.first_item_id, chain.settings.weight)
+        scorer = MixtureScorer(scorer, chain, model.config.first_item_id, chain.settings.weight,
+                               chain.settings.smoothing)
     top, targets = evaluator.top_k(scorer)
     metrics, user_values = evaluator.metrics_from_top(top, targets)
     intervals = {

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from recsft.evaluation.mixture import CachedQueries, MixtureScorer, choose_mixture_weight
+from recsft.evaluation.mixture import BatchSoftmax, MixtureScorer, choose_mixture
 from recsft.modeling.transitions import ItemTransitions, TransitionSettings
 
 
@@ -35,29 +35,79 @@ def test_the_mixture_is_the_log_of_the_interpolated_distributions():
         MixtureScorer(lambda b: LOGITS, chain(), first_item_id=4, weight=-0.1)
 
 
-def test_the_weight_is_the_best_on_validation_and_the_smallest_among_ties():
-    values = {0.0: 0.1, 0.2: 0.3, 0.4: 0.3, 0.6: 0.2}
-    weight, results = choose_mixture_weight(
-        lambda scorer: {"ndcg@10": values[scorer.weight]},
-        lambda w: MixtureScorer(lambda b: LOGITS, chain(), 4, w), list(values))
-    assert weight == 0.2 and results == {str(k): v for k, v in values.items()}
+def test_smoothing_trusts_each_row_by_its_successor_count():
+    # Item 0 was followed 3 times (by 1), item 1 once (by 2); item 2 never.
+    seen = ItemTransitions.fit([[0, 1], [0, 1], [0, 1, 2]], num_items=3,
+                               settings=TransitionSettings(order_weights=(1.0,), decay=0.5,
+                                                           window=2))
+    np.testing.assert_allclose(seen.totals, [3, 1, 0])
+    histories = [[0, 1], [1, 2]]
+    reading = seen.reading(histories, smoothing=1.0).toarray()
+    # History [0, 1]: shares 1/3 (item 0), 2/3 (item 1); trust 3/4 and 1/2.
+    np.testing.assert_allclose(reading[0], [1 / 3 * 3 / 4, 2 / 3 * 1 / 2, 0], rtol=1e-6)
+    # History [1, 2]: item 2 has no successor (weight 0 whatever the smoothing).
+    np.testing.assert_allclose(reading[1], [0, 1 / 3 * 1 / 2, 0], rtol=1e-6)
+    np.testing.assert_allclose(seen.reading(histories).toarray()[1], [0, 1 / 3, 0], rtol=1e-6)
+
+    logits = torch.tensor([[0.0, 1.0, 2.0], [2.0, 1.0, 0.0]])
+    ids = torch.tensor(histories) + 4
+    scores = MixtureScorer(lambda b: logits.clone(), seen, first_item_id=4, weight=0.5,
+                           smoothing=1.0)({"input_ids": ids, "index": torch.tensor([0, 1])})
+    model = torch.softmax(logits, dim=1)
+    # Row 0: chain mass 0.5 * (1/4 to item 1 from item 0, 1/3 to item 2 from item 1).
+    chain_part = torch.tensor([[0.0, 0.5 / 4, 0.5 / 3], [0.0, 0.0, 0.5 / 6]])
+    share = torch.tensor([[0.5 * (1 / 4 + 1 / 3)], [0.5 / 6]])
+    torch.testing.assert_close(scores, ((1 - share) * model + chain_part).log())
+    assert torch.allclose(((1 - share) * model + chain_part).sum(1), torch.ones(2))
+    with pytest.raises(ValueError, match="smoothing"):
+        MixtureScorer(lambda b: logits, seen, first_item_id=4, weight=0.5, smoothing=-1)
 
 
-def test_cached_queries_encode_each_batch_once():
+def test_the_choice_is_the_best_on_validation_and_the_smallest_among_ties():
+    values = {(0.0, 0.0): 0.1, (0.2, 0.0): 0.3, (0.2, 10.0): 0.3, (0.4, 0.0): 0.3,
+              (0.4, 10.0): 0.2}
+    seen = []
+
+    def evaluate_many(scorers):
+        seen.append(len(scorers))
+        return [{"ndcg@10": values[(s.weight, s.smoothing)]} for s in scorers]
+
+    weight, smoothing, table = choose_mixture(
+        evaluate_many, lambda w, a: MixtureScorer(lambda b: LOGITS, chain(), 4, w, a),
+        weights=[0.0, 0.2, 0.4], smoothings=[0.0, 10.0])
+    assert (weight, smoothing) == (0.2, 0.0)
+    # One pass for every candidate; weight 0 (the model alone) once.
+    assert seen == [5]
+    assert {(row["weight"], row["smoothing"]): row["ndcg@10"] for row in table} == values
+
+
+def test_mixtures_sharing_a_batch_softmax_compute_it_once_per_batch():
     calls = []
 
-    class Vectors:
-        def query_vectors(self, b):
-            calls.append(1)
-            return b["input_ids"].float()
+    def logits(b):
+        calls.append(1)
+        return LOGITS.clone()
 
-        def score_vectors(self, users):
-            return users @ torch.ones(3, 2)
-
-    cached = CachedQueries(Vectors())
-    first, second = cached(batch()), cached(batch())
-    torch.testing.assert_close(first, second)
+    shared = BatchSoftmax(logits)
+    mixtures = [MixtureScorer(shared, chain(), 4, w) for w in (0.25, 0.5)]
+    scores = [m(batch()) for m in mixtures]
     assert len(calls) == 1
+    torch.testing.assert_close(scores[0], MixtureScorer(logits, chain(), 4, 0.25)(batch()))
+    other = {**batch(), "index": torch.tensor([2, 3])}
+    mixtures[0](other)
+    assert len(calls) == 3  # a new batch (and the unshared scorer above) recompute
+
+
+def test_evaluate_many_matches_one_evaluation_per_scorer(trained_run):
+    from recsft.evaluation.ranking import model_scorer
+    from recsft.training.pipeline import load_run
+
+    config, _ = trained_run
+    model, evaluator, _ = load_run(config.run_dir, "valid")
+    tokens = model.config.first_item_id
+    fitted = ItemTransitions.fit([[0, 1, 2, 3], [3, 2, 1]], evaluator.num_items)
+    scorers = [model_scorer(model), MixtureScorer(model_scorer(model), fitted, tokens, 0.7, 3.0)]
+    assert evaluator.evaluate_many(scorers) == [evaluator.evaluate(s) for s in scorers]
 
 
 def test_fitted_transitions_change_the_run_scores_only_through_their_weight(trained_run, tmp_path):
@@ -68,12 +118,15 @@ def test_fitted_transitions_change_the_run_scores_only_through_their_weight(trai
     shutil.copytree(config.run_dir, run_dir)
     with pytest.raises(FileNotFoundError, match="recsft transitions"):
         evaluate_run(run_dir, n_resamples=0, transitions=True)
-    fitted = fit_transitions(run_dir, weights=[0.0, 0.5])
-    assert fitted["weight"] in (0.0, 0.5) and set(fitted["validation"]) == {"0.0", "0.5"}
+    fitted = fit_transitions(run_dir, weights=[0.0, 0.5], smoothings=[0.0, 5.0])
+    by_candidate = {(row["weight"], row["smoothing"]): row["ndcg@10"]
+                    for row in fitted["validation"]}
+    assert set(by_candidate) == {(0.0, 0.0), (0.5, 0.0), (0.5, 5.0)}
+    chosen = (fitted["weight"], fitted["smoothing"])
     plain = evaluate_run(run_dir, n_resamples=0)
     mixed = evaluate_run(run_dir, n_resamples=0, transitions=True)
-    assert mixed["transitions"]["weight"] == fitted["weight"]
-    assert fitted["validation"][str(fitted["weight"])] >= fitted["validation"]["0.0"]
+    assert (mixed["transitions"]["weight"], mixed["transitions"]["smoothing"]) == chosen
+    assert by_candidate[chosen] == max(by_candidate.values())
     zero = ItemTransitions.load(run_dir)
     zero.settings.weight = 0.0
     zero.save(run_dir)

@@ -14,6 +14,7 @@ def test_counts_successors_by_distance_and_normalises_rows():
     np.testing.assert_allclose(matrix[2], [0, 0, 0, 0])  # no successor: an empty row
     # The unknown item (-1) is no endpoint; 3 -> 1 at distance 2 still counts.
     np.testing.assert_allclose(matrix[3], [0, 1, 0, 0])
+    np.testing.assert_allclose(chain.totals, [2.5, 1.0, 0.0, 0.5])
 
 
 def test_history_reading_weights_the_newest_items_by_decay():
@@ -32,7 +33,8 @@ def test_history_reading_weights_the_newest_items_by_decay():
 
 def test_save_load_round_trip_and_a_clear_error_without_the_file(tmp_path):
     settings = TransitionSettings(order_weights=(1.0, 0.2), decay=0.4, window=5, weight=0.3,
-                                  validation={"0.3": 0.1})
+                                  smoothing=10.0,
+                                  validation=[{"weight": 0.3, "smoothing": 10.0, "ndcg@10": 0.1}])
     chain = ItemTransitions.fit([[0, 1, 2, 1]], num_items=3, settings=settings)
     chain.save(str(tmp_path))
     assert (tmp_path / TRANSITIONS_FILE).exists()
@@ -40,6 +42,7 @@ def test_save_load_round_trip_and_a_clear_error_without_the_file(tmp_path):
     loaded = ItemTransitions.load(str(tmp_path))
     assert loaded.settings == chain.settings and loaded.num_items == 3
     np.testing.assert_allclose(loaded.matrix.toarray(), chain.matrix.toarray())
+    np.testing.assert_array_equal(loaded.totals, chain.totals)
     with pytest.raises(FileNotFoundError, match="recsft transitions --run"):
         ItemTransitions.load(str(tmp_path / "elsewhere"))
     broken = tmp_path / "broken"
@@ -50,7 +53,8 @@ def test_save_load_round_trip_and_a_clear_error_without_the_file(tmp_path):
 
 
 @pytest.mark.parametrize("field, value", [("order_weights", ()), ("order_weights", (1, -1)),
-                                          ("decay", 0.0), ("window", 0), ("weight", 1.5)])
+                                          ("decay", 0.0), ("window", 0), ("weight", 1.5),
+                                          ("smoothing", -1.0)])
 def test_settings_reject_values_outside_their_range(field, value):
     with pytest.raises(ValueError, match=field):
         TransitionSettings(**{field: value})

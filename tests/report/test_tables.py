@@ -41,10 +41,11 @@ def test_table_orders_models_and_shows_intervals():
 
 def test_rows_of_models_with_item_transitions_name_them_and_their_weights():
     record = _record("c-transitions", [0.05, 0.052])
-    for seed, weight in zip(record["seeds"], (0.5, 0.4)):
-        seed["transitions"] = {"weight": weight}
+    for seed, weight, smoothing in zip(record["seeds"], (0.5, 0.4), (30.0, 0.0)):
+        seed["transitions"] = {"weight": weight, "smoothing": smoothing}
     line = [row for row in quality_table([record]).splitlines() if "`c-transitions`" in row][0]
-    assert line.startswith("| sasrec + item transitions (weight 0.5, 0.4) (`c-transitions`)")
+    assert line.startswith(
+        "| sasrec + item transitions (weight/smoothing 0.5/30, 0.4/0) (`c-transitions`)")
 
 
 def test_refresh_rewrites_only_between_markers(tmp_path):
