@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--batch-size", type=int, default=256,
                            help="histories encoded per model call")
     recommend.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    recommend.add_argument("--transitions", action="store_true",
+                           help="rank with the model mixed with the run's item transitions "
+                                "(fitted by 'recsft transitions'; scores are log-probabilities)")
 
     index = commands.add_parser("index", help="build a run's FAISS item index of another kind")
     index_verbs = index.add_subparsers(dest="index_command", required=True, metavar="VERB")
@@ -292,10 +295,12 @@ def _recommend(args: argparse.Namespace) -> int:
         from recsft.retrieval.requests import read_requests
 
         requests = read_requests(args.input)
-        recommender = Recommender.from_pretrained(args.run, index_dir=args.index)
+        recommender = Recommender.from_pretrained(args.run, index_dir=args.index,
+                                              transitions=args.transitions)
         return _recommend_file(recommender, requests, args)
     history = _split_ids(args.history)
-    recommender = Recommender.from_pretrained(args.run, index_dir=args.index)
+    recommender = Recommender.from_pretrained(args.run, index_dir=args.index,
+                                              transitions=args.transitions)
     results = recommender.recommend(history, k=args.k, exclude=_split_ids(args.exclude))
     unknown = recommender.unknown_items(history)
     if args.json:

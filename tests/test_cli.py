@@ -227,5 +227,16 @@ def test_transitions_command_then_evaluate_with_them(trained_run, tmp_path, caps
     assert main(["evaluate", "--run", run_dir, "--transitions", "--n-resamples", "0"]) == 0
     assert (f"weight {fitted['weight']:g}, smoothing {fitted['smoothing']:g} (chosen on "
             "validation)") in capsys.readouterr().out
+    from recsft.modeling.transitions import ItemTransitions
+    from recsft.tokenization import BehaviorTokenizer
+
+    chain = ItemTransitions.load(run_dir)
+    chain.settings.weight = 0.5  # whatever validation chose: scores are then log-probabilities
+    chain.save(run_dir)
+    history = ",".join(BehaviorTokenizer.from_pretrained(run_dir).item_ids[:3])
+    assert main(["recommend", "--run", run_dir, "--history", history, "--k", "4", "--json",
+                 "--transitions"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert len(answer) == 4 and all(row["score"] <= 0 for row in answer)  # log-probabilities
     assert main(["transitions", "--run", run_dir, "--decay", "0"]) == 2
     assert "decay must be in (0, 1]" in capsys.readouterr().err

@@ -4,7 +4,10 @@ It encodes a history with the run's model (the tokenizer appends a ``[MASK]`` fo
 model's vector for the query position is the user vector) and searches the run's FAISS item
 index, never returning an item of the history. A history the model cannot read (empty, or only
 unknown items) gets the most popular items of training. Items unknown to the model are skipped
-and logged, never an error.
+and logged, never an error. With the run's item transitions (``transitions=True``, after
+``recsft transitions``) the scores are the log of the model's softmax mixed with them
+(:class:`~recsft.evaluation.mixture.MixtureScorer`, the weight and smoothing chosen on
+validation), ranked over every indexed item the model knows.
 
 Example:
     >>> from recsft import Recommender
@@ -21,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +33,9 @@ from recsft.retrieval.explain import METHODS, HistoryWeight, attention_weights, 
 from recsft.retrieval.index import ItemIndex
 from recsft.retrieval.popularity import Popularity
 from recsft.tokenization import BehaviorTokenizer
+
+if TYPE_CHECKING:
+    from recsft.modeling.transitions import ItemTransitions
 
 __all__ = ["Recommender", "ItemFilter"]
 
@@ -62,6 +69,8 @@ class Recommender:
         max_length: Model input length (an appended ``[MASK]`` included).
         popularity: Item id → training interactions, the answer for a history the model
             cannot read (see :class:`~recsft.retrieval.popularity.Popularity`).
+        transitions: Item transitions with a chosen mixture weight: scores are then the log of
+            the mixture (full ranking over the model's items that are in ``index``).
     """
 
     def __init__(
@@ -71,7 +80,16 @@ class Recommender:
         index: ItemIndex | None = None,
         max_length: int | None = None,
         popularity: Popularity | Mapping[str, float] | None = None,
+        transitions: ItemTransitions | None = None,
     ) -> None:
+        if transitions is not None:
+            if transitions.settings.weight is None:
+                raise ValueError("the item transitions have no mixture weight; fit them with "
+                                 "'recsft transitions --run DIR'")
+            if transitions.num_items != len(tokenizer.item_ids):
+                raise ValueError(f"the item transitions cover {transitions.num_items} items, "
+                                 f"the tokenizer {len(tokenizer.item_ids)}: not the same run")
+        self.transitions = transitions
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_length = max_length or model.config.max_position_embeddings
@@ -89,13 +107,19 @@ class Recommender:
 
     @classmethod
     def from_pretrained(cls, run_dir: str | os.PathLike,
-                        index_dir: str | os.PathLike | None = None) -> Recommender:
+                        index_dir: str | os.PathLike | None = None,
+                        transitions: bool = False) -> Recommender:
         """Load the model, tokenizer, FAISS index and item popularity of a run folder.
 
         Args:
             run_dir: A run folder (or a Hub snapshot of one).
             index_dir: Where the index lives if not in ``run_dir`` (``recsft index build
                 --output``).
+            transitions: Also load its item transitions (``transitions.safetensors``) and
+                score with the mixture.
+
+        Raises:
+            FileNotFoundError: ``transitions`` and the run has none.
         """
         from transformers import AutoModel
 
@@ -109,7 +133,13 @@ class Recommender:
         model = AutoModel.from_pretrained(run_dir)
         tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
         index = ItemIndex.load(index_dir or run_dir)
-        return cls(model, tokenizer, index, popularity=Popularity.load(run_dir))
+        chain = None
+        if transitions:
+            from recsft.modeling.transitions import ItemTransitions
+
+            chain = ItemTransitions.load(run_dir)
+        return cls(model, tokenizer, index, popularity=Popularity.load(run_dir),
+                   transitions=chain)
 
     # ------------------------------------------------------------------ helpers
 
@@ -300,12 +330,44 @@ class Recommender:
                 None if event_types is None else [event_types[r] for r in rows],
                 None if timestamps is None else [timestamps[r] for r in rows],
             )
-            scores, ids = self.index.search(queries, k, exclude=[excluded(r) for r in rows],
-                                            filter=allowed)
+            if self.transitions is None:
+                scores, ids = self.index.search(queries, k, exclude=[excluded(r) for r in rows],
+                                                filter=allowed)
+            else:
+                scores, ids = self._mixture_search(
+                    [histories[r] for r in rows], queries, k, [excluded(r) for r in rows],
+                    allowed)
             for n, row in enumerate(rows):
                 results[row] = [(i, float(s)) for i, s in zip(ids[n], scores[n])
                                 if i is not None]
         return results
+
+    def _mixture_search(self, histories: Sequence[Sequence[str]], queries: np.ndarray, k: int,
+                        exclude: Sequence[Collection[str]], allowed: Collection[str] | None
+                        ) -> tuple[np.ndarray, list[list[str | None]]]:
+        """Top-``k`` of the model-and-transitions mixture for ``(n, dim)`` user vectors:
+        ``(scores (n, k), ids)``, ``None`` ids where fewer than ``k`` items qualify."""
+        from recsft.evaluation.mixture import MixtureScorer
+
+        chain, items = self.transitions, self.tokenizer.item_ids
+        logits = torch.from_numpy(queries @ self.item_matrix().T)
+        first = self.tokenizer.first_item_id
+        ids = [[self._item_rows[i] + first for i in h if i in self._item_rows] for h in histories]
+        width = max(1, max(map(len, ids)))
+        batch = {"input_ids": torch.tensor([[0] * (width - len(row)) + row for row in ids]),
+                 "index": torch.arange(len(ids))}
+        scores = MixtureScorer(lambda _: logits, chain, first, chain.settings.weight,
+                               chain.settings.smoothing)(batch)
+        banned = torch.from_numpy(np.array([item not in self.index or (
+            allowed is not None and item not in allowed) for item in items]))
+        scores[:, banned] = float("-inf")
+        for row, items_out in enumerate(exclude):
+            cols = [self._item_rows[i] for i in items_out if i in self._item_rows]
+            scores[row, cols] = float("-inf")
+        top = torch.topk(scores, min(k, scores.shape[1]), dim=1)
+        found = [[items[c] if v > float("-inf") else None for v, c in zip(values, cols)]
+                 for values, cols in zip(top.values.tolist(), top.indices.tolist())]
+        return top.values.numpy(), found
 
     def _popular(self, k: int, exclude: Collection[str],
                  allowed: Collection[str] | None) -> Recommendations:

@@ -196,3 +196,61 @@ def test_popularity_ranks_stably() -> None:
     assert popularity.top(5, exclude={"b"}, keep=lambda i: i != "a") == [("c", 3.0), ("d", 0.0)]
     with pytest.raises(ValueError, match="popularity of item 'x'"):
         Popularity({"x": float("nan")})
+
+
+def _chain(weight: float, smoothing: float = 0.0):
+    from recsft.modeling.transitions import ItemTransitions, TransitionSettings
+
+    # i22 is followed by i40 three times and by i41 once; i07 by i50.
+    rows = [[22, 40], [22, 40], [22, 40], [22, 41], [7, 50]]
+    return ItemTransitions.fit(rows, len(ITEMS), TransitionSettings(
+        order_weights=(1.0,), weight=weight, smoothing=smoothing))
+
+
+def test_transitions_mix_the_chain_into_the_ranking() -> None:
+    from recsft.evaluation.mixture import MixtureScorer
+
+    model, tokenizer = tiny_parts("sasrec")
+    plain = Recommender(model, tokenizer, popularity=COUNTS)
+    # Weight 0: the model's own ranking and scores, through the dense path.
+    alone = Recommender(model, tokenizer, popularity=COUNTS, transitions=_chain(0.0))
+    for got, want in zip(alone.recommend(HISTORY, k=6), plain.recommend(HISTORY, k=6)):
+        assert got[0] == want[0] and got[1] == pytest.approx(want[1], rel=1e-5)
+    # The chain alone (decay 0.3: i22 reads 1 / 1.417, i07 0.3 / 1.417): i40 0.53, i50 0.21,
+    # i41 0.18.
+    chained = Recommender(model, tokenizer, popularity=COUNTS, transitions=_chain(1.0))
+    assert [i for i, _ in chained.recommend(HISTORY, k=3)] == ["i40", "i50", "i41"]
+    assert [i for i, _ in chained.recommend(HISTORY, k=2, exclude=["i40"])] == ["i50", "i41"]
+    assert [i for i, _ in chained.recommend(HISTORY, k=1, filter={"i50", "i01"})] == ["i50"]
+    # Scores are the mixture's log-probabilities, as in evaluation.
+    mixed = Recommender(model, tokenizer, popularity=COUNTS, transitions=_chain(0.6, 2.0))
+    got = mixed.recommend(HISTORY, k=len(ITEMS))
+    batch = tokenizer.encode_histories([HISTORY], max_length=8, append_mask=False,
+                                       return_tensors="pt")
+    with torch.no_grad():
+        logits = model.encode_sequences(**batch) @ model.item_embeddings().T
+    scores = MixtureScorer(lambda _: logits, mixed.transitions, tokenizer.first_item_id, 0.6,
+                           2.0)({**batch, "index": torch.tensor([0])})[0]
+    want = sorted(((ITEMS[n], float(s)) for n, s in enumerate(scores)
+                   if ITEMS[n] not in HISTORY), key=lambda pair: -pair[1])
+    assert [i for i, _ in got] == [i for i, _ in want]
+    np.testing.assert_allclose([s for _, s in got], [s for _, s in want], rtol=1e-5)
+    assert mixed.recommend_batch([HISTORY, []], k=4) == [mixed.recommend(HISTORY, k=4),
+                                                         plain.recommend([], k=4)]
+
+
+def test_transitions_must_be_fitted_for_the_same_items(tmp_path) -> None:
+    from recsft.modeling.transitions import ItemTransitions
+
+    model, tokenizer = tiny_parts("sasrec")
+    with pytest.raises(ValueError, match="no mixture weight"):
+        Recommender(model, tokenizer, transitions=ItemTransitions.fit([[0, 1]], len(ITEMS)))
+    with pytest.raises(ValueError, match="not the same run"):
+        Recommender(model, tokenizer, transitions=ItemTransitions.fit(
+            [[0, 1]], 5, _chain(0.5).settings))
+    run = save_run(tmp_path / "run")
+    with pytest.raises(FileNotFoundError, match="recsft transitions --run"):
+        Recommender.from_pretrained(run, transitions=True)
+    _chain(1.0).save(run)
+    loaded = Recommender.from_pretrained(run, transitions=True)
+    assert [i for i, _ in loaded.recommend(HISTORY, k=2)] == ["i40", "i50"]
