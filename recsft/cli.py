@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     transitions.add_argument("--smoothings", type=float, nargs="+",
                              help="model pseudo-counts in each successor row to try "
                                   "(default 0 10 30 100; 0: fixed interpolation)")
+    transitions.add_argument("--temperatures", type=float, nargs="+",
+                             help="temperatures of the model's softmax to try (default 1)")
     transitions.add_argument("--order-weights", type=float, nargs="+", default=[1.0, 0.3],
                              help="weight of the successor at distance 1, 2, ...")
     transitions.add_argument("--decay", type=float, default=0.3,
@@ -226,7 +228,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if "transitions" in result:
         chosen = result["transitions"]
         print(f"\nscores: the model interpolated with item transitions, weight "
-              f"{chosen['weight']:g}, smoothing {chosen['smoothing']:g} (chosen on validation)")
+              f"{chosen['weight']:g}, smoothing {chosen['smoothing']:g}, temperature "
+              f"{chosen['temperature']:g} (chosen on validation)")
     if "transfer" in result:
         t = result["transfer"]
         print(f"\ntransfer: {t['unknown_target_share']:.1%} of targets and "
@@ -490,16 +493,17 @@ def _transitions(args: argparse.Namespace) -> int:
 
     settings = TransitionSettings(order_weights=tuple(args.order_weights), decay=args.decay,
                                   window=args.window)
-    result = fit_transitions(args.run, settings, args.weights, args.smoothings)
+    result = fit_transitions(args.run, settings, args.weights, args.smoothings,
+                             args.temperatures)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     metric = result["metric"]
     for row in result["validation"]:
-        print(f"weight {row['weight']:<4g} smoothing {row['smoothing']:<5g} "
-              f"validation {metric} {row[metric]:.4f}")
-    print(f"chosen weight {result['weight']:g}, smoothing {result['smoothing']:g} -> "
-          f"{result['saved_to']}")
+        print(f"weight {row['weight']:<4g} smoothing {row['smoothing']:<5g} temperature "
+              f"{row['temperature']:<4g} validation {metric} {row[metric]:.4f}")
+    print(f"chosen weight {result['weight']:g}, smoothing {result['smoothing']:g}, "
+          f"temperature {result['temperature']:g} -> {result['saved_to']}")
     print(f"test: recsft evaluate --run {args.run} --transitions")
     return 0
 

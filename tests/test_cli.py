@@ -225,8 +225,8 @@ def test_transitions_command_then_evaluate_with_them(trained_run, tmp_path, caps
         (0.0, 0.0), (0.5, 0.0), (0.5, 20.0)}
     assert fitted["settings"]["order_weights"] == [1.0, 0.3]
     assert main(["evaluate", "--run", run_dir, "--transitions", "--n-resamples", "0"]) == 0
-    assert (f"weight {fitted['weight']:g}, smoothing {fitted['smoothing']:g} (chosen on "
-            "validation)") in capsys.readouterr().out
+    assert (f"weight {fitted['weight']:g}, smoothing {fitted['smoothing']:g}, temperature 1 "
+            "(chosen on validation)") in capsys.readouterr().out
     from recsft.modeling.transitions import ItemTransitions
     from recsft.tokenization import BehaviorTokenizer
 

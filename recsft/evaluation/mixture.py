@@ -6,12 +6,14 @@ speaks for a share ``r_k`` of the next item (recency-weighted, newest first). Of
 ``n_k`` is how many successors of ``h_k`` training saw and ``a`` (``smoothing``) is the
 model's weight in pseudo-counts (Dirichlet smoothing of the counts toward the model)::
 
-    P(j | h) = (1 - w s_h) softmax(model)_j + w sum_k r_k n_k / (n_k + a) T[h_k, j]
+    P(j | h) = (1 - w s_h) softmax(model / t)_j + w sum_k r_k n_k / (n_k + a) T[h_k, j]
 
 with ``s_h = sum_k r_k n_k / (n_k + a)``; items are ranked by ``log P``. ``a = 0`` trusts every
 row with successors fully (a fixed interpolation, ``s_h = 1`` when every read item has some).
-``w`` and ``a`` are chosen on the validation split (:func:`choose_mixture`), never on the test
-split; with ``w = 0`` the ranking is the model's own.
+The temperature ``t`` calibrates the model's distribution against the chain's (``t > 1``
+flattens it; the model's own ranking is the same at every ``t``). ``w``, ``a`` and ``t`` are
+chosen on the validation split (:func:`choose_mixture`), never on the test split; with
+``w = 0`` the ranking is the model's own.
 
 Example:
     >>> scorer = MixtureScorer(model_scorer(model), chain, first_item_id=4, weight=0.8,
@@ -33,13 +35,15 @@ from recsft.modeling.transitions import ItemTransitions
 DEFAULT_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 #: Smoothings (pseudo-counts of the model) tried on validation by default.
 DEFAULT_SMOOTHINGS = (0.0, 10.0, 30.0, 100.0)
+#: Temperatures of the model's softmax tried on validation by default.
+DEFAULT_TEMPERATURES = (1.0,)
 
 Scorer = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
 
 class BatchSoftmax:
-    """The softmax of a scorer's logits, kept for the last batch seen: mixtures sharing it
-    and scoring the same batch one after the other
+    """The softmax of a scorer's logits (per temperature), kept for the last batch seen:
+    mixtures sharing it and scoring the same batch one after the other
     (:meth:`~recsft.evaluation.ranking.RankingEvaluator.evaluate_many`) compute it once.
 
     Args:
@@ -49,16 +53,25 @@ class BatchSoftmax:
     def __init__(self, base: Scorer) -> None:
         self.base = base
         self._key: tuple[int, ...] | None = None
-        self._probabilities: torch.Tensor | None = None
+        self._logits: torch.Tensor | None = None
+        self._probabilities: dict[float, torch.Tensor] = {}
 
-    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``(B, num_items)`` next-item probabilities of the model (not to be changed in
-        place: the next caller gets the same tensor)."""
+    def __call__(self, batch: dict[str, torch.Tensor], temperature: float = 1.0
+                 ) -> torch.Tensor:
+        """``(B, num_items)`` next-item probabilities ``softmax(logits / temperature)`` (not
+        to be changed in place: the next caller gets the same tensor)."""
         key = tuple(batch["index"].tolist())
         if key != self._key:
-            self._probabilities = torch.softmax(self.base(batch).float(), dim=1)
+            self._logits = self.base(batch).float()
+            self._probabilities = {}
             self._key = key
-        return self._probabilities
+        if temperature not in self._probabilities:
+            self._probabilities[temperature] = _softmax(self._logits, temperature)
+        return self._probabilities[temperature]
+
+
+def _softmax(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    return torch.softmax(logits if temperature == 1 else logits / temperature, dim=1)
 
 
 class MixtureScorer:
@@ -71,26 +84,30 @@ class MixtureScorer:
         first_item_id: Token id of the first item (history ids below it are special tokens).
         weight: ``w``, the chain's largest share, in ``[0, 1]``.
         smoothing: ``a``, the model's pseudo-counts in each successor row (``>= 0``).
+        temperature: ``t``, of the model's softmax (``> 0``).
     """
 
     def __init__(self, base: Scorer | BatchSoftmax, chain: ItemTransitions, first_item_id: int,
-                 weight: float, smoothing: float = 0.0) -> None:
+                 weight: float, smoothing: float = 0.0, temperature: float = 1.0) -> None:
         if not 0 <= weight <= 1:
             raise ValueError(f"mixture weight must be in [0, 1], got {weight}")
         if smoothing < 0:
             raise ValueError(f"mixture smoothing must be non-negative, got {smoothing}")
+        if temperature <= 0:
+            raise ValueError(f"mixture temperature must be positive, got {temperature}")
         self.base = base if isinstance(base, BatchSoftmax) else None
         self.logits = base.base if isinstance(base, BatchSoftmax) else base
         self.chain = chain
         self.first_item_id = first_item_id
         self.weight = weight
         self.smoothing = smoothing
+        self.temperature = temperature
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.weight == 0:
             return self.logits(batch).float()
-        model = (self.base(batch) if self.base is not None
-                 else torch.softmax(self.logits(batch).float(), dim=1))
+        model = (self.base(batch, self.temperature) if self.base is not None
+                 else _softmax(self.logits(batch).float(), self.temperature))
         histories = (batch["input_ids"] - self.first_item_id).cpu().tolist()
         reading = self.chain.reading(histories, self.smoothing)
         share = torch.from_numpy(np.asarray(reading.sum(axis=1), dtype=np.float32).ravel())
@@ -106,32 +123,36 @@ class MixtureScorer:
 
 
 def choose_mixture(evaluate_many: Callable[[list[MixtureScorer]], list[dict[str, float]]],
-                   make: Callable[[float, float], MixtureScorer],
+                   make: Callable[[float, float, float], MixtureScorer],
                    weights: Sequence[float] = DEFAULT_WEIGHTS,
                    smoothings: Sequence[float] = DEFAULT_SMOOTHINGS,
-                   metric: str = "ndcg@10") -> tuple[float, float, list[dict[str, float]]]:
-    """The weight and smoothing with the best validation ``metric`` (among ties the smallest
-    weight, then the smallest smoothing). ``w = 0`` is tried once (the model alone, whatever
-    the smoothing).
+                   temperatures: Sequence[float] = DEFAULT_TEMPERATURES,
+                   metric: str = "ndcg@10") -> tuple[dict[str, float], list[dict[str, float]]]:
+    """The weight, smoothing and temperature with the best validation ``metric`` (among ties
+    the smallest weight, then smoothing, then the temperature closest to 1). ``w = 0`` is
+    tried once (the model alone, whatever the rest).
 
     Args:
         evaluate_many: Validation evaluation of several scorers in one pass (e.g.
             ``valid_evaluator.evaluate_many``).
-        make: Builds the scorer of ``(weight, smoothing)``.
+        make: Builds the scorer of ``(weight, smoothing, temperature)``.
         weights: Candidate weights.
         smoothings: Candidate smoothings.
+        temperatures: Candidate temperatures.
         metric: Key of the evaluation results to maximise.
 
     Returns:
-        ``(weight, smoothing, [{"weight", "smoothing", metric} per candidate])``.
+        ``({"weight", "smoothing", "temperature", metric} of the best,
+        [the same per candidate])``.
     """
-    if not weights or not smoothings:
-        raise ValueError("no mixture weights or smoothings to choose from")
-    candidates = sorted({(float(w), float(a) if w else float(min(smoothings)))
-                         for w, a in product(weights, smoothings)})
-    results = evaluate_many([make(w, a) for w, a in candidates])
-    table = [{"weight": w, "smoothing": a, metric: float(result[metric])}
-             for (w, a), result in zip(candidates, results)]
-    best = max(table, key=lambda row: (row[metric], -row["weight"], -row["smoothing"]))
-    return best["weight"], best["smoothing"], table
-
+    if not weights or not smoothings or not temperatures:
+        raise ValueError("no mixture weights, smoothings or temperatures to choose from")
+    alone = (0.0, float(min(smoothings)), float(min(temperatures, key=lambda t: abs(t - 1))))
+    candidates = sorted({(float(w), float(a), float(t)) if w else alone
+                         for w, a, t in product(weights, smoothings, temperatures)})
+    results = evaluate_many([make(*candidate) for candidate in candidates])
+    table = [{"weight": w, "smoothing": a, "temperature": t, metric: float(result[metric])}
+             for (w, a, t), result in zip(candidates, results)]
+    best = max(table, key=lambda row: (row[metric], -row["weight"], -row["smoothing"],
+                                       -abs(row["temperature"] - 1)))
+    return best, table

@@ -47,6 +47,8 @@ class TransitionSettings:
         smoothing: Pseudo-counts ``a`` of the model in each history item's successor counts
             (a row seen ``n`` times speaks with ``n / (n + a)`` of its share; ``0``: every row
             with successors fully), chosen with ``weight``.
+        temperature: Of the model's softmax in the mixture (``> 1`` flattens it), chosen with
+            ``weight``.
     """
 
     order_weights: tuple[float, ...] = (1.0, 0.3)
@@ -54,7 +56,9 @@ class TransitionSettings:
     window: int = 10
     weight: float | None = None
     smoothing: float = 0.0
-    #: Validation metric per candidate tried, when chosen (``{"weight", "smoothing", metric}``).
+    temperature: float = 1.0
+    #: Validation metric per candidate tried, when chosen (``{"weight", "smoothing",
+    #: "temperature", metric}``).
     validation: list[dict[str, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -70,6 +74,8 @@ class TransitionSettings:
             raise ValueError(f"weight must be in [0, 1], got {self.weight}")
         if self.smoothing < 0:
             raise ValueError(f"smoothing must be non-negative, got {self.smoothing}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {self.temperature}")
 
 
 class ItemTransitions:

@@ -61,9 +61,10 @@ def quality_table(records: Sequence[Mapping[str, Any]]) -> str:
         cells = [_interval(summary[key]) if key in summary else "" for key in COLUMNS]
         model = record["config"]["model"]["model_type"]
         if all("transitions" in seed for seed in seeds):
-            weights = ", ".join(f"{seed['transitions']['weight']:g}/"
-                                f"{seed['transitions'].get('smoothing', 0):g}" for seed in seeds)
-            model += f" + item transitions (weight/smoothing {weights})"
+            chosen = [seed["transitions"] for seed in seeds]
+            weights = ", ".join(f"{c['weight']:g}/{c.get('smoothing', 0):g}/"
+                                f"{c.get('temperature', 1):g}" for c in chosen)
+            model += f" + item transitions (weight/smoothing/temperature {weights})"
         lines.append(f"| {model} (`{record['name']}`) | {len(seeds)} | " + " | ".join(cells)
                      + f" | {epochs} | {wall:,.0f} |")
     interval = "seeds (Student t)" if any(len(r["seeds"]) > 1 for r in records) else "users"

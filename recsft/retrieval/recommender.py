@@ -356,8 +356,9 @@ class Recommender:
         width = max(1, max(map(len, ids)))
         batch = {"input_ids": torch.tensor([[0] * (width - len(row)) + row for row in ids]),
                  "index": torch.arange(len(ids))}
-        scores = MixtureScorer(lambda _: logits, chain, first, chain.settings.weight,
-                               chain.settings.smoothing)(batch)
+        settings = chain.settings
+        scores = MixtureScorer(lambda _: logits, chain, first, settings.weight,
+                               settings.smoothing, settings.temperature)(batch)
         banned = torch.from_numpy(np.array([item not in self.index or (
             allowed is not None and item not in allowed) for item in items]))
         scores[:, banned] = float("-inf")

@@ -523,9 +523,10 @@ def _run_model(run_dir: str) -> Any:
 def fit_transitions(run_dir: str, settings: TransitionSettings | None = None,
                     weights: Sequence[float] | None = None,
                     smoothings: Sequence[float] | None = None,
+                    temperatures: Sequence[float] | None = None,
                     metric: str = "ndcg@10") -> dict[str, Any]:
-    """Fit item transitions on a run's training split, choose their mixture weight and
-    smoothing with the run's model on its validation split, and save them
+    """Fit item transitions on a run's training split, choose their mixture weight,
+    smoothing and the model's temperature on the run's validation split, and save them
     (``transitions.safetensors``).
 
     Args:
@@ -536,14 +537,17 @@ def fit_transitions(run_dir: str, settings: TransitionSettings | None = None,
             :data:`~recsft.evaluation.mixture.DEFAULT_WEIGHTS`).
         smoothings: Smoothings to try (default
             :data:`~recsft.evaluation.mixture.DEFAULT_SMOOTHINGS`).
+        temperatures: Temperatures to try (default
+            :data:`~recsft.evaluation.mixture.DEFAULT_TEMPERATURES`).
         metric: Validation metric to maximise.
 
     Returns:
-        ``{"weight", "smoothing", "validation" (metric per candidate), "metric", "settings",
-        "saved_to"}``.
+        ``{"weight", "smoothing", "temperature", "validation" (metric per candidate),
+        "metric", "settings", "saved_to"}``.
     """
     from recsft.evaluation.mixture import (
         DEFAULT_SMOOTHINGS,
+        DEFAULT_TEMPERATURES,
         DEFAULT_WEIGHTS,
         BatchSoftmax,
         MixtureScorer,
@@ -560,14 +564,15 @@ def fit_transitions(run_dir: str, settings: TransitionSettings | None = None,
          for items in splits.train.items),
         valid.num_items, settings or TransitionSettings())
     base = BatchSoftmax(model_scorer(_run_model(run_dir)))
-    weight, smoothing, results = choose_mixture(
-        valid.evaluate_many, lambda w, a: MixtureScorer(base, chain, offset, w, a),
+    best, results = choose_mixture(
+        valid.evaluate_many, lambda w, a, t: MixtureScorer(base, chain, offset, w, a, t),
         DEFAULT_WEIGHTS if weights is None else weights,
-        DEFAULT_SMOOTHINGS if smoothings is None else smoothings, metric)
-    chain.settings.weight, chain.settings.smoothing = weight, smoothing
-    chain.settings.validation = results
+        DEFAULT_SMOOTHINGS if smoothings is None else smoothings,
+        DEFAULT_TEMPERATURES if temperatures is None else temperatures, metric)
+    chosen = {key: best[key] for key in ("weight", "smoothing", "temperature")}
+    chain.settings = dataclasses.replace(chain.settings, **chosen, validation=results)
     path = chain.save(run_dir)
-    return {"weight": weight, "smoothing": smoothing, "validation": results, "metric": metric,
+    return {**chosen, "validation": results, "metric": metric,
             "settings": dataclasses.asdict(chain.settings), "saved_to": path}
 
 
@@ -602,7 +607,7 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
             (users in split order), for intervals and tests across runs.
         transitions: Score with the model's softmax interpolated with the run's item
             transitions (:func:`fit_transitions` writes them; the result then records
-            ``transitions``: the weight and smoothing and how they were chosen).
+            ``transitions``: the weight, smoothing and temperature and how they were chosen).
 
     Returns:
         ``{"dataset", "protocol", "split", "metrics", "intervals", "beyond_accuracy"}`` (and
@@ -628,7 +633,7 @@ def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
             raise ValueError(f"{run_dir}: the item transitions have no mixture weight; fit "
                              "them with 'recsft transitions --run DIR'")
         scorer = MixtureScorer(scorer, chain, model.config.first_item_id, chain.settings.weight,
-                               chain.settings.smoothing)
+                               chain.settings.smoothing, chain.settings.temperature)
     top, targets = evaluator.top_k(scorer)
     metrics, user_values = evaluator.metrics_from_top(top, targets)
     intervals = {

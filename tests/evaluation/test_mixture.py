@@ -63,22 +63,40 @@ def test_smoothing_trusts_each_row_by_its_successor_count():
         MixtureScorer(lambda b: logits, seen, first_item_id=4, weight=0.5, smoothing=-1)
 
 
-def test_the_choice_is_the_best_on_validation_and_the_smallest_among_ties():
-    values = {(0.0, 0.0): 0.1, (0.2, 0.0): 0.3, (0.2, 10.0): 0.3, (0.4, 0.0): 0.3,
-              (0.4, 10.0): 0.2}
+def test_the_choice_is_the_best_on_validation_and_the_simplest_among_ties():
+    values = {(0.0, 0.0, 1.0): 0.1, (0.2, 0.0, 1.0): 0.3, (0.2, 10.0, 1.0): 0.3,
+              (0.4, 0.0, 1.0): 0.3, (0.4, 10.0, 1.0): 0.2, (0.2, 0.0, 2.0): 0.3,
+              (0.2, 10.0, 2.0): 0.25, (0.4, 0.0, 2.0): 0.1, (0.4, 10.0, 2.0): 0.35}
     seen = []
 
     def evaluate_many(scorers):
         seen.append(len(scorers))
-        return [{"ndcg@10": values[(s.weight, s.smoothing)]} for s in scorers]
+        return [{"ndcg@10": values[(s.weight, s.smoothing, s.temperature)]} for s in scorers]
 
-    weight, smoothing, table = choose_mixture(
-        evaluate_many, lambda w, a: MixtureScorer(lambda b: LOGITS, chain(), 4, w, a),
-        weights=[0.0, 0.2, 0.4], smoothings=[0.0, 10.0])
-    assert (weight, smoothing) == (0.2, 0.0)
+    def make(w, a, t):
+        return MixtureScorer(lambda b: LOGITS, chain(), 4, w, a, t)
+
+    best, table = choose_mixture(evaluate_many, make, weights=[0.0, 0.2, 0.4],
+                                 smoothings=[0.0, 10.0], temperatures=[1.0, 2.0])
+    assert best == {"weight": 0.4, "smoothing": 10.0, "temperature": 2.0, "ndcg@10": 0.35}
     # One pass for every candidate; weight 0 (the model alone) once.
-    assert seen == [5]
-    assert {(row["weight"], row["smoothing"]): row["ndcg@10"] for row in table} == values
+    assert seen == [9]
+    assert {(r["weight"], r["smoothing"], r["temperature"]): r["ndcg@10"] for r in table} == values
+    values[(0.4, 10.0, 2.0)] = 0.2
+    best, _ = choose_mixture(evaluate_many, make, weights=[0.0, 0.2, 0.4],
+                             smoothings=[0.0, 10.0], temperatures=[1.0, 2.0])
+    # Ties at 0.3: the smallest weight, then smoothing, then the temperature closest to 1.
+    assert (best["weight"], best["smoothing"], best["temperature"]) == (0.2, 0.0, 1.0)
+
+
+def test_temperature_flattens_the_model_before_mixing():
+    scores = MixtureScorer(lambda b: LOGITS.clone(), chain(), first_item_id=4, weight=0.25,
+                           temperature=2.0)(batch())
+    expected_chain = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    expected = (0.75 * torch.softmax(LOGITS / 2, dim=1) + 0.25 * expected_chain).log()
+    torch.testing.assert_close(scores, expected)
+    with pytest.raises(ValueError, match="temperature"):
+        MixtureScorer(lambda b: LOGITS, chain(), first_item_id=4, weight=0.5, temperature=0)
 
 
 def test_mixtures_sharing_a_batch_softmax_compute_it_once_per_batch():
@@ -89,13 +107,16 @@ def test_mixtures_sharing_a_batch_softmax_compute_it_once_per_batch():
         return LOGITS.clone()
 
     shared = BatchSoftmax(logits)
-    mixtures = [MixtureScorer(shared, chain(), 4, w) for w in (0.25, 0.5)]
+    mixtures = [MixtureScorer(shared, chain(), 4, w, 0.0, t) for w, t in ((0.25, 1.0),
+                                                                        (0.5, 1.0), (0.5, 2.0))]
     scores = [m(batch()) for m in mixtures]
-    assert len(calls) == 1
+    assert len(calls) == 1  # one logits call per batch, whatever the temperature
+    torch.testing.assert_close(scores[2], MixtureScorer(logits, chain(), 4, 0.5, 0.0, 2.0)(
+        batch()))
     torch.testing.assert_close(scores[0], MixtureScorer(logits, chain(), 4, 0.25)(batch()))
     other = {**batch(), "index": torch.tensor([2, 3])}
     mixtures[0](other)
-    assert len(calls) == 3  # a new batch (and the unshared scorer above) recompute
+    assert len(calls) == 4  # a new batch (and the unshared scorers above) recompute
 
 
 def test_evaluate_many_matches_one_evaluation_per_scorer(trained_run):
@@ -118,14 +139,17 @@ def test_fitted_transitions_change_the_run_scores_only_through_their_weight(trai
     shutil.copytree(config.run_dir, run_dir)
     with pytest.raises(FileNotFoundError, match="recsft transitions"):
         evaluate_run(run_dir, n_resamples=0, transitions=True)
-    fitted = fit_transitions(run_dir, weights=[0.0, 0.5], smoothings=[0.0, 5.0])
-    by_candidate = {(row["weight"], row["smoothing"]): row["ndcg@10"]
+    fitted = fit_transitions(run_dir, weights=[0.0, 0.5], smoothings=[0.0, 5.0],
+                             temperatures=[1.0, 1.5])
+    by_candidate = {(row["weight"], row["smoothing"], row["temperature"]): row["ndcg@10"]
                     for row in fitted["validation"]}
-    assert set(by_candidate) == {(0.0, 0.0), (0.5, 0.0), (0.5, 5.0)}
-    chosen = (fitted["weight"], fitted["smoothing"])
+    assert set(by_candidate) == {(0.0, 0.0, 1.0), (0.5, 0.0, 1.0), (0.5, 5.0, 1.0),
+                                 (0.5, 0.0, 1.5), (0.5, 5.0, 1.5)}
+    chosen = (fitted["weight"], fitted["smoothing"], fitted["temperature"])
     plain = evaluate_run(run_dir, n_resamples=0)
     mixed = evaluate_run(run_dir, n_resamples=0, transitions=True)
-    assert (mixed["transitions"]["weight"], mixed["transitions"]["smoothing"]) == chosen
+    settings = mixed["transitions"]
+    assert (settings["weight"], settings["smoothing"], settings["temperature"]) == chosen
     assert by_candidate[chosen] == max(by_candidate.values())
     zero = ItemTransitions.load(run_dir)
     zero.settings.weight = 0.0

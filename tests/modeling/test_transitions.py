@@ -54,7 +54,7 @@ def test_save_load_round_trip_and_a_clear_error_without_the_file(tmp_path):
 
 @pytest.mark.parametrize("field, value", [("order_weights", ()), ("order_weights", (1, -1)),
                                           ("decay", 0.0), ("window", 0), ("weight", 1.5),
-                                          ("smoothing", -1.0)])
+                                          ("smoothing", -1.0), ("temperature", 0.0)])
 def test_settings_reject_values_outside_their_range(field, value):
     with pytest.raises(ValueError, match=field):
         TransitionSettings(**{field: value})

@@ -41,11 +41,11 @@ def test_table_orders_models_and_shows_intervals():
 
 def test_rows_of_models_with_item_transitions_name_them_and_their_weights():
     record = _record("c-transitions", [0.05, 0.052])
-    for seed, weight, smoothing in zip(record["seeds"], (0.5, 0.4), (30.0, 0.0)):
-        seed["transitions"] = {"weight": weight, "smoothing": smoothing}
+    record["seeds"][0]["transitions"] = {"weight": 0.5, "smoothing": 30.0, "temperature": 1.5}
+    record["seeds"][1]["transitions"] = {"weight": 0.4}  # a record of the first version
     line = [row for row in quality_table([record]).splitlines() if "`c-transitions`" in row][0]
-    assert line.startswith(
-        "| sasrec + item transitions (weight/smoothing 0.5/30, 0.4/0) (`c-transitions`)")
+    assert line.startswith("| sasrec + item transitions (weight/smoothing/temperature 0.5/30/1.5, "
+                           "0.4/0/1) (`c-transitions`)")
 
 
 def test_refresh_rewrites_only_between_markers(tmp_path):
