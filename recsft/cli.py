@@ -48,12 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
                             "save them")
     transitions.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
     transitions.add_argument("--weights", type=float, nargs="+",
-                             help="mixture weights to try (default 0 0.1 ... 1)")
+                             help="mixture weights to try (default 0 0.2 0.4 0.6 0.8 0.9 1)")
     transitions.add_argument("--smoothings", type=float, nargs="+",
                              help="model pseudo-counts in each successor row to try "
-                                  "(default 0 10 30 100; 0: fixed interpolation)")
+                                  "(default 0 10 30 50 100; 0: fixed interpolation)")
     transitions.add_argument("--temperatures", type=float, nargs="+",
-                             help="temperatures of the model's softmax to try (default 1)")
+                             help="temperatures of the model's softmax to try (default 1 1.5)")
     transitions.add_argument("--order-weights", type=float, nargs="+", default=[1.0, 0.3],
                              help="weight of the successor at distance 1, 2, ...")
     transitions.add_argument("--decay", type=float, default=0.3,

@@ -18,8 +18,8 @@ Usage:
 
 ``--transitions`` records each seed's model interpolated with item transitions
 (``recsft transitions``: fitted on the training split, mixture weight and smoothing chosen on
-validation; fitted first where a run has none, or one of an older format) as
-``quality_<name>-transitions.json``.
+validation; fitted first where a run has none, or one of an older format, or with
+``--refit-transitions``) as ``quality_<name>-transitions.json``.
 
     python scripts/benchmark_quality.py --config configs/sasrec-beauty.yaml --seeds 42 43 \
         --reuse --transitions
@@ -66,7 +66,8 @@ def _comparable(protocol: dict[str, Any], version: Any) -> list[str]:
 
 
 def record_seeds(run_dirs: list[str], command: str, n_resamples: int,
-                 name: str | None = None, transitions: bool = False) -> dict[str, Any]:
+                 name: str | None = None, transitions: bool = False,
+                 refit_transitions: bool = False) -> dict[str, Any]:
     """The benchmark record of one config's seeds (see the module docstring)."""
     from recsft.evaluation.published import PROTOCOL, dataset_version, published_for
     from recsft.evaluation.seeds import aggregate_seeds, published_comparison
@@ -80,7 +81,10 @@ def record_seeds(run_dirs: list[str], command: str, n_resamples: int,
         if transitions:
             try:
                 ItemTransitions.load(run_dir)
-            except (FileNotFoundError, ValueError) as why:  # none yet, or an older format
+                why = "--refit-transitions" if refit_transitions else None
+            except (FileNotFoundError, ValueError) as error:  # none yet, or an older format
+                why = str(error)
+            if why:
                 print(f"fitting item transitions of {run_dir} ({why})", flush=True)
                 fit_transitions(run_dir)
         evaluation = evaluate_run(run_dir, "test", n_resamples=0, per_user=True,
@@ -161,6 +165,8 @@ def main() -> None:
     parser.add_argument("--n-resamples", type=int, default=1000)
     parser.add_argument("--transitions", action="store_true",
                         help="record the models interpolated with item transitions")
+    parser.add_argument("--refit-transitions", action="store_true",
+                        help="with --transitions: fit them again even where a run has them")
     args = parser.parse_args()
 
     if args.config:
@@ -181,7 +187,8 @@ def main() -> None:
         run_dirs = args.from_run
         command = "recorded from " + " ".join(run_dirs)
     record = record_seeds(run_dirs, command, args.n_resamples,
-                          name=base.name if args.config else None, transitions=args.transitions)
+                          name=base.name if args.config else None, transitions=args.transitions,
+                          refit_transitions=args.refit_transitions)
     from recsft.reporting import write_benchmark_result
 
     out = write_benchmark_result(ROOT, f"quality_{record['name']}", record)

@@ -32,11 +32,11 @@ import torch
 from recsft.modeling.transitions import ItemTransitions
 
 #: Mixture weights tried on validation by default.
-DEFAULT_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+DEFAULT_WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)
 #: Smoothings (pseudo-counts of the model) tried on validation by default.
-DEFAULT_SMOOTHINGS = (0.0, 10.0, 30.0, 100.0)
+DEFAULT_SMOOTHINGS = (0.0, 10.0, 30.0, 50.0, 100.0)
 #: Temperatures of the model's softmax tried on validation by default.
-DEFAULT_TEMPERATURES = (1.0,)
+DEFAULT_TEMPERATURES = (1.0, 1.5)
 
 Scorer = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 
