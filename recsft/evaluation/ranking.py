@@ -37,6 +37,11 @@ Scorer = Callable[[dict[str, torch.Tensor]], torch.Tensor]
 EXACT_CHUNK_USERS = 4096
 #: Positions (users × padded length) a model encodes at once on the CPU during evaluation.
 CPU_ENCODE_TOKENS = 4096
+#: Multiply-adds from which a CPU score product goes through numpy (OpenBLAS) instead of torch.
+#: Below it the two kernels take the same time, and OpenBLAS's worker threads, which keep
+#: spinning after a call, would slow the next encoding by torch's threads on the same cores
+#: (MovieLens 100K, 943 × 64 × 1,682: evaluation 0.16 s with numpy, 0.10 s without).
+NUMPY_PRODUCT_WORK = 1 << 28
 
 
 @dataclass
@@ -505,9 +510,10 @@ class VectorScorer:
     items through a flat (exact) FAISS index instead of writing out the score matrix
     (:mod:`recsft.evaluation.exact_search`). Subclasses say how a batch becomes user vectors.
 
-    Dense CPU products go through numpy (OpenBLAS), which runs this skinny float32 product —
-    ``(users, 64) × (64, items)`` — about twice as fast as torch's CPU kernel on the project's
-    machine (85 vs 38 GFLOP/s for 1,024 × 64 × 54,542); on an accelerator they stay in torch.
+    Large dense CPU products go through numpy (OpenBLAS), which runs this skinny float32
+    product — ``(users, 64) × (64, items)`` — about twice as fast as torch's CPU kernel on the
+    project's machine (85 vs 38 GFLOP/s for 1,024 × 64 × 54,542); small ones (below
+    :data:`NUMPY_PRODUCT_WORK`) and those on an accelerator stay in torch.
 
     Args:
         items: ``(num_items, dim)`` item vectors, in item-index order.
@@ -534,7 +540,7 @@ class VectorScorer:
 
     def score_vectors(self, users: torch.Tensor) -> torch.Tensor:
         """``(B, num_items)`` scores of :meth:`query_vectors`' output, on the items' device."""
-        if self._items_t is not None:
+        if self._items_t is not None and users.numel() * len(self.items) >= NUMPY_PRODUCT_WORK:
             return torch.from_numpy(users.numpy() @ self._items_t)
         return users @ self.items.T
 

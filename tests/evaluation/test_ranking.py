@@ -147,3 +147,20 @@ def test_block_top_k_equals_torch_topk(width):
     assert torch.equal(block_top_k(scores, 10, block=16), expected)
     assert block_top_k(scores, 10, block=16)[3, 0] == width - 1
 
+
+
+def test_small_cpu_score_products_stay_in_torch_and_large_ones_use_numpy(monkeypatch):
+    from recsft.evaluation import ranking
+
+    generator = torch.Generator().manual_seed(0)
+    items, users = torch.randn(50, 8, generator=generator), torch.randn(6, 8, generator=generator)
+    scorer = ranking.VectorScorer(items)
+    expected = users @ items.T
+    torch.testing.assert_close(scorer.score_vectors(users), expected)
+    numpy_items = scorer._items_t
+    scorer._items_t = np.zeros_like(numpy_items)  # tells which path scored
+    torch.testing.assert_close(scorer.score_vectors(users), expected)  # 2,400 MACs: torch
+    monkeypatch.setattr(ranking, "NUMPY_PRODUCT_WORK", users.numel() * len(items))
+    assert scorer.score_vectors(users).abs().sum() == 0  # at the threshold: numpy
+    scorer._items_t = numpy_items
+    torch.testing.assert_close(scorer.score_vectors(users), expected)
