@@ -219,14 +219,15 @@ def test_transitions_command_then_evaluate_with_them(trained_run, tmp_path, caps
     assert main(["evaluate", "--run", run_dir, "--transitions", "--n-resamples", "0"]) == 2
     assert "recsft transitions --run" in capsys.readouterr().err
     assert main(["transitions", "--run", run_dir, "--weights", "0", "0.5", "--smoothings",
-                 "0", "20", "--json"]) == 0
+                 "0", "20", "--temperatures", "1", "2", "--json"]) == 0
     fitted = json.loads(capsys.readouterr().out)
-    assert {(row["weight"], row["smoothing"]) for row in fitted["validation"]} == {
-        (0.0, 0.0), (0.5, 0.0), (0.5, 20.0)}
+    assert {(row["weight"], row["smoothing"], row["temperature"])
+            for row in fitted["validation"]} == {
+        (0.0, 0.0, 1.0), (0.5, 0.0, 1.0), (0.5, 20.0, 1.0), (0.5, 0.0, 2.0), (0.5, 20.0, 2.0)}
     assert fitted["settings"]["order_weights"] == [1.0, 0.3]
     assert main(["evaluate", "--run", run_dir, "--transitions", "--n-resamples", "0"]) == 0
-    assert (f"weight {fitted['weight']:g}, smoothing {fitted['smoothing']:g}, temperature 1 "
-            "(chosen on validation)") in capsys.readouterr().out
+    assert (f"weight {fitted['weight']:g}, smoothing {fitted['smoothing']:g}, temperature "
+            f"{fitted['temperature']:g} (chosen on validation)") in capsys.readouterr().out
     from recsft.modeling.transitions import ItemTransitions
     from recsft.tokenization import BehaviorTokenizer
 
