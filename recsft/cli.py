@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     transitions = commands.add_parser(
         "transitions", help="fit item-to-item transitions on a run's training split, choose "
-                            "their mixture weight and smoothing with the model on validation, "
-                            "save them")
+                            "their mixture weight, smoothing and temperature with the model on "
+                            "validation, save them")
     transitions.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
     transitions.add_argument("--weights", type=float, nargs="+",
                              help="mixture weights to try (default 0 0.2 0.4 0.6 0.8 0.9 1)")

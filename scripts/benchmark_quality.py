@@ -17,8 +17,8 @@ Usage:
 ``--seeds``, the run keeps the config's name and seed.
 
 ``--transitions`` records each seed's model interpolated with item transitions
-(``recsft transitions``: fitted on the training split, mixture weight and smoothing chosen on
-validation; fitted first where a run has none, or one of an older format, or with
+(``recsft transitions``: fitted on the training split, mixture weight, smoothing and temperature
+chosen on validation; fitted first where a run has none, or one of an older format, or with
 ``--refit-transitions``) as ``quality_<name>-transitions.json``.
 
     python scripts/benchmark_quality.py --config configs/sasrec-beauty.yaml --seeds 42 43 \
@@ -182,7 +182,8 @@ def main() -> None:
         command = ("python scripts/benchmark_quality.py --config " + args.config
                    + "".join(f" --set {shlex.quote(o)}" for o in args.overrides)
                    + (" --seeds " + " ".join(map(str, args.seeds)) if args.seeds else "")
-                   + (" --transitions" if args.transitions else ""))
+                   + (" --transitions" if args.transitions else "")
+                   + (" --refit-transitions" if args.refit_transitions else ""))
     else:
         run_dirs = args.from_run
         command = "recorded from " + " ".join(run_dirs)

@@ -6,8 +6,8 @@ index, never returning an item of the history. A history the model cannot read (
 unknown items) gets the most popular items of training. Items unknown to the model are skipped
 and logged, never an error. With the run's item transitions (``transitions=True``, after
 ``recsft transitions``) the scores are the log of the model's softmax mixed with them
-(:class:`~recsft.evaluation.mixture.MixtureScorer`, the weight and smoothing chosen on
-validation), ranked over every indexed item the model knows.
+(:class:`~recsft.evaluation.mixture.MixtureScorer`, its weight, smoothing and temperature chosen
+on validation), ranked over every indexed item the model knows.
 
 Example:
     >>> from recsft import Recommender
@@ -199,9 +199,12 @@ class Recommender:
         Raises:
             ValueError: ``event_types`` or ``timestamps`` are not parallel to ``histories``.
         """
-        users = self.model.encode_sequences(**self.model_inputs(histories, event_types,
-                                                                 timestamps))
-        return users.float().cpu().numpy()
+        return self._user_vectors(self.model_inputs(histories, event_types, timestamps))
+
+    @torch.no_grad()
+    def _user_vectors(self, inputs: dict[str, torch.Tensor]) -> np.ndarray:
+        """``(n, dim)`` float32 user vectors of :meth:`model_inputs`' tensors."""
+        return self.model.encode_sequences(**inputs).float().cpu().numpy()
 
     def model_inputs(
         self,
@@ -325,37 +328,35 @@ class Recommender:
             results[row] = self._popular(k, excluded(row), allowed)
         for start in range(0, len(warm), batch_size):
             rows = warm[start:start + batch_size]
-            queries = self.encode(
+            inputs = self.model_inputs(
                 [histories[r] for r in rows],
                 None if event_types is None else [event_types[r] for r in rows],
                 None if timestamps is None else [timestamps[r] for r in rows],
             )
+            queries = self._user_vectors(inputs)
             if self.transitions is None:
                 scores, ids = self.index.search(queries, k, exclude=[excluded(r) for r in rows],
                                                 filter=allowed)
             else:
                 scores, ids = self._mixture_search(
-                    [histories[r] for r in rows], queries, k, [excluded(r) for r in rows],
-                    allowed)
+                    inputs["input_ids"].cpu(), queries, k, [excluded(r) for r in rows], allowed)
             for n, row in enumerate(rows):
                 results[row] = [(i, float(s)) for i, s in zip(ids[n], scores[n])
                                 if i is not None]
         return results
 
-    def _mixture_search(self, histories: Sequence[Sequence[str]], queries: np.ndarray, k: int,
+    def _mixture_search(self, input_ids: torch.Tensor, queries: np.ndarray, k: int,
                         exclude: Sequence[Collection[str]], allowed: Collection[str] | None
                         ) -> tuple[np.ndarray, list[list[str | None]]]:
-        """Top-``k`` of the model-and-transitions mixture for ``(n, dim)`` user vectors:
-        ``(scores (n, k), ids)``, ``None`` ids where fewer than ``k`` items qualify."""
+        """Top-``k`` of the model-and-transitions mixture for the ``(n, L)`` model inputs
+        (:meth:`model_inputs`) and their ``(n, dim)`` user vectors: ``(scores (n, k), ids)``,
+        ``None`` ids where fewer than ``k`` items qualify."""
         from recsft.evaluation.mixture import MixtureScorer
 
         chain, items = self.transitions, self.tokenizer.item_ids
         logits = torch.from_numpy(queries @ self.item_matrix().T)
         first = self.tokenizer.first_item_id
-        ids = [[self._item_rows[i] + first for i in h if i in self._item_rows] for h in histories]
-        width = max(1, max(map(len, ids)))
-        batch = {"input_ids": torch.tensor([[0] * (width - len(row)) + row for row in ids]),
-                 "index": torch.arange(len(ids))}
+        batch = {"input_ids": input_ids, "index": torch.arange(len(input_ids))}
         settings = chain.settings
         scores = MixtureScorer(lambda _: logits, chain, first, settings.weight,
                                settings.smoothing, settings.temperature)(batch)
