@@ -23,7 +23,10 @@ cross-entropy:
 ``--epochs 0`` times the evaluation alone, of untrained models of both libraries (the same
 work), into ``..._eval.json``.
 
-Ratios are recsft / RecBole in the same run of the script on the same machine. Writes
+Ratios are recsft / RecBole in the same run of the script on the same machine. With
+``--rounds N`` the two libraries take turns N times per case and each one's timings are pooled
+(medians over all rounds; the ratio of each round is kept too): the shared 2-core machines
+have slow spells of minutes, which one turn each can put on one library only. Writes
 ``benchmarks/results/speed_recbole.json`` (ML-100K) or ``speed_recbole_<dataset>.json``.
 
 Usage:
@@ -31,6 +34,7 @@ Usage:
     python scripts/benchmark_speed.py --models sasrec --lengths 50 --epochs 1 --warmup 0
     python scripts/benchmark_speed.py --dataset amazon-beauty --lengths 50 --epochs 1 --warmup 0
     python scripts/benchmark_speed.py --epochs 0 --recbole-modes anomaly_off   # evaluation only
+    python scripts/benchmark_speed.py --epochs 0 --recbole-modes anomaly_off --rounds 3
 """
 
 from __future__ import annotations
@@ -218,6 +222,24 @@ def measure_recsft(model: str, length: int, epochs: int, warmup: int, dataset: s
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
+def pooled(rounds: list[dict]) -> dict:
+    """One library's measurements of several rounds as one: every timing kept, medians over
+    all of them, the largest peak memory; one round is returned as it is."""
+    if len(rounds) == 1:
+        return rounds[0]
+
+    def median(values: list[float]) -> float | None:
+        return sorted(values)[len(values) // 2] if values else None
+
+    merged = dict(rounds[0])
+    for key in ("epoch_seconds", "eval_seconds"):
+        merged[f"{key}_all"] = [v for r in rounds for v in r.get(f"{key}_all") or []]
+        merged[key] = median(merged[f"{key}_all"])
+        merged[f"{key}_by_round"] = [r.get(key) for r in rounds]
+    merged["peak_rss_gib"] = max(r["peak_rss_gib"] for r in rounds)
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["sasrec", "bert4rec"],
@@ -229,6 +251,10 @@ def main() -> None:
     parser.add_argument("--eval-repeats", type=int, default=5,
                         help="timed evaluations after an untimed one, both libraries (median)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed epochs first")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate the two libraries this many times per case (fresh "
+                             "processes each round) and pool their timings, so that a slow "
+                             "spell of a shared machine falls on both")
     parser.add_argument("--dataset", default="ml-100k", choices=list(DATASETS))
     parser.add_argument("--recbole-python", help="a Python with recbole 1.2.1 installed")
     parser.add_argument("--recbole-modes", nargs="+", choices=["as_shipped", "anomaly_off"],
@@ -255,18 +281,27 @@ def main() -> None:
                    else f"speed_recbole_{args.dataset}") + ("" if args.epochs else "_eval")
     for model in args.models:
         for length in args.lengths:
-            ours = run_recsft(model, length, args.epochs, args.warmup, args.dataset,
-                              args.eval_repeats)
+            rounds = []
+            for _ in range(args.rounds):
+                ours = run_recsft(model, length, args.epochs, args.warmup, args.dataset,
+                                  args.eval_repeats)
+                others = {mode: run_recbole(python, model, length, args.epochs,
+                                            "on" if mode == "as_shipped" else "off",
+                                            args.warmup, args.dataset, data_path,
+                                            args.eval_repeats)
+                          for mode in args.recbole_modes}
+                rounds.append((ours, others))
+            ours = pooled([r[0] for r in rounds])
             case = {"model": model, "max_length": length, "recsft": ours}
             for mode in args.recbole_modes:
-                other = run_recbole(python, model, length, args.epochs,
-                                    "on" if mode == "as_shipped" else "off", args.warmup,
-                                    args.dataset, data_path, args.eval_repeats)
+                other = pooled([r[1][mode] for r in rounds])
                 case[f"recbole_{mode}"] = other
                 case[f"ratios_vs_recbole_{mode}"] = {
                     "train_speed": (round(other["epoch_seconds"] / ours["epoch_seconds"], 2)
                                     if args.epochs else None),
                     "eval_speed": round(other["eval_seconds"] / ours["eval_seconds"], 2),
+                    "eval_speed_by_round": [round(r[1][mode]["eval_seconds"]
+                                                  / r[0]["eval_seconds"], 2) for r in rounds],
                     "peak_memory": round(ours["peak_rss_gib"] / other["peak_rss_gib"], 2)}
             result["cases"].append(case)
             print(json.dumps({k: v for k, v in case.items() if k.startswith("ratios")} | {

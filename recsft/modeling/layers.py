@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -343,6 +343,7 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
         token_type_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         time_gap_ids: torch.Tensor | None = None,
+        projections: Sequence[LayerProjections] | None = None,
     ) -> torch.Tensor:
         """One vector per user: the transformed hidden state of the last position.
 
@@ -354,6 +355,8 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
             token_type_ids: ``(batch, length)`` event-type ids.
             attention_mask: ``(batch, length)``.
             time_gap_ids: ``(batch, length)`` time-gap buckets.
+            projections: One :class:`LayerProjections` per layer (default: the eager ones;
+                :func:`recsft.modeling.packed.packed_projections` for CPU inference).
 
         Returns:
             ``(batch, hidden)`` user vectors; ``users @ item_embeddings().T`` are next-item scores.
@@ -368,11 +371,17 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
         embedded = self.embeddings(input_ids, token_type_ids, time_gap_ids)
         mask = self._attention_mask(embedded, attention_mask)
         hidden = embedded
-        *layers, last = self.encoder.layer
+        layers = list(self.encoder.layer)
+        if projections is None:
+            projections = [LayerProjections(layer) for layer in layers]
+        elif len(projections) != len(layers):
+            raise ValueError(f"{len(projections)} projections for {len(layers)} layers")
         norm_first = self.final_layer_norm is not None
-        for layer in layers:
-            hidden = _bert_layer(layer, hidden, mask, norm_first=norm_first)
-        hidden = _bert_layer(last, hidden, mask, last_only=True, norm_first=norm_first)[:, 0]
+        for index, (layer, maps) in enumerate(zip(layers, projections)):
+            last_only = index == len(layers) - 1
+            hidden = _bert_layer(layer, hidden, mask, last_only=last_only,
+                                 norm_first=norm_first, projections=maps)
+        hidden = hidden[:, 0]
         if norm_first:
             hidden = self.final_layer_norm(hidden)
         return self.output_transform(hidden)
@@ -397,41 +406,86 @@ def _pre_norm_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor |
     """
     attention = layer.attention
     context, _ = attention.self(attention.output.LayerNorm(hidden), attention_mask=mask)
-    return _block_output(layer, context, hidden, norm_first=True)
+    return _block_output(layer, LayerProjections(layer), context, hidden, norm_first=True)
 
 
-def _block_output(layer: nn.Module, context: torch.Tensor, residual: torch.Tensor,
-                  norm_first: bool) -> torch.Tensor:
+class LayerProjections:
+    """The linear maps of a transformers ``BertLayer`` as :func:`_bert_layer` applies them.
+
+    This eager version calls ``nn.functional.linear`` on the layer's own parameters, with the
+    query, key and value projections as one matrix product (one pass over the states instead
+    of three) and dropout as in the layer (active in training mode). Subclasses may compute the
+    same maps otherwise (:class:`recsft.modeling.packed.PackedProjections`: oneDNN kernels with
+    fused epilogues, for CPU inference).
+
+    Args:
+        layer: A ``BertLayer``.
+    """
+
+    def __init__(self, layer: nn.Module) -> None:
+        self.layer = layer
+        self.width = layer.attention.self.all_head_size
+
+    def _fused(self, hidden: torch.Tensor, *projections: nn.Linear) -> tuple[torch.Tensor, ...]:
+        weight = torch.cat([p.weight for p in projections])
+        bias = torch.cat([p.bias for p in projections])
+        return nn.functional.linear(hidden, weight, bias).split(self.width, dim=-1)
+
+    def query_key_value(self, hidden: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(batch, length, hidden)`` → query, key and value ``(batch, length, width)``."""
+        attention = self.layer.attention.self
+        return self._fused(hidden, attention.query, attention.key, attention.value)
+
+    def key_value(self, hidden: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(batch, length, hidden)`` → key and value ``(batch, length, width)``."""
+        attention = self.layer.attention.self
+        return self._fused(hidden, attention.key, attention.value)
+
+    def query(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``(batch, length, hidden)`` → query ``(batch, length, width)``."""
+        return self.layer.attention.self.query(hidden)
+
+    def attention_output(self, context: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """``residual + dropout(dense(context))``, both ``(batch, length, hidden)``."""
+        output = self.layer.attention.output
+        return residual + output.dropout(output.dense(context))
+
+    def intermediate(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``act(W1 hidden)`` ``(batch, length, intermediate)``; ReLU in place when no
+        gradient is recorded (no copy of the widest activation)."""
+        intermediate = self.layer.intermediate
+        states = intermediate.dense(hidden)
+        if isinstance(intermediate.intermediate_act_fn, nn.ReLU) and not torch.is_grad_enabled():
+            return states.relu_()
+        return intermediate.intermediate_act_fn(states)
+
+    def output(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """``residual + dropout(W2 hidden)`` ``(batch, length, hidden)``."""
+        output = self.layer.output
+        return residual + output.dropout(output.dense(hidden))
+
+
+def _block_output(layer: nn.Module, projections: LayerProjections, context: torch.Tensor,
+                  residual: torch.Tensor, norm_first: bool) -> torch.Tensor:
     """A ``BertLayer``'s output from its attention ``context`` ``(batch, length, width)``
     and the states ``residual`` that entered it: attention output projection, residual and
     feed-forward block, post-LayerNorm (BERT's) or pre-LayerNorm (``norm_first``)."""
+    first, second = layer.attention.output.LayerNorm, layer.output.LayerNorm
+    attended = projections.attention_output(context, residual)
     if not norm_first:
-        attended = layer.attention.output(context, residual)
-        return layer.output.LayerNorm(_feed_forward(layer, attended) + attended)
-    output = layer.attention.output
-    attended = residual + output.dropout(output.dense(context))
-    return attended + _feed_forward(layer, layer.output.LayerNorm(attended))
-
-
-def _feed_forward(layer: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
-    """``dropout(W2 act(W1 hidden))`` of a ``BertLayer``, without residual or LayerNorm;
-    ReLU in place when no gradient is recorded (no copy of the widest activation)."""
-    intermediate = layer.intermediate.dense(hidden)
-    act = layer.intermediate.intermediate_act_fn
-    if isinstance(act, nn.ReLU) and not torch.is_grad_enabled():
-        intermediate = intermediate.relu_()
-    else:
-        intermediate = act(intermediate)
-    return layer.output.dropout(layer.output.dense(intermediate))
+        attended = first(attended)
+        return second(projections.output(projections.intermediate(attended), attended))
+    return projections.output(projections.intermediate(second(attended)), attended)
 
 
 def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | None,
-                last_only: bool = False, norm_first: bool = False) -> torch.Tensor:
+                last_only: bool = False, norm_first: bool = False,
+                projections: LayerProjections | None = None) -> torch.Tensor:
     """A transformers ``BertLayer`` (self-attention, no cache), restated for inference speed.
 
     The same computation as ``layer(hidden, mask)`` (or :func:`_pre_norm_layer` with
-    ``norm_first``), with the query, key and value projections as one matrix product (one
-    pass over the states instead of three), and, with ``last_only``, the queries and the
+    ``norm_first``), with the linear maps of ``projections`` (fused query, key and value
+    projections, :class:`LayerProjections`), and, with ``last_only``, the queries and the
     feed-forward block of the last position only (keys and values still come from every
     position). Dropout applies in training mode as in the layer.
 
@@ -442,6 +496,7 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
             or ``None``); with ``last_only`` its last query row is used.
         last_only: Compute the output of the last position only.
         norm_first: A pre-LayerNorm block (the LayerNorms before the sub-layers).
+        projections: The layer's linear maps (default: eager :class:`LayerProjections`).
 
     Returns:
         ``(batch, length, hidden)``, or ``(batch, 1, hidden)`` with ``last_only``.
@@ -450,23 +505,17 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
     from transformers.models.bert.modeling_bert import eager_attention_forward
 
     attention = layer.attention.self
+    projections = projections or LayerProjections(layer)
     batch, length, _ = hidden.shape
     width = attention.all_head_size
     residual = hidden[:, -1:] if last_only else hidden
     if norm_first:
         hidden = layer.attention.output.LayerNorm(hidden)
-
-    def fused(*projections: nn.Linear) -> tuple[torch.Tensor, ...]:
-        """The projections of ``hidden`` as one matrix product, split back."""
-        weight = torch.cat([p.weight for p in projections])
-        bias = torch.cat([p.bias for p in projections])
-        return nn.functional.linear(hidden, weight, bias).split(width, dim=-1)
-
     if last_only:
-        query = attention.query(hidden[:, -1:])
-        key, value = fused(attention.key, attention.value)
+        query = projections.query(hidden[:, -1:])
+        key, value = projections.key_value(hidden)
     else:
-        query, key, value = fused(attention.query, attention.key, attention.value)
+        query, key, value = projections.query_key_value(hidden)
 
     def heads(states: torch.Tensor) -> torch.Tensor:
         shape = (batch, -1, attention.num_attention_heads, attention.attention_head_size)
@@ -479,4 +528,5 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
     context, _ = interface(attention, heads(query), heads(key), heads(value), mask,
                            dropout=attention.dropout.p if attention.training else 0.0,
                            scaling=attention.scaling)
-    return _block_output(layer, context.reshape(batch, -1, width), residual, norm_first)
+    return _block_output(layer, projections, context.reshape(batch, -1, width), residual,
+                         norm_first)

@@ -128,9 +128,9 @@ def test_model_scorer_encodes_cpu_batches_in_slices_with_the_same_vectors(model_
     calls = []
     original = model.encode_sequences
 
-    def counted(input_ids, token_type_ids, attention_mask, *args):
+    def counted(input_ids, token_type_ids, attention_mask, *args, **kwargs):
         calls.append((input_ids.shape, int(attention_mask.sum(dim=1).max())))
-        return original(input_ids, token_type_ids, attention_mask, *args)
+        return original(input_ids, token_type_ids, attention_mask, *args, **kwargs)
 
     monkeypatch.setattr(model, "encode_sequences", counted)
     budget = 3 * batch["input_ids"].shape[1]
@@ -144,7 +144,7 @@ def test_model_scorer_encodes_cpu_batches_in_slices_with_the_same_vectors(model_
     assert len(calls) < 7  # fewer slices than without the cut (20 rows, 3 a slice)
     with torch.no_grad():
         whole = original(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
-    torch.testing.assert_close(sliced, whole, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(sliced, whole, atol=1e-5, rtol=1e-5)  # packed vs eager maps
 
 
 def test_cpu_slices_fit_the_budget_at_each_slice_longest_row():

@@ -136,9 +136,11 @@ def test_popularity_sampling_draws_only_items_seen_in_training():
 
 
 @pytest.mark.parametrize("width", [1000, 1003, 64])
-def test_block_top_k_equals_torch_topk(width):
+def test_block_top_k_equals_torch_topk(width, monkeypatch):
+    from recsft.evaluation import ranking
     from recsft.evaluation.ranking import block_top_k
 
+    monkeypatch.setattr(ranking, "BLOCK_TOP_K_ITEMS", 0)  # blocks at every size
     generator = torch.Generator().manual_seed(width)
     scores = torch.randn(50, width, generator=generator)
     scores[:, :7] = float("-inf")  # filtered history items
