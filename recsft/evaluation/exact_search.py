@@ -45,6 +45,27 @@ def flat_index(items: np.ndarray) -> Any:
     return index
 
 
+def search_pays(exclusion_counts: np.ndarray, k: int, num_items: int,
+                max_depth_share: float = 0.125) -> bool:
+    """Whether :func:`filtered_top_k` would search rows excluding this many items each, rather
+    than decline at once: the depth of its usual rows, ``k`` + the 90th percentile of the
+    counts, within ``max_depth_share`` of the catalogue.
+
+    Args:
+        exclusion_counts: ``(B,)`` excluded items per row.
+        k: List length.
+        num_items: Catalogue size.
+        max_depth_share: As in :func:`filtered_top_k`.
+    """
+    counts = np.asarray(exclusion_counts)
+    usual = int(np.quantile(counts, 0.9, method="higher")) if len(counts) else 0
+    return _depth_pays(k + usual, k, num_items, max_depth_share)
+
+
+def _depth_pays(depth: int, k: int, num_items: int, max_depth_share: float) -> bool:
+    return depth <= max(k, max_depth_share * num_items) and depth <= num_items
+
+
 def filtered_top_k(index: Any, queries: np.ndarray, k: int,
                    exclude: np.ndarray | None = None,
                    max_depth_share: float = 0.125) -> np.ndarray | None:
@@ -93,7 +114,7 @@ def _search_filtered(index: Any, queries: np.ndarray, k: int, exclude: np.ndarra
     num_items = index.ntotal
     width = 0 if exclude is None else exclude.shape[1]
     depth = k + width
-    if depth > max(k, max_depth_share * num_items) or depth > num_items:
+    if not _depth_pays(depth, k, num_items, max_depth_share):
         return None
     rows = len(queries)
     short = -(-BLAS_WORK // queries.shape[1]) - rows

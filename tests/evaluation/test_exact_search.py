@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from recsft.data.split import EvalSet
-from recsft.evaluation.exact_search import filtered_top_k, flat_index
+from recsft.evaluation.exact_search import filtered_top_k, flat_index, search_pays
 from recsft.evaluation.ranking import ModelScorer, RankingEvaluator
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "retrieval"))
@@ -75,7 +75,14 @@ def test_evaluator_gives_the_same_lists_through_the_index_as_densely(model_type,
         answered.append(found is not None)
         return found
 
+    def checked(*args, **kwargs):
+        pays = search_pays(*args, **kwargs)
+        if not pays:  # declined before the search, without calling it
+            answered.append(False)
+        return pays
+
     monkeypatch.setattr(ranking, "filtered_top_k", counted)
+    monkeypatch.setattr(ranking, "search_pays", checked)
     monkeypatch.setattr(ranking, "EXACT_CHUNK_USERS", 8)
     model, tokenizer = tiny_parts(model_type)
     eval_set = tiny_eval_set()
@@ -159,3 +166,14 @@ def test_cpu_slices_fit_the_budget_at_each_slice_longest_row():
         assert first == 10 - longest
         assert (stop - start) * longest <= 16 or stop - start == 1
     assert cpu_slices(torch.tensor([4, 4]), 4, 1) == [(0, 1, 0), (1, 2, 0)]
+
+
+def test_search_pays_exactly_where_filtered_top_k_searches():
+    items = np.random.default_rng(0).standard_normal((80, 4)).astype(np.float32)
+    index = flat_index(items)
+    queries = np.ones((10, 4), dtype=np.float32)
+    for width in (0, 3, 5, 6, 20):
+        exclude = np.tile(np.arange(width), (10, 1)) if width else np.zeros((10, 0), np.int64)
+        counts = (exclude >= 0).sum(axis=1)
+        found = filtered_top_k(index, queries, 5, exclude, max_depth_share=0.125)
+        assert search_pays(counts, 5, 80, max_depth_share=0.125) == (found is not None)

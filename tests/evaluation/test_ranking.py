@@ -166,3 +166,38 @@ def test_small_cpu_score_products_stay_in_torch_and_large_ones_use_numpy(monkeyp
     assert scorer.score_vectors(users).abs().sum() == 0  # at the threshold: numpy
     scorer._items_t = numpy_items
     torch.testing.assert_close(scorer.score_vectors(users), expected)
+
+
+def test_slices_encoded_side_by_side_come_back_in_order_and_threads_are_restored():
+    from recsft.evaluation.ranking import encode_side_by_side
+
+    seen_threads = []
+
+    def encode(start, stop, first):
+        seen_threads.append(torch.get_num_threads())
+        return torch.arange(start, stop, dtype=torch.float32)[:, None] + first
+
+    slices = [(0, 3, 1), (3, 4, 0), (4, 9, 2), (9, 10, 5)]
+    before = torch.get_num_threads()
+    expected = [encode(*piece) for piece in slices]
+    seen_threads.clear()
+    for workers in (1, 2, 8):
+        got = encode_side_by_side(encode, slices, workers=workers)
+        assert all(torch.equal(a, b) for a, b in zip(got, expected))
+        assert torch.get_num_threads() == before
+    # Two or more workers encode with one intra-op thread each; one worker keeps the usual.
+    assert seen_threads[:4] == [before] * 4 and set(seen_threads[4:]) == {1}
+
+
+def test_an_error_in_a_side_by_side_slice_reaches_the_caller():
+    from recsft.evaluation.ranking import encode_side_by_side
+
+    def encode(start, stop, first):
+        if start == 2:
+            raise ValueError("slice 2 failed")
+        return torch.zeros(stop - start, 1)
+
+    before = torch.get_num_threads()
+    with pytest.raises(ValueError, match="slice 2 failed"):
+        encode_side_by_side(encode, [(0, 2, 0), (2, 3, 0), (3, 5, 0)], workers=2)
+    assert torch.get_num_threads() == before
