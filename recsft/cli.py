@@ -181,12 +181,10 @@ def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``recsft`` console script."""
-    from recsft.runtime import keep_heap_top
     from recsft.tasks.cli import COMMANDS as TASK_COMMANDS
 
     args = build_parser().parse_args(argv)
     try:
-        keep_heap_top()
         return {**COMMANDS, **TASK_COMMANDS}[args.command](args)
     except (ValueError, FileNotFoundError, KeyError) as err:
         print(f"recsft {args.command}: error: {err}", file=sys.stderr)

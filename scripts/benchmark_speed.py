@@ -26,9 +26,7 @@ work), into ``..._eval.json``.
 Ratios are recsft / RecBole in the same run of the script on the same machine. With
 ``--rounds N`` the two libraries take turns N times per case and each one's timings are pooled
 (medians over all rounds; the ratio of each round is kept too): the shared 2-core machines
-have slow spells of minutes, which one turn each can put on one library only. Both libraries'
-processes get the same glibc heap top pad (``--malloc-top-pad``, default 64 MiB, which
-recsft's command line keeps by itself: :mod:`recsft.runtime`; 0 for glibc's default). Writes
+have slow spells of minutes, which one turn each can put on one library only. Writes
 ``benchmarks/results/speed_recbole.json`` (ML-100K) or ``speed_recbole_<dataset>.json``.
 
 Usage:
@@ -150,24 +148,9 @@ def recbole_data(dataset: str) -> str:
     return os.path.dirname(folder) + "/"
 
 
-#: glibc heap top pad (bytes) given to both libraries' processes; 0 leaves malloc as it is.
-MALLOC_TOP_PAD = 64 << 20
-
-
-def child_environment() -> dict[str, str]:
-    """The environment of both libraries' measuring processes: this one's, with glibc's
-    ``MALLOC_TOP_PAD_`` set to :data:`MALLOC_TOP_PAD` (or removed when it is 0), so that
-    neither library's allocations fault their pages in again and again while the other's
-    do not (recsft's command line keeps the same pad, :mod:`recsft.runtime`)."""
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_TOP_PAD_"}
-    if MALLOC_TOP_PAD:
-        env["MALLOC_TOP_PAD_"] = str(MALLOC_TOP_PAD)
-    return env
-
-
 def run_recbole(python: str, model: str, length: int, epochs: int, anomaly: str,
                 warmup: int, dataset: str, data_path: str, repeats: int) -> dict:
-    env = {**child_environment(), "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
+    env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
     done = subprocess.run([python, "-c", RECBOLE_RUNNER, RECBOLE_NAMES[model], str(length),
                            data_path, str(epochs), anomaly, str(warmup), dataset,
                            DATASETS[dataset]["recbole_columns"], str(repeats)],
@@ -183,7 +166,7 @@ def run_recsft(model: str, length: int, epochs: int, warmup: int, dataset: str,
     done = subprocess.run([sys.executable, __file__, "--only",
                            f"{model}:{length}:{epochs}:{warmup}:{dataset}:{repeats}"],
                           capture_output=True, text=True, cwd=ROOT,
-                          env={**child_environment(), "TQDM_DISABLE": "1"})
+                          env={**os.environ, "TQDM_DISABLE": "1"})
     if done.returncode:
         raise RuntimeError(f"recsft {model} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -258,7 +241,6 @@ def pooled(rounds: list[dict]) -> dict:
 
 
 def main() -> None:
-    global MALLOC_TOP_PAD
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["sasrec", "bert4rec"],
                         choices=list(RECBOLE_NAMES))
@@ -278,13 +260,8 @@ def main() -> None:
     parser.add_argument("--recbole-modes", nargs="+", choices=["as_shipped", "anomaly_off"],
                         default=["as_shipped", "anomaly_off"],
                         help="RecBole variants to run (anomaly detection on as shipped, or off)")
-    parser.add_argument("--malloc-top-pad", type=int, default=MALLOC_TOP_PAD,
-                        help="glibc heap top pad in bytes for both libraries' processes "
-                             "(MALLOC_TOP_PAD_; default 64 MiB, as recsft's command line "
-                             "keeps; 0: glibc's default for both)")
     parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    MALLOC_TOP_PAD = args.malloc_top_pad
     if args.only:
         model, length, epochs, warmup, dataset, repeats = args.only.split(":")
         print(json.dumps(measure_recsft(model, int(length), int(epochs), int(warmup), dataset,
