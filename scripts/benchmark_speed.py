@@ -262,6 +262,8 @@ def main() -> None:
                         help="RecBole variants to run (anomaly detection on as shipped, or off)")
     parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.only:
         model, length, epochs, warmup, dataset, repeats = args.only.split(":")
         print(json.dumps(measure_recsft(model, int(length), int(epochs), int(warmup), dataset,

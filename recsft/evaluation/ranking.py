@@ -577,7 +577,7 @@ class ModelScorer(VectorScorer):
             super().__init__(model.item_embeddings())
         #: The encoder layers' oneDNN-packed linear maps on the CPU (``None`` where they do not
         #: apply; see :mod:`recsft.modeling.packed`), packed once per scorer.
-        self.projections = packed_projections(model)
+        self.projections = packed_projections(model, rows=CPU_ENCODE_TOKENS)
 
     def query_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(B, hidden)`` float32 user vectors of a batch, on the model's device.
