@@ -26,3 +26,14 @@ def test_rounds_pool_every_timing_and_keep_each_round():
     assert merged["epoch_seconds"] is None and merged["peak_rss_gib"] == 1.5
     assert merged["eval_users"] == 943
     assert pooled([first]) is first
+
+
+def test_each_allocator_setting_reaches_both_libraries_alike(monkeypatch):
+    script = _script()
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "7")  # inherited: not glibc's default
+    default = script.environment_with("default", TQDM_DISABLE="1")
+    assert not set(default) & {"MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_"}
+    assert default["TQDM_DISABLE"] == "1"
+    retain = script.environment_with("retain")
+    assert retain["MALLOC_TRIM_THRESHOLD_"] == str(1 << 30)
+    assert retain["MALLOC_MMAP_THRESHOLD_"] == str(64 << 20)

@@ -15,9 +15,10 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from accelerate import Accelerator
 
 Scorer = Callable[[dict[str, torch.Tensor]], torch.Tensor]
+T = TypeVar("T")
 
 #: Users per FAISS search on the exact-search path: chunks are encoded as usual (padded to
 #: their own longest history) and gathered into one search, whose matrix products run best
@@ -159,6 +161,11 @@ class RankingEvaluator:
         flat = [row * self.num_items + self._seen[i] for row, i in enumerate(indices)]
         batch["seen_flat"] = torch.from_numpy(
             np.concatenate(flat).astype(np.int64) if flat else np.zeros(0, dtype=np.int64))
+        counts = np.fromiter((len(self._seen[i]) for i in indices), dtype=np.int64,
+                             count=len(indices))
+        batch["seen_count"] = torch.from_numpy(counts)
+        # Row r's entries of seen_flat are seen_flat[seen_offsets[r]:seen_offsets[r + 1]].
+        batch["seen_offsets"] = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)]))
         batch["targets"] = torch.from_numpy(self._targets[indices])
         batch["index"] = torch.tensor(indices, dtype=torch.long)
         return batch
@@ -167,50 +174,69 @@ class RankingEvaluator:
         """Chunks of ``size`` users sorted by history length, so that each chunk is padded
         only to its own longest. Without an accelerator they are collated once and kept (the
         trainer evaluates the same users every few epochs)."""
+        if accelerator is None and self._cached_batches is not None \
+                and self._cached_batches[0] == size:
+            return self._cached_batches[1]
         by_length = sorted(range(len(self)), key=lambda i: len(self._input_ids[i]))
         if accelerator is not None:
             loader = torch.utils.data.DataLoader(
                 by_length, batch_size=size, collate_fn=self._collate)
             return accelerator.prepare_data_loader(loader)
-        if self._cached_batches is None or self._cached_batches[0] != size:
-            chunks = [self._collate(by_length[start:start + size])
-                      for start in range(0, len(by_length), size)]
-            self._cached_batches = (size, chunks)
-        return self._cached_batches[1]
+        chunks = [self._collate(by_length[start:start + size])
+                  for start in range(0, len(by_length), size)]
+        self._cached_batches = (size, chunks)
+        return chunks
 
-    def _dense_top_k(self, scores: torch.Tensor, batch: dict[str, torch.Tensor], k: int
-                     ) -> torch.Tensor:
-        """``(B, k)`` best items of the ``(B, V)`` score matrix of ``batch``, history masked if
-        filtering (one ``index_fill_`` at the batch's ``seen_flat`` positions)."""
+    def _dense_top_k(self, scores: torch.Tensor, batch: dict[str, torch.Tensor], k: int,
+                     rows: tuple[int, int] | None = None) -> torch.Tensor:
+        """``(B, k)`` best items of the ``(B, V)`` score matrix of ``batch`` (or of its rows
+        ``start:stop`` given ``rows``), history masked if filtering (one ``index_fill_`` at
+        the rows' ``seen_flat`` positions)."""
         if self.filter_seen:
             scores = scores.contiguous()
-            flat = batch["seen_flat"].to(scores.device)
-            scores.view(-1).index_fill_(0, flat, float("-inf"))
+            flat = batch["seen_flat"]
+            if rows is not None:
+                start, stop = rows
+                offsets = batch["seen_offsets"]
+                flat = flat[int(offsets[start]):int(offsets[stop])] - start * self.num_items
+            scores.view(-1).index_fill_(0, flat.to(scores.device), float("-inf"))
         return block_top_k(scores, k)
 
-    def _exact_top_k(self, scorer: Scorer, group: list[dict[str, torch.Tensor]], k: int
+    def _sliced_top_k(self, scorer: VectorScorer, group: list[dict[str, torch.Tensor]], k: int
+                      ) -> torch.Tensor:
+        """``(B, k)`` best items of a group of chunks, densely: each slice of users the scorer
+        encodes is scored, masked and cut to its top ``k`` where it was encoded
+        (:meth:`VectorScorer.map_slices`; on the CPU side by side, one slice per core), so
+        that no score matrix outlives its slice and scoring runs on every core."""
+        def best(batch: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+            return scorer.map_slices(batch, lambda users, start, stop: self._dense_top_k(
+                scorer.score_vectors(users), batch, k, rows=(start, stop)))
+
+        return torch.cat([top for batch in group for top in best(batch)])
+
+    def _exact_top_k(self, scorer: VectorScorer, group: list[dict[str, torch.Tensor]], k: int
                      ) -> torch.Tensor:
         """``(B, k)`` best items of a group of chunks through the scorer's flat index; where
         the index declines (see :func:`~recsft.evaluation.exact_search.filtered_top_k`),
         densely, one chunk at a time so that the score matrix stays bounded."""
-        queries = [scorer.query_vectors(batch) for batch in group]
-
-        def densely() -> torch.Tensor:
-            return torch.cat([self._dense_top_k(scorer.score_vectors(users), batch, k)
-                              for users, batch in zip(queries, group)])
-
         seen = None
         if self.filter_seen:
-            counts = torch.cat([(batch["seen"] >= 0).sum(dim=1) for batch in group])
+            counts = torch.cat([batch["seen_count"] for batch in group])
             if not search_pays(counts.numpy(), k, self.num_items):
-                return densely()  # before gathering the histories the search would decline
+                # Decided before anything is encoded: the search would decline at once.
+                return self._sliced_top_k(scorer, group, k)
+        queries = [scorer.query_vectors(batch) for batch in group]
+        if self.filter_seen:
             width = max(batch["seen"].shape[1] for batch in group)
             seen = torch.cat([
                 torch.nn.functional.pad(batch["seen"], (0, width - batch["seen"].shape[1]),
                                         value=-1)
                 for batch in group]).numpy()
         found = filtered_top_k(scorer.exact_index, torch.cat(queries).numpy(), k, seen)
-        return densely() if found is None else torch.from_numpy(found)
+        if found is not None:
+            return torch.from_numpy(found)
+        return torch.cat([self._dense_top_k(scorer.score_vectors(users), batch, k)
+                          for users, batch in zip(queries, group)])
 
     def top_k(
         self, scorer: Scorer, accelerator: Accelerator | None = None
@@ -226,7 +252,7 @@ class RankingEvaluator:
             ``(top (n_users, K) item indices, targets (n_users,))``.
         """
         k = min(max(self.ks), self.num_items)
-        exact = accelerator is None and getattr(scorer, "exact_index", None) is not None
+        exact = accelerator is None and isinstance(scorer, VectorScorer) and scorer.searchable
         batches = self._batches(accelerator, self.batch_size)
         tops, targets, order = [], [], []
         with torch.no_grad():
@@ -538,8 +564,14 @@ class VectorScorer:
         self._index: Any = None
 
     @property
+    def searchable(self) -> bool:
+        """Whether :attr:`exact_index` is available (on the CPU), without building it."""
+        return self._items_t is not None
+
+    @property
     def exact_index(self) -> Any:
-        """A flat FAISS index over the item vectors (CPU only; ``None`` on an accelerator)."""
+        """A flat FAISS index over the item vectors (CPU only; ``None`` on an accelerator),
+        built on first use."""
         if self._items_t is not None and self._index is None:
             self._index = flat_index(self.items.numpy())
         return self._index
@@ -547,6 +579,22 @@ class VectorScorer:
     def query_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(B, dim)`` float32 user vectors of a batch, on the items' device."""
         raise NotImplementedError
+
+    def map_slices(self, batch: dict[str, torch.Tensor],
+                   fn: Callable[[torch.Tensor, int, int], T]) -> list[T]:
+        """``fn(users, start, stop)`` of the user vectors of consecutive row slices of a
+        batch, in row order; here one slice, the whole batch. Subclasses that encode in
+        slices (:class:`ModelScorer`) hand each slice's vectors to ``fn`` where they were
+        encoded.
+
+        Args:
+            batch: A batch of ``B`` users.
+            fn: Maps ``(rows, dim)`` vectors of rows ``start:stop`` to a result.
+
+        Returns:
+            The results, covering rows ``0:B`` in order.
+        """
+        return [fn(self.query_vectors(batch), 0, batch["input_ids"].shape[0])]
 
     def score_vectors(self, users: torch.Tensor) -> torch.Tensor:
         """``(B, num_items)`` scores of :meth:`query_vectors`' output, on the items' device."""
@@ -580,7 +628,14 @@ class ModelScorer(VectorScorer):
         self.projections = packed_projections(model, rows=CPU_ENCODE_TOKENS)
 
     def query_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``(B, hidden)`` float32 user vectors of a batch, on the model's device.
+        """``(B, hidden)`` float32 user vectors of a batch, on the model's device (see
+        :meth:`map_slices` for how the CPU encodes)."""
+        vectors = self.map_slices(batch, lambda users, start, stop: users)
+        return vectors[0] if len(vectors) == 1 else torch.cat(vectors)
+
+    def map_slices(self, batch: dict[str, torch.Tensor],
+                   fn: Callable[[torch.Tensor, int, int], T]) -> list[T]:
+        """``fn(users, start, stop)`` of each slice's ``(rows, hidden)`` user vectors.
 
         On the CPU the batch is encoded in slices of about :data:`CPU_ENCODE_TOKENS` real
         positions (:func:`cpu_slices`), so that a layer's activations stay in cache (1,024 × 50
@@ -588,13 +643,16 @@ class ModelScorer(VectorScorer):
         its own longest history: the left-padding columns no row of the slice uses are dropped
         (positions count back from the newest event, so a row's encoding does not change).
         The slices are encoded side by side, one per core (:func:`encode_side_by_side`), and
+        ``fn`` runs in the thread that encoded the slice (the evaluator scores and ranks there);
         transformer layers run on oneDNN-packed weights where available (:attr:`projections`).
+        On an accelerator the batch is one slice.
         """
         names = ("input_ids", "token_type_ids", "attention_mask", "time_gap_ids")
         inputs = [None if batch.get(name) is None else batch[name].to(self.device)
                   for name in names]
+        rows = inputs[0].shape[0]
         if self.device.type != "cpu":
-            slices = [(0, inputs[0].shape[0], 0)]
+            slices = [(0, rows, 0)]
         else:
             mask = inputs[2]
             if mask is None:
@@ -602,17 +660,16 @@ class ModelScorer(VectorScorer):
             slices = cpu_slices(mask.sum(dim=1), inputs[0].shape[1], CPU_ENCODE_TOKENS)
         extra = {} if self.projections is None else {"projections": self.projections}
 
-        def encode(start: int, stop: int, first: int) -> torch.Tensor:
-            with torch.inference_mode():
-                return self.model.encode_sequences(
+        def encode(start: int, stop: int, first: int) -> T:
+            with torch.inference_mode():  # grad mode is per thread: set in each worker
+                users = self.model.encode_sequences(
                     *[None if t is None else t[start:stop, first:] for t in inputs],
                     **extra).float()
+                return fn(users, start, min(stop, rows))
 
         if self.device.type == "cpu":
-            vectors = encode_side_by_side(encode, slices)
-        else:
-            vectors = [encode(*piece) for piece in slices]
-        return vectors[0] if len(vectors) == 1 else torch.cat(vectors)
+            return encode_side_by_side(encode, slices)
+        return [encode(*piece) for piece in slices]
 
 
 def cpu_slices(lengths: torch.Tensor, width: int, tokens: int) -> list[tuple[int, int, int]]:
@@ -641,40 +698,56 @@ def cpu_slices(lengths: torch.Tensor, width: int, tokens: int) -> list[tuple[int
     return slices
 
 
-def encode_side_by_side(encode: Callable[[int, int, int], torch.Tensor],
+def encode_side_by_side(encode: Callable[[int, int, int], T],
                         slices: list[tuple[int, int, int]],
-                        workers: int | None = None) -> list[torch.Tensor]:
+                        workers: int | None = None) -> list[T]:
     """``encode(*piece)`` of every slice, by ``workers`` threads of one intra-op thread each.
 
     Small products split over the cores by torch's intra-op threads scale poorly: on the
     project's 2-core machine MovieLens 100K's 943 histories took 0.115 s on one thread and
     0.082 s on two (1.4×), each operation paying a fork and a join. Two slices encoded at once,
-    one per core, took 0.070 s. The calling thread's own thread count is restored afterwards.
+    one per core, took 0.070 s. The threads are kept between calls (:func:`_encode_pool`;
+    starting two took about 5 % of that evaluation); the calling thread's own thread count is
+    restored afterwards.
 
     Args:
-        encode: Maps a slice ``(start, stop, first)`` to its ``(rows, dim)`` vectors.
+        encode: Maps a slice ``(start, stop, first)`` to a result.
         slices: The slices, e.g. from :func:`cpu_slices`.
         workers: Threads (default: ``torch.get_num_threads()``); one runs the slices in turn
             with the usual intra-op threads.
 
     Returns:
-        The vectors of each slice, in the order of ``slices``.
+        The result of each slice, in the order of ``slices``.
     """
     workers = min(workers or torch.get_num_threads(), len(slices))
     if workers <= 1:
         return [encode(*piece) for piece in slices]
-    from concurrent.futures import ThreadPoolExecutor
 
-    def alone(piece: tuple[int, int, int]) -> torch.Tensor:
+    def alone(piece: tuple[int, int, int]) -> T:
         torch.set_num_threads(1)  # this worker thread's OpenMP and MKL threads
         return encode(*piece)
 
     threads = torch.get_num_threads()
     try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="recsft-encode") as pool:
-            return list(pool.map(alone, slices))
+        return list(_encode_pool(workers).map(alone, slices))
     finally:
         torch.set_num_threads(threads)  # process-wide settings the workers touched
+
+
+_POOLS: dict[int, Any] = {}
+
+
+def _encode_pool(workers: int) -> Any:
+    """The process's ``ThreadPoolExecutor`` of ``workers`` encoding threads, made on first use
+    and forgotten in a forked child (whose copy has no threads behind it)."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        if not _POOLS:
+            os.register_at_fork(after_in_child=_POOLS.clear)
+        pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="recsft-encode")
+    return pool
 
 
 def model_scorer(model: torch.nn.Module, accelerator: Accelerator | None = None) -> ModelScorer:

@@ -177,3 +177,37 @@ def test_search_pays_exactly_where_filtered_top_k_searches():
         counts = (exclude >= 0).sum(axis=1)
         found = filtered_top_k(index, queries, 5, exclude, max_depth_share=0.125)
         assert search_pays(counts, 5, 80, max_depth_share=0.125) == (found is not None)
+
+
+@pytest.mark.parametrize("model_type", ["sasrec", "bert4rec"])
+def test_slices_ranked_where_they_are_encoded_give_the_whole_batch_lists(model_type,
+                                                                        monkeypatch):
+    import recsft.evaluation.ranking as ranking
+
+    model, tokenizer = tiny_parts(model_type)
+    eval_set = tiny_eval_set(n_users=30, seed=7)
+    evaluator = RankingEvaluator(eval_set, tokenizer, max_length=8, ks=(1, 3), batch_size=30,
+                                 append_mask=model_type == "bert4rec")
+    rows = []
+    ranked = evaluator._dense_top_k
+
+    def recorded(scores, batch, k, **where):
+        rows.append(where.get("rows"))
+        return ranked(scores, batch, k, **where)
+
+    monkeypatch.setattr(evaluator, "_dense_top_k", recorded)
+    monkeypatch.setattr(ranking, "search_pays", lambda *args, **kwargs: False)
+    monkeypatch.setattr(ranking, "CPU_ENCODE_TOKENS", 16)
+    scorer = ModelScorer(model)
+    top_sliced, targets = evaluator.top_k(scorer)
+    # Several slices of the one batch, each ranked on its own rows, covering them in order.
+    assert len(rows) > 2 and rows[0][0] == 0 and rows[-1][1] == 30
+    assert all(a[1] == b[0] for a, b in zip(rows, rows[1:]))
+    rows.clear()
+    top_whole, targets_whole = evaluator.top_k(lambda batch: scorer(batch))
+    assert rows == [None]  # a plain scorer: the whole batch at once
+    np.testing.assert_array_equal(top_sliced, top_whole)
+    np.testing.assert_array_equal(targets, targets_whole)
+    seen = [set(tokenizer.items_to_ids(h)) for h in eval_set.histories]
+    offset = tokenizer.first_item_id
+    assert all(not (set(row + offset) & s) for row, s in zip(top_sliced, seen))

@@ -201,3 +201,43 @@ def test_an_error_in_a_side_by_side_slice_reaches_the_caller():
     with pytest.raises(ValueError, match="slice 2 failed"):
         encode_side_by_side(encode, [(0, 2, 0), (2, 3, 0), (3, 5, 0)], workers=2)
     assert torch.get_num_threads() == before
+
+
+def test_batches_carry_each_rows_history_count_and_offsets():
+    tokenizer, eval_set, _ = setup(n_users=9, seed=4)
+    evaluator = RankingEvaluator(eval_set, tokenizer, max_length=10, batch_size=4)
+    for batch in evaluator._batches(None, 4):
+        counts = (batch["seen"] >= 0).sum(dim=1)
+        assert torch.equal(batch["seen_count"], counts)
+        offsets = batch["seen_offsets"]
+        assert offsets[0] == 0 and torch.equal(offsets.diff(), counts)
+        for row in range(len(counts)):
+            flat = batch["seen_flat"][offsets[row]:offsets[row + 1]] - row * evaluator.num_items
+            assert torch.equal(flat, batch["seen"][row, : counts[row]])
+
+
+def test_encoding_threads_are_kept_and_a_forked_child_starts_its_own():
+    import os
+    import signal
+
+    import recsft.evaluation.ranking as ranking
+
+    def encode(start, stop, first):
+        return (start, stop, first)
+
+    slices = [(0, 2, 0), (2, 3, 1), (3, 5, 0)]
+    assert ranking.encode_side_by_side(encode, slices, workers=2) == slices
+    pool = ranking._encode_pool(2)
+    assert ranking.encode_side_by_side(encode, slices, workers=2) == slices
+    assert ranking._encode_pool(2) is pool
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's threads are not here
+        ok = False
+        try:
+            signal.alarm(30)  # a pool without threads would wait forever
+            ok = (ranking.encode_side_by_side(encode, slices, workers=2) == slices
+                  and ranking._encode_pool(2) is not pool)
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
