@@ -46,6 +46,8 @@ Usage:
     python scripts/benchmark_speed.py --epochs 0 --recbole-modes anomaly_off --rounds 3
     python scripts/benchmark_speed.py --epochs 0 --recbole-modes anomaly_off --rounds 3 \
         --malloc default retain
+    python scripts/benchmark_speed.py --models sasrec --lengths 50 --epochs 1 --warmup 0 \
+        --recbole-modes anomaly_off --malloc default retain --tag malloc   # a partial run
 """
 
 from __future__ import annotations
@@ -314,6 +316,8 @@ def main() -> None:
                         help="RecBole variants to run (anomaly detection on as shipped, or off)")
     parser.add_argument("--malloc", nargs="+", choices=list(MALLOC), default=["default"],
                         help="glibc allocator settings, each measured for both libraries")
+    parser.add_argument("--tag", help="suffix of the result file's name, to keep a partial "
+                                      "run beside the full one")
     parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rounds < 1:
@@ -335,6 +339,8 @@ def main() -> None:
     data_path = recbole_data(args.dataset)
     result_name = ("speed_recbole" if args.dataset == "ml-100k"
                    else f"speed_recbole_{args.dataset}") + ("" if args.epochs else "_eval")
+    if args.tag:
+        result_name += f"_{args.tag}"
     for model in args.models:
         for length in args.lengths:
             for malloc in args.malloc:
