@@ -56,6 +56,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -322,6 +323,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error(f"--rounds must be at least 1, got {args.rounds}")
+    if args.tag is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", args.tag):
+        parser.error(f"--tag must be letters, digits, '.', '_' or '-' (part of a file name), "
+                     f"got {args.tag!r}")
     if args.only:
         model, length, epochs, warmup, dataset, repeats = args.only.split(":")
         print(json.dumps(measure_recsft(model, int(length), int(epochs), int(warmup), dataset,

@@ -735,6 +735,7 @@ def encode_side_by_side(encode: Callable[[int, int, int], T],
 
 
 _POOLS: dict[int, Any] = {}
+os.register_at_fork(after_in_child=_POOLS.clear)  # a child's copies have no threads behind them
 
 
 def _encode_pool(workers: int) -> Any:
@@ -744,8 +745,6 @@ def _encode_pool(workers: int) -> Any:
     if pool is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        if not _POOLS:
-            os.register_at_fork(after_in_child=_POOLS.clear)
         pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="recsft-encode")
     return pool
 
