@@ -170,45 +170,233 @@ class ItemTransitions:
         """Write :data:`TRANSITIONS_FILE` into ``directory`` (temporary file, then rename)."""
         from safetensors.numpy import save_file
 
+        from recsft.fileio import atomic_save
+
         path = os.path.join(directory, TRANSITIONS_FILE)
-        tmp = path + ".tmp"
         metadata = {"num_items": str(self.num_items),
                     "settings": json.dumps(asdict(self.settings))}
-        try:
-            save_file({"indptr": self.matrix.indptr.astype(np.int64),
-                       "indices": self.matrix.indices.astype(np.int64),
-                       "data": self.matrix.data.astype(np.float32),
-                       "totals": self.totals.astype(np.float64)}, tmp, metadata=metadata)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        arrays = {"indptr": self.matrix.indptr.astype(np.int64),
+                  "indices": self.matrix.indices.astype(np.int64),
+                  "data": self.matrix.data.astype(np.float32),
+                  "totals": self.totals.astype(np.float64)}
+        atomic_save(path, lambda tmp: save_file(arrays, tmp, metadata=metadata))
         return path
 
     @classmethod
     def load(cls, directory: str) -> ItemTransitions:
-        """Read :data:`TRANSITIONS_FILE` from ``directory``.
+        """Read :data:`TRANSITIONS_FILE` from ``directory``, checking everything in it.
+
+        The settings must parse with the expected types, the arrays must have the dtypes and
+        shapes :meth:`save` writes, and the CSR structure must be sound (row pointers from 0 to
+        the number of entries, non-decreasing; column indices inside the catalogue; shares
+        finite, in ``[0, 1]``, summing to 1 on each row with successors and only there) before
+        SciPy sees it: a crafted file gets an error, never a crash or a wrong answer.
 
         Raises:
             FileNotFoundError: the folder has none (``recsft transitions --run DIR`` writes it).
-            ValueError: the file is not one :meth:`save` wrote (names the file and what is
-                missing).
+            RunFolderError: the file is not one :meth:`save` wrote, or fails a check (one line
+                naming the file and what is wrong).
         """
-        from safetensors import safe_open
-
         path = os.path.join(directory, TRANSITIONS_FILE)
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path}: no item transitions; fit them with "
                                     f"'recsft transitions --run {directory}'")
-        try:
-            with safe_open(path, framework="numpy") as handle:
-                metadata = handle.metadata() or {}
-                arrays = {name: handle.get_tensor(name) for name in _ARRAYS}
-            settings = TransitionSettings(**json.loads(metadata["settings"]))
-            num_items = int(metadata["num_items"])
-        except Exception as err:  # safetensors, JSON and key errors alike
-            raise ValueError(f"{path}: not an item-transitions file written by recsft "
-                             f"(expected arrays {'/'.join(_ARRAYS)} and 'settings', "
-                             f"'num_items' metadata; refit older ones with 'recsft transitions "
-                             f"--run {directory}'): {err}") from err
+        arrays, num_items, settings = _read_file(path, directory)
         return cls(*(arrays[name] for name in _ARRAYS), num_items, settings)
+
+    def check_items(self, num_items: int, source: str | os.PathLike | None = None) -> None:
+        """Refuse transitions counted over another catalogue than the run's.
+
+        Args:
+            num_items: Items of the run's tokenizer (and model vocabulary).
+            source: The file named in the message (default :data:`TRANSITIONS_FILE`).
+
+        Raises:
+            RunFolderError: the chain covers a different number of items.
+        """
+        from recsft.errors import RunFolderError
+
+        if self.num_items != num_items:
+            raise RunFolderError(
+                f"{source or TRANSITIONS_FILE}: item transitions over {self.num_items} items, "
+                f"but the run's tokenizer has {num_items}; refit them with 'recsft "
+                f"transitions --run DIR'")
+
+
+# ---------------------------------------------------------------------- checks on load
+
+#: The dtype :meth:`ItemTransitions.save` writes each array with.
+_DTYPES = {"indptr": np.int64, "indices": np.int64, "data": np.float32, "totals": np.float64}
+#: Tolerance of a row's sum of shares around 1 (float32 shares of up to millions of items).
+_ROW_SUM_TOLERANCE = 1e-3
+
+
+def _read_file(path: str, directory: str) -> tuple[dict[str, np.ndarray], int, TransitionSettings]:
+    """The checked arrays, catalogue size and settings of a transitions file.
+
+    Raises:
+        RunFolderError: anything :meth:`ItemTransitions.save` would not have written.
+    """
+    from safetensors import safe_open
+
+    from recsft.errors import RunFolderError
+    from recsft.fileio import require_regular_file
+
+    require_regular_file(path, "item-transitions file")
+    refit = f"refit it with 'recsft transitions --run {directory}'"
+    try:
+        with safe_open(path, framework="numpy") as handle:
+            metadata = handle.metadata() or {}
+            names = set(handle.keys())
+            missing = [name for name in _ARRAYS if name not in names]
+            if missing:
+                raise RunFolderError(f"{path}: not an item-transitions file written by recsft "
+                                     f"(no array {'/'.join(missing)}); {refit}")
+            arrays = {name: handle.get_tensor(name) for name in _ARRAYS}
+    except RunFolderError:
+        raise
+    except Exception as err:  # safetensors reports a bad header or size as several types
+        raise RunFolderError(f"{path}: not an item-transitions file written by recsft (not a "
+                             f"readable safetensors file: {_one_line(err)}); {refit}") from None
+    num_items = _num_items(path, metadata.get("num_items"))
+    settings = _settings(path, metadata.get("settings"))
+    _check_arrays(path, arrays, num_items)
+    return arrays, num_items, settings
+
+
+def _one_line(err: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message, cut to ``limit`` characters."""
+    lines = str(err).strip().splitlines()
+    text = lines[0] if lines else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _num_items(path: str, value: Any) -> int:
+    from recsft.errors import RunFolderError, shorten
+
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise RunFolderError(f"{path}: header field 'num_items' must be a non-negative integer, "
+                             f"got {shorten(value)}")
+    return int(value)
+
+
+def _settings(path: str, text: Any) -> TransitionSettings:
+    """:class:`TransitionSettings` from the header's JSON, every field type-checked."""
+    from recsft.errors import RunFolderError, shorten
+
+    def fail(what: str) -> RunFolderError:
+        return RunFolderError(f"{path}: header field 'settings' {what}")
+
+    if not isinstance(text, str):
+        raise fail("is missing (expected the JSON of the transition settings)")
+    try:
+        fields = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        raise fail(f"is not JSON ({_one_line(err)})") from None
+    if not isinstance(fields, dict):
+        raise fail(f"must be a JSON object, got {type(fields).__name__}")
+    known = {name for name in TransitionSettings.__dataclass_fields__}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise fail(f"has unknown field(s) {shorten(unknown)}; known: {sorted(known)}")
+
+    def number(value: Any, finite: bool = True) -> bool:
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and (not finite or bool(np.isfinite(value))))
+
+    checks = {
+        "order_weights": (lambda v: isinstance(v, list) and all(number(w) for w in v),
+                          "a list of finite numbers"),
+        "decay": (number, "a finite number"),
+        "window": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+        "weight": (lambda v: v is None or number(v), "null or a finite number"),
+        "smoothing": (number, "a finite number"),
+        "temperature": (number, "a finite number"),
+        "validation": (lambda v: isinstance(v, list) and all(
+            isinstance(row, dict) and all(isinstance(key, str) and number(val, finite=False)
+                                          for key, val in row.items()) for row in v),
+                       "a list of objects of numbers"),
+    }
+    for name, value in fields.items():
+        accepts, expected = checks[name]
+        if not accepts(value):
+            raise fail(f"field {name!r} must be {expected}, got {shorten(value)}")
+    try:
+        return TransitionSettings(**fields)
+    except ValueError as err:
+        raise fail(f"is out of range: {_one_line(err)}") from None
+
+
+def _check_arrays(path: str, arrays: dict[str, np.ndarray], num_items: int) -> None:
+    """The CSR invariants of :meth:`ItemTransitions.fit`, checked before SciPy reads them.
+
+    Args:
+        path: Named in messages.
+        arrays: ``indptr (num_items + 1,)``, ``indices (nnz,)``, ``data (nnz,)``,
+            ``totals (num_items,)``.
+        num_items: Catalogue size from the header.
+
+    Raises:
+        RunFolderError: the first invariant that does not hold.
+    """
+    from recsft.errors import RunFolderError
+
+    def fail(what: str) -> RunFolderError:
+        return RunFolderError(f"{path}: {what}")
+
+    for name, dtype in _DTYPES.items():
+        array = arrays[name]
+        if array.dtype != dtype:
+            raise fail(f"array {name!r} has dtype {array.dtype}, expected {np.dtype(dtype)}")
+        if array.ndim != 1:
+            raise fail(f"array {name!r} has shape {tuple(array.shape)}, expected one dimension")
+    indptr, indices, data, totals = (arrays[name] for name in _ARRAYS)
+    if len(indptr) != num_items + 1:
+        raise fail(f"array 'indptr' has {len(indptr)} entries, expected num_items + 1 = "
+                   f"{num_items + 1}")
+    if len(totals) != num_items:
+        raise fail(f"array 'totals' has {len(totals)} entries, expected num_items = {num_items}")
+    if len(data) != len(indices):
+        raise fail(f"arrays 'indices' and 'data' differ in length ({len(indices)} and "
+                   f"{len(data)})")
+    if indptr[0] != 0:
+        raise fail(f"array 'indptr' must start at 0, got {int(indptr[0])}")
+    steps = np.diff(indptr)
+    if steps.size and int(steps.min()) < 0:
+        row = int(np.flatnonzero(steps < 0)[0])
+        raise fail(f"array 'indptr' decreases at row {row} ({int(indptr[row])} then "
+                   f"{int(indptr[row + 1])}); row pointers must be non-decreasing")
+    if indptr[-1] != len(indices):
+        raise fail(f"array 'indptr' must end at the number of entries {len(indices)}, got "
+                   f"{int(indptr[-1])}")
+    outside = (indices < 0) | (indices >= num_items)
+    if outside.any():
+        at = int(np.flatnonzero(outside)[0])
+        raise fail(f"array 'indices' holds item index {int(indices[at])} at entry {at}, outside "
+                   f"the catalogue 0..{num_items - 1}")
+    bad = ~np.isfinite(data) | (data < 0) | (data > 1)
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        raise fail(f"array 'data' holds {float(data[at])!r} at entry {at}; transition shares "
+                   f"are finite and in [0, 1]")
+    bad = ~np.isfinite(totals) | (totals < 0)
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        raise fail(f"array 'totals' holds {float(totals[at])!r} for item {at}; successor counts "
+                   f"are finite and non-negative")
+    seen = totals > 0
+    wrong = np.flatnonzero(seen != (steps > 0))
+    if wrong.size:
+        row = int(wrong[0])
+        raise fail(f"item {row} has {int(steps[row])} successor entries but a successor count "
+                   f"of {float(totals[row])!r}; a row has entries exactly when its count is "
+                   f"positive")
+    rows = np.flatnonzero(seen)  # the rows with entries, whose starts increase strictly
+    sums = (np.add.reduceat(data.astype(np.float64), indptr[rows]) if rows.size
+            else np.zeros(0))
+    off = np.flatnonzero(np.abs(sums - 1.0) > _ROW_SUM_TOLERANCE)
+    if off.size:
+        row = int(rows[off[0]])
+        at = int(off[0])
+        raise fail(f"the transition shares of item {row} sum to {float(sums[at]):.6g}, "
+                   f"expected 1")
