@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsft.data import synthetic
 from recsft.data.synthetic import (
     EVENT_TYPES,
     SEARCH_EVENT,
@@ -19,7 +18,9 @@ from recsft.data.synthetic import (
     SyntheticData,
     expected_events_per_user,
     generate_events,
+    generator,
     iter_event_chunks,
+    tables,
     write_events_csv,
 )
 
@@ -228,7 +229,7 @@ def test_sessions_table_is_consistent(data: SyntheticData) -> None:
 
 @pytest.mark.parametrize("extra", [{}, {"search_rate": 0.3, "repeat_buy_rate": 0.5}])
 def test_chunks_equal_generate_events(monkeypatch: pytest.MonkeyPatch, extra: dict) -> None:
-    monkeypatch.setattr(synthetic, "_RNG_BLOCK_USERS", 70)  # several random-number blocks
+    monkeypatch.setattr(generator, "_RNG_BLOCK_USERS", 70)  # several random-number blocks
     config = _small(seed=4, num_users=250, **extra)
     whole = generate_events(config).events
     for users_per_chunk in (1, 33, 70, 100, 250, 10_000):
@@ -242,7 +243,7 @@ def test_chunks_equal_generate_events(monkeypatch: pytest.MonkeyPatch, extra: di
 
 
 def test_random_blocks_are_independent(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synthetic, "_RNG_BLOCK_USERS", 100)
+    monkeypatch.setattr(generator, "_RNG_BLOCK_USERS", 100)
     config = _small(seed=4, num_users=300)
     blocked = generate_events(config)
     # Block 0 continues the single stream, so the first 100 users match a 100-user run.
@@ -263,7 +264,7 @@ def test_invalid_chunk_size_rejected(tmp_path: Path) -> None:
 
 
 def test_write_events_csv_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synthetic, "_RNG_BLOCK_USERS", 90)
+    monkeypatch.setattr(generator, "_RNG_BLOCK_USERS", 90)
     config = _small(seed=6, num_users=200, search_rate=0.3, repeat_buy_rate=0.5)
     target = tmp_path / "out" / "events.csv"
     counts = write_events_csv(target, config, users_per_chunk=64)
@@ -306,8 +307,8 @@ def test_write_events_csv_without_searches_or_tables(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(synthetic, "_RNG_BLOCK_USERS", 20)
-    original = synthetic._Shop.event_columns
+    monkeypatch.setattr(generator, "_RNG_BLOCK_USERS", 20)
+    original = tables._BlockColumns.event_columns
     calls = []
 
     def failing(self: object, block: object) -> object:
@@ -316,7 +317,7 @@ def test_failed_write_leaves_no_files(tmp_path: Path, monkeypatch: pytest.Monkey
             raise RuntimeError("disk full")
         return original(self, block)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(synthetic._Shop, "event_columns", failing)
+    monkeypatch.setattr(tables._BlockColumns, "event_columns", failing)
     with pytest.raises(RuntimeError):
         write_events_csv(tmp_path / "events.csv", _small(num_users=60), users_per_chunk=20)
     assert list(tmp_path.iterdir()) == []
