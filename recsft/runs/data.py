@@ -1,0 +1,192 @@
+"""A run's data: the cleaned events it was split from, its splits, evaluators and item tables.
+
+Training saves the cleaned events into the run folder (``data/events.parquet``, the item table
+in ``data/items.parquet``, the source and processing steps in ``data/info.json``), so that
+reopening a run (``recsft evaluate``, ``compare``, ``report``, tasks) reads them back instead of
+parsing and cleaning the raw file again. The splits rebuilt from them are the training's own:
+the same rows in the same order. Evaluating on other data (transfer) reads that data's source.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from recsft.errors import RecsftError, RunFolderError
+from recsft.fileio import atomic_save, atomic_write_text, make_folder
+from recsft.runs.files import DATA_INFO, EVENTS, ITEMS
+
+if TYPE_CHECKING:
+    from recsft.config import RunConfig
+    from recsft.data.events import EventLog
+    from recsft.data.split import SequenceSplits
+    from recsft.evaluation.ranking import RankingEvaluator
+    from recsft.tokenization import BehaviorTokenizer
+
+
+def split_log(config: RunConfig, log: EventLog) -> SequenceSplits:
+    """Split a cleaned event log as the config's data section says.
+
+    Raises:
+        RecsftError: an unknown split, or a temporal split without its cut-offs.
+    """
+    from recsft.data.config import SPLITS
+    from recsft.data.split import leave_one_out, temporal_split, user_kfold
+
+    data = config.data
+    if data.split not in SPLITS:
+        raise RecsftError(f"data.split: unknown split '{data.split}'; expected one of "
+                          f"{', '.join(SPLITS)}")
+    if data.split == "temporal" and (data.cutoff is None or data.valid_cutoff is None):
+        raise RecsftError("data.split: the temporal split needs data.cutoff and "
+                          "data.valid_cutoff (training validates on the period between them)")
+    sequences = log.sequences()
+    if data.split == "temporal":
+        return temporal_split(sequences, data.cutoff, valid_cutoff=data.valid_cutoff,
+                              test_end=data.test_end)
+    if data.split == "user-kfold":
+        return user_kfold(sequences, data.folds, data.fold, seed=data.split_seed)
+    return leave_one_out(sequences, target_event_type=data.target_event_type)
+
+
+def load_log(config: RunConfig) -> EventLog:
+    """Read (or generate) and clean the events a config names, from its source."""
+    from recsft.data.sources import load_events
+
+    return load_events(config.data)
+
+
+def build_evaluator(config: RunConfig, eval_set: Any, tokenizer: BehaviorTokenizer,
+                    protocol: str) -> RankingEvaluator:
+    """The evaluator a config asks for, on one evaluation set.
+
+    Raises:
+        RecsftError: the evaluation set is empty.
+    """
+    from recsft.evaluation.ranking import RankingEvaluator
+    from recsft.modeling.factory import uses_mask_token
+
+    if len(eval_set) == 0:
+        raise RecsftError(f"data.split: the split '{protocol}' leaves no user to evaluate; "
+                          "check the split settings of the data section")
+    return RankingEvaluator(
+        eval_set, tokenizer, max_length=config.data.max_length, ks=config.evaluation.ks,
+        filter_seen=config.evaluation.filter_seen, batch_size=config.evaluation.batch_size,
+        split=protocol, append_mask=uses_mask_token(config.model.model_type),
+        time_gaps=config.model.use_time_gaps,
+    )
+
+
+def catalogue(config: RunConfig, log: EventLog) -> list[str]:
+    """The items to rank: those of the log (default, as the published protocols do), or, with
+    ``data.catalogue: items``, every item of the source's item table as well.
+
+    Items come in order of first appearance in the log, then the table's other items.
+
+    Raises:
+        RecsftError: ``data.catalogue`` is neither ``events`` nor ``items``, or ``items``
+            without an item table.
+    """
+    items = log.frame["item_id"].unique().tolist()
+    if config.data.catalogue == "items":
+        if log.items is None:
+            raise RecsftError("data.catalogue is 'items' but the source has no item table")
+        seen = set(items)
+        items += [i for i in log.items["item_id"].astype(str).tolist() if i not in seen]
+    elif config.data.catalogue != "events":
+        raise RecsftError(f"data.catalogue must be 'events' or 'items', got "
+                          f"'{config.data.catalogue}'")
+    return items
+
+
+def token_categories(config: RunConfig, log: EventLog, tokenizer: BehaviorTokenizer
+                     ) -> tuple[np.ndarray, list[str]]:
+    """``(vocab_size, C)`` category ids per token and the category names, from the source's
+    item table (see :func:`recsft.data.categories.category_table`).
+
+    Raises:
+        RecsftError: no item table, no category column, or no item with a category.
+    """
+    from recsft.data.categories import category_table
+    from recsft.tokenization import SPECIAL_TOKENS
+
+    if log.items is None:
+        raise RecsftError(f"model.use_categories needs an item table with categories, and "
+                          f"{log.source} has none (give one with the reader's items_path)")
+    tokens = list(SPECIAL_TOKENS) + tokenizer.item_ids
+    table, names = category_table(log.items, tokens, tokenizer.first_item_id,
+                                  column=config.data.category_column,
+                                  max_item_categories=config.data.max_item_categories)
+    if not names:
+        raise RecsftError(f"model.use_categories: no item of {log.source} has a category in "
+                          "its item table")
+    return table, names
+
+
+def catalogue_categories(config: RunConfig, log: EventLog,
+                         tokenizer: BehaviorTokenizer) -> np.ndarray | None:
+    """``(num_items, C)`` category ids per item index from the source's item table, or
+    ``None`` when it has no table or no category column (for intra-list diversity)."""
+    try:
+        table, _ = token_categories(config, log, tokenizer)
+    except ValueError:
+        return None
+    return table[tokenizer.first_item_id:]
+
+
+def train_item_counts(sequences: list[list[str]], tokenizer: BehaviorTokenizer) -> np.ndarray:
+    """Interactions per item index ``(num_items,)`` in training item sequences."""
+    counts = Counter(item for seq in sequences for item in seq)
+    return np.array([counts.get(item, 0) for item in tokenizer.item_ids], dtype=np.float64)
+
+
+def save_events(log: EventLog, folder: str | os.PathLike) -> bool:
+    """Write the cleaned events (and item table) into ``folder/data/``.
+
+    Returns:
+        Whether they were written: an item table with columns Parquet cannot hold (mixed
+        types) is not, and a reopened run then reads its source again.
+    """
+    import pyarrow as pa
+
+    folder = Path(folder)
+    make_folder(folder / "data")
+    try:
+        atomic_save(folder / EVENTS, lambda tmp: log.frame.to_parquet(tmp, index=False))
+        if log.items is not None:
+            atomic_save(folder / ITEMS, lambda tmp: log.items.to_parquet(tmp, index=False))
+    except (pa.ArrowException, TypeError, ValueError):
+        for name in (EVENTS, ITEMS):
+            (folder / name).unlink(missing_ok=True)
+        return False
+    info = {"source": log.source, "steps": log.steps, "items": log.items is not None}
+    atomic_write_text(folder / DATA_INFO, json.dumps(info, indent=2, default=str))
+    return True
+
+
+def read_events(folder: str | os.PathLike) -> EventLog | None:
+    """The cleaned events saved by :func:`save_events`, or ``None`` when the run has none.
+
+    Raises:
+        RunFolderError: the files exist but cannot be read as what was written.
+    """
+    import pandas as pd
+
+    from recsft.data.events import EventLog
+
+    folder = Path(folder)
+    if not (folder / DATA_INFO).is_file():
+        return None
+    try:
+        info = json.loads((folder / DATA_INFO).read_text(encoding="utf-8"))
+        frame = pd.read_parquet(folder / EVENTS)
+        items = pd.read_parquet(folder / ITEMS) if info.get("items") else None
+        return EventLog(frame, source=str(info["source"]), items=items, steps=info["steps"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise RunFolderError(f"{folder / 'data'}: the run's saved events cannot be read "
+                             f"({type(err).__name__}: {str(err)[:200]})") from None

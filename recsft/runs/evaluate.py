@@ -1,0 +1,170 @@
+"""What is computed from a saved run: its evaluation and its item transitions.
+
+``recsft evaluate``, ``recsft transitions``, ``compare``, ``report`` and the benchmark scripts
+call these; each reads the run through :class:`~recsft.runs.Run`, so the model, tokenizer and
+splits are exactly the training's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from recsft.errors import RunFolderError
+from recsft.runs.run import Run
+
+if TYPE_CHECKING:
+    from recsft.data.config import DataConfig
+    from recsft.modeling.transitions import TransitionSettings
+
+
+def as_run(run: Run | str) -> Run:
+    """A :class:`Run` from a run or a folder path."""
+    return run if isinstance(run, Run) else Run.open(run)
+
+
+def evaluate_run(run: Run | str, split: str = "test", n_resamples: int = 1000,
+                 seed: int = 0, segments: bool = False,
+                 data: DataConfig | None = None, per_user: bool = False,
+                 transitions: bool = False) -> dict[str, Any]:
+    """Re-evaluate a saved run on its own split, with the trainer's evaluator.
+
+    Args:
+        run: A :class:`Run` or run folder.
+        split: ``"test"`` or ``"valid"``.
+        n_resamples: Bootstrap resamples of the users for the intervals (0: none).
+        seed: Seed of the bootstrap.
+        segments: Also break NDCG@10 and Recall@10 down by history length, target popularity
+            (by training interactions) and target event type.
+        data: Evaluate on another data section (transfer: another dataset or period sharing
+            item ids). The run's tokenizer is kept: items it does not know are unknown inputs,
+            and targets it does not know count as misses; the result then records
+            ``transfer`` with the share of target and history items the model does not know.
+        per_user: Also return ``per_user[key]``, the ``(n_users,)`` values behind each mean
+            (users in split order), and ``users`` (``user_ids``, ``targets``), for paired
+            comparisons across runs (:mod:`recsft.runs.compare`).
+        transitions: Score with the model's softmax interpolated with the run's item
+            transitions (:func:`fit_transitions` writes them; the result then records
+            ``transitions``: the weight, smoothing and temperature and how they were chosen).
+
+    Returns:
+        ``{"run", "dataset", "protocol", "split", "metrics", "intervals", "beyond_accuracy",
+        "popularity_exposure"}`` (and ``"segments"``): ``metrics`` are the trainer's numbers
+        exactly; ``intervals[key]`` is the mean with its 95% bootstrap interval over users
+        (``{}`` with ``n_resamples=0``).
+    """
+    from recsft.evaluation.beyond_accuracy import popularity_exposure
+    from recsft.evaluation.ranking import model_scorer
+    from recsft.evaluation.statistics import bootstrap_interval
+
+    run = as_run(run)
+    evaluator = run.evaluator(split, data)
+    log = run.events(data)
+    model = run.model()
+    scorer = model_scorer(model)
+    chain = None
+    if transitions:
+        from recsft.evaluation.mixture import MixtureScorer
+
+        chain = run.transitions()
+        if chain.settings.weight is None:
+            raise RunFolderError(f"{run.path}: the item transitions have no mixture weight; "
+                                 f"fit them with 'recsft transitions --run {run.path}'")
+        scorer = MixtureScorer(scorer, chain, model.config.first_item_id, chain.settings.weight,
+                               chain.settings.smoothing, chain.settings.temperature)
+    top, targets = evaluator.top_k(scorer)
+    metrics, user_values = evaluator.metrics_from_top(top, targets)
+    intervals = {
+        key: {**bootstrap_interval(values, n_resamples, seed=seed), "n_resamples": n_resamples}
+        for key, values in user_values.items()
+    } if n_resamples else {}
+    ks = evaluator.ks
+    result = {
+        "run": {"path": str(run.path), "model_sha256": run.model_sha256},
+        "dataset": {"source": log.source, **log.stats()},
+        "protocol": evaluator.protocol.to_dict(),
+        "split": split,
+        "metrics": metrics,
+        "intervals": intervals,
+        "beyond_accuracy": evaluator.beyond_accuracy(top),
+        "popularity_exposure": popularity_exposure(top, 10 if 10 in ks else max(ks),
+                                                   evaluator.item_counts, targets),
+    }
+    if chain is not None:
+        result["transitions"] = dataclasses.asdict(chain.settings)
+    if data is not None:
+        result["transfer"] = {"data": dataclasses.asdict(data),
+                              "unknown_target_share": float(np.mean(targets < 0)),
+                              "unknown_history_item_share": evaluator.unknown_history_share}
+    if segments:
+        result["segments"] = evaluator.segments(user_values, evaluator.item_counts,
+                                                n_resamples=n_resamples or 1000)
+    if per_user:
+        result["per_user"] = user_values
+        result["users"] = {"user_ids": list(evaluator.user_ids),
+                           "targets": list(evaluator.target_items)}
+    return result
+
+
+def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
+                    weights: Sequence[float] | None = None,
+                    smoothings: Sequence[float] | None = None,
+                    temperatures: Sequence[float] | None = None,
+                    metric: str = "ndcg@10") -> dict[str, Any]:
+    """Fit item transitions on a run's training split, choose their mixture weight,
+    smoothing and the model's temperature on the run's validation split, and save them
+    (``transitions.safetensors``, recorded in the run's manifest).
+
+    Args:
+        run: A :class:`Run` or run folder (a transformer or recurrent model).
+        settings: :class:`~recsft.modeling.transitions.TransitionSettings` (default ones).
+        weights: Mixture weights to try (default
+            :data:`~recsft.evaluation.mixture.DEFAULT_WEIGHTS`).
+        smoothings: Smoothings to try (default
+            :data:`~recsft.evaluation.mixture.DEFAULT_SMOOTHINGS`).
+        temperatures: Temperatures to try (default
+            :data:`~recsft.evaluation.mixture.DEFAULT_TEMPERATURES`).
+        metric: Validation metric to maximise.
+
+    Returns:
+        ``{"weight", "smoothing", "temperature", "validation" (metric per candidate),
+        "metric", "settings", "saved_to"}``.
+    """
+    from recsft.evaluation.mixture import (
+        DEFAULT_SMOOTHINGS,
+        DEFAULT_TEMPERATURES,
+        DEFAULT_WEIGHTS,
+        BatchSoftmax,
+        MixtureScorer,
+        choose_mixture,
+    )
+    from recsft.evaluation.ranking import model_scorer
+    from recsft.modeling.transitions import ItemTransitions, TransitionSettings
+    from recsft.runs.data import build_evaluator
+    from recsft.runs.files import TRANSITIONS
+    from recsft.runs.update import updating
+
+    run = as_run(run)
+    tokenizer, splits = run.tokenizer, run.splits()
+    valid = build_evaluator(run.config, splits.valid, tokenizer, splits.protocol)
+    offset = tokenizer.first_item_id
+    chain = ItemTransitions.fit(
+        (np.asarray(tokenizer.items_to_ids(items), dtype=np.int64) - offset
+         for items in splits.train.items),
+        valid.num_items, settings or TransitionSettings())
+    base = BatchSoftmax(model_scorer(run.model()))
+    best, results = choose_mixture(
+        valid.evaluate_many, lambda w, a, t: MixtureScorer(base, chain, offset, w, a, t),
+        DEFAULT_WEIGHTS if weights is None else weights,
+        DEFAULT_SMOOTHINGS if smoothings is None else smoothings,
+        DEFAULT_TEMPERATURES if temperatures is None else temperatures, metric)
+    chosen = {key: best[key] for key in ("weight", "smoothing", "temperature")}
+    chain.settings = dataclasses.replace(chain.settings, **chosen, validation=results)
+    with updating(run, TRANSITIONS) as folder:
+        chain.save(str(folder))
+    path = str(run.path / TRANSITIONS)
+    return {**chosen, "validation": results, "metric": metric,
+            "settings": dataclasses.asdict(chain.settings), "saved_to": path}
