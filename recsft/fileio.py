@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -129,16 +130,45 @@ def temporary_folder(parent: str | os.PathLike, name: str) -> Path:
     return work
 
 
+def exchange(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Atomically exchange two paths (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    Returns:
+        ``False`` where the system call is not available (then nothing happened).
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                          ctypes.c_uint]
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False  # not implemented, or this filesystem cannot exchange
+    raise OSError(error, os.strerror(error), os.fspath(a))
+
+
 def swap_in(work: str | os.PathLike, final: str | os.PathLike) -> None:
     """Replace folder ``final`` by the complete folder ``work``.
 
-    The old folder is first renamed aside (``.tmp-old-*``), the new one renamed into place, then
-    the old one removed: a crash at any point leaves ``final`` either old and whole or new and
-    whole (and at worst a ``.tmp-`` folder that nothing reads).
+    Where the system can, the two are exchanged in one atomic step (``renameat2``), so every
+    reader sees either the old folder or the new one, whole. Elsewhere the old folder is
+    renamed aside (``.tmp-old-*``), then the new one into place: a crash between the two leaves
+    the old folder whole under the aside name. The old folder is removed afterwards.
     """
     work, final = Path(work), Path(final)
     if not final.exists():
         os.replace(work, final)
+        return
+    if exchange(work, final):
+        shutil.rmtree(work, ignore_errors=True)
         return
     aside = Path(tempfile.mkdtemp(dir=final.parent, prefix=f"{TEMP_PREFIX}old-{final.name}-"))
     os.rmdir(aside)
@@ -149,6 +179,36 @@ def swap_in(work: str | os.PathLike, final: str | os.PathLike) -> None:
         os.replace(aside, final)
         raise
     shutil.rmtree(aside, ignore_errors=True)
+
+
+def linked_copy(source: str | os.PathLike, target: str | os.PathLike,
+                skip: Callable[[str], bool] | None = None) -> None:
+    """Copy the tree ``source`` into the existing folder ``target`` with hard links (a copy
+    where links are not possible); symlinks are not followed nor copied.
+
+    Files are later replaced through :func:`atomic_writer` (a new inode), never written in
+    place, so the linked copy never changes the original.
+
+    Args:
+        source: The folder to copy.
+        target: An existing empty folder.
+        skip: Called with each entry's path relative to ``source``; ``True`` leaves it out.
+    """
+    source, target = Path(source), Path(target)
+    for root, dirs, names in os.walk(source, followlinks=False):
+        rel = Path(root).relative_to(source)
+        dirs[:] = [d for d in dirs if not (Path(root) / d).is_symlink()
+                   and not (skip and skip(str(rel / d)))]
+        for d in dirs:
+            os.makedirs(target / rel / d, mode=folder_mode(), exist_ok=True)
+        for name in names:
+            path = Path(root) / name
+            if path.is_symlink() or (skip and skip(str(rel / name))):
+                continue
+            try:
+                os.link(path, target / rel / name)
+            except OSError:
+                shutil.copy2(path, target / rel / name)
 
 
 def require_regular_file(path: str | os.PathLike, what: str = "input file") -> Path:
