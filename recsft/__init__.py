@@ -20,7 +20,7 @@ _LAZY = {
     "Bert4RecConfig": "recsft.modeling",
     "Bert4RecModel": "recsft.modeling",
     "RunConfig": "recsft.training.arguments",
-    "read_events": "recsft.data.events",
+    "read_events": "recsft.data.readers",
     "EventLog": "recsft.data.events",
 }
 

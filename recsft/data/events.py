@@ -14,30 +14,32 @@ column         dtype     meaning
 Readers validate their input and raise :class:`EventLogError`, which names the file, the line and
 the column and says what was expected.
 
-The format-specific readers live in :mod:`recsft.data.readers`; :func:`read_events` picks one
-(from the file name and first line, or ``format=``) and records the read in ``EventLog.steps``.
+The readers live in :mod:`recsft.data.readers`, which imports this module (never the other way):
+:func:`recsft.data.readers.read_events` picks a reader (from the file name and first line, or
+``format=``) and records the read in ``EventLog.steps``.
 
 Example:
-    >>> from recsft.data.events import read_events
-    >>> log = read_events("clicks.csv", columns={"user_id": "visitor", "item_id": "sku"})
-    >>> sequences = log.sequences()
+    >>> import pandas as pd
+    >>> log = EventLog(pd.DataFrame({"user_id": ["u"], "item_id": ["a"], "timestamp": [1]}))
+    >>> log.stats()
+    {'users': 1, 'items': 1, 'interactions': 1}
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from recsft.errors import RecsftError
 
 CANONICAL_COLUMNS = ("user_id", "item_id", "timestamp", "event_type")
 # Kept when present: per-event weights (preprocess.weight_event_types), search query text.
 OPTIONAL_COLUMNS = ("weight", "query")
 DEFAULT_EVENT_TYPE = "item"
-#: Reader names accepted by :func:`read_events` (``format="auto"`` picks one).
+#: Reader names accepted by :func:`recsft.data.readers.read_events` (``format="auto"`` picks one).
 FORMATS = (
     "csv",
     "tsv",
@@ -53,8 +55,11 @@ FORMATS = (
 )
 
 
-class EventLogError(ValueError):
+class EventLogError(RecsftError):
     """Bad input data: the message names the file, line and column and what was expected.
+
+    A :class:`~recsft.errors.RecsftError` (so also a ``ValueError``). A column name longer than
+    80 characters is cut in the message.
 
     Args:
         path: The file.
@@ -87,7 +92,8 @@ class EventLogError(ValueError):
         if line is not None:
             where += f", line {line}"
         if column is not None:
-            where += f", column '{column}'"
+            shown = column if len(column) <= 80 else column[:77] + "..."
+            where += f", column '{shown}'"
         super().__init__(f"{where}: {message}")
         self.path = str(path)
         self.line = line
@@ -196,106 +202,3 @@ def _first_seen_codes(frame: pd.DataFrame) -> np.ndarray:
     """Integer code per row: the rank of the row's user by first appearance."""
     codes, _ = pd.factorize(frame["user_id"], sort=False)
     return codes
-
-
-def detect_format(path: str | os.PathLike) -> str:
-    """Guess a reader from the file name and its first line.
-
-    The rules are listed in :func:`recsft.data.readers.detect_format` and in docs/data.md.
-
-    Args:
-        path: The event file.
-
-    Returns:
-        One of :data:`FORMATS`.
-
-    Raises:
-        EventLogError: the file is missing or empty, or no rule matches.
-    """
-    from recsft.data.readers import detect_format as detect
-
-    return detect(path)
-
-
-def read_events(
-    path: str | os.PathLike,
-    format: str = "auto",
-    columns: Mapping[str, str] | None = None,
-    *,
-    event_map: Mapping[str, str] | None = None,
-    items_path: str | os.PathLike | None = None,
-    encoding: str | None = None,
-    timestamp_unit: str | None = None,
-) -> EventLog:
-    """Read an event log from a file, validate it and record the read as the first step.
-
-    Args:
-        path: The event file (text formats may be gzip-compressed, ``.gz``).
-        format: ``"auto"`` (from the name and the first line; see :func:`detect_format`) or one
-            of :data:`FORMATS`: ``csv``, ``tsv``, ``parquet``, ``jsonl`` (tables with named
-            columns), ``sasrec`` (``user item`` per line, in time order), ``s3rec`` (``user item
-            item ...``), ``recbole`` (``.inter`` atomic file), ``movielens`` (``ratings.dat`` or
-            ``u.data``), ``amazon-reviews`` (review JSON lines), ``retailrocket``
-            (``events.csv``), ``taobao`` (``UserBehavior.csv``).
-        columns: For formats with named columns (csv, tsv, parquet, jsonl, recbole,
-            retailrocket, amazon-reviews): canonical name -> name in the file, e.g.
-            ``{"user_id": "visitorid", "item_id": "itemid", "event_type": "event"}``. It
-            overrides the format's defaults; unmapped canonical columns are looked up under
-            their own names; ``event_type`` is optional.
-        event_map: Source event type -> canonical event type (``view``, ``cart``, ``fav``,
-            ``buy`` ...). Every type in the file must be a key. ``None`` uses the format's
-            default (RetailRocket: view/addtocart/transaction; Taobao: pv/cart/fav/buy) or
-            keeps the file's types as they are.
-        items_path: An item attribute table (CSV/TSV/Parquet with a header, JSON lines,
-            RecBole ``.item``, S3-Rec ``*_item2attributes.json``, ``movies.dat``, ``u.item``),
-            read into :attr:`EventLog.items`. ``None`` reads the format's table beside the
-            events when present (S3-Rec attributes, RecBole ``.item``, MovieLens movies,
-            Amazon ``meta_*.json``; Taobao's category column).
-        encoding: Text encoding; ``None`` for utf-8 (latin-1 for MovieLens).
-        timestamp_unit: Unit of numeric timestamps: ``"s"``, ``"ms"``, ``"us"`` or ``"ns"``;
-            ``None`` for the format's (milliseconds for RetailRocket, seconds otherwise).
-            Timestamps become int64 unix seconds (rounded down).
-
-    Returns:
-        The validated :class:`EventLog`; ``steps[0]`` is ``{"name": "read", "params":
-        {"path", "format", "columns", "event_map", "items_path", "encoding",
-        "timestamp_unit"}, "events": n}``.
-
-    Raises:
-        EventLogError: the file is missing, empty, or a row/column is not what was expected;
-            the message names the file, the line (or Parquet row) and the column.
-
-    Example:
-        >>> log = read_events("events.csv")  # RetailRocket: detected from the header
-        >>> log.steps[0]["params"]["event_map"]
-        {'view': 'view', 'addtocart': 'cart', 'transaction': 'buy'}
-    """
-    from recsft.data import readers
-
-    fmt = detect_format(path) if format == "auto" else format
-    if fmt not in FORMATS:
-        raise EventLogError(path, f"unknown format '{fmt}'; expected one of {', '.join(FORMATS)}")
-    request = readers.ReadRequest(
-        path=Path(path),
-        format=fmt,
-        columns=dict(columns or {}),
-        event_map=dict(event_map) if event_map is not None else None,
-        items_path=Path(items_path) if items_path is not None else None,
-        encoding=encoding,
-        timestamp_unit=timestamp_unit,
-    )
-    result = readers.read(request)
-    step = {
-        "name": "read",
-        "params": {
-            "path": str(path),
-            "format": fmt,
-            "columns": result.columns,
-            "event_map": result.event_map,
-            "items_path": result.items_path,
-            "encoding": result.encoding,
-            "timestamp_unit": result.timestamp_unit,
-        },
-        "events": len(result.frame),
-    }
-    return EventLog(result.frame, source=str(path), items=result.items, steps=[step])

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recsft.data.events import EventLog, read_events
+from recsft.data.events import EventLog
+from recsft.data.readers import read_events
 
 
 class DatasetNotAvailable(FileNotFoundError):

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from recsft.data.config import DataConfig
-from recsft.data.events import EventLog, read_events
+from recsft.data.events import EventLog
 from recsft.data.preprocess import PreprocessConfig, preprocess
+from recsft.data.readers import read_events
 
 
 def open_source(
@@ -25,7 +26,7 @@ def open_source(
     Args:
         dataset: Registry name (see :mod:`recsft.data.registry`).
         path: Local copy of the named dataset (its folder or its event file).
-        input: An event file (any format :func:`~recsft.data.events.read_events` reads).
+        input: An event file (any format :func:`~recsft.data.readers.read_events` reads).
         format: Reader for ``input``.
         columns: Column mapping for ``input``.
         event_map: Source event type -> canonical type, for ``input``.

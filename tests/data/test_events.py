@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from recsft.data.events import EventLog, EventLogError, detect_format, read_events
+from recsft.data.events import EventLog, EventLogError
+from recsft.data.readers import detect_format, read_events
 
 
 def test_csv_with_column_mapping_and_iso_timestamps(tmp_path):

@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from recsft.data.events import FORMATS, EventLogError, detect_format, read_events
-from recsft.data.readers import read_items
+from recsft.data.events import FORMATS, EventLogError
+from recsft.data.readers import detect_format, read_events, read_items
 
 SHARED = Path("/work/shared/data")
 
