@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,21 +24,14 @@ from typing import Any
 import faiss
 import numpy as np
 
+from recsft.retrieval.index_files import FORMAT_VERSION, METRICS
+from recsft.retrieval.index_files import uses_explicit_labels as _uses_explicit_labels
 from recsft.retrieval.kinds import KINDS, IndexConfig, index_config
 
 __all__ = ["ItemIndex", "INDEX_FILENAME", "METADATA_FILENAME", "METRICS", "KINDS"]
 
 INDEX_FILENAME = "item_index.faiss"
 METADATA_FILENAME = "item_index.json"
-METRICS: tuple[str, ...] = ("ip", "cosine")
-_FORMAT_VERSION = 2
-# The FAISS class each kind is stored as (checked on load).
-_FAISS_TYPES: dict[str, type] = {
-    "flat": faiss.IndexFlat,
-    "hnsw": faiss.IndexHNSWFlat,
-    "ivf_flat": faiss.IndexIVFFlat,
-    "ivf_pq": faiss.IndexIVFPQ,
-}
 
 
 def _as_float32_matrix(array: Any, name: str) -> np.ndarray:
@@ -96,31 +88,6 @@ def _l2_normalise(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(wide, axis=1, keepdims=True)
     norms[norms == 0.0] = 1.0
     return np.ascontiguousarray(wide / norms, dtype=np.float32)
-
-
-def _atomic_write(path: Path, write: Any) -> Path:
-    """Write to a temporary file next to ``path`` and return the temp path (not yet renamed).
-
-    Args:
-        path: Final destination; the temp file is created in the same directory.
-        write: Callable receiving the temp path as ``str``.
-
-    Returns:
-        Path of the fully written temporary file.
-    """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp_name)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return Path(tmp_name)
-
-
-def _uses_explicit_labels(kind: str) -> bool:
-    """IVF indexes store the label of each vector; flat and HNSW number vectors by position."""
-    return kind.startswith("ivf")
 
 
 class ItemIndex:
@@ -228,6 +195,7 @@ class ItemIndex:
         self._index = index
         self._metric = metric
         self._config = config
+        self._source: str | None = None  # the metadata file it was loaded from
         self._ids_array = np.empty(len(labels), dtype=object)
         self._ids_array[:] = labels
         self._reindex()
@@ -523,9 +491,9 @@ class ItemIndex:
     def save(self, directory: str | os.PathLike[str]) -> None:
         """Write ``item_index.faiss`` and ``item_index.json`` into ``directory``.
 
-        Both files are written to temporary names in ``directory`` first and then moved into
-        place with :func:`os.replace`, so no half-written file is ever left under the final
-        names. The directory is created if needed.
+        Both files are written whole under temporary names before either is renamed into place
+        (:mod:`recsft.fileio`), so no half-written file is ever left under the final names.
+        The directory is created if needed.
 
         Args:
             directory: Target directory.
@@ -538,10 +506,12 @@ class ItemIndex:
             ...     ItemIndex.load(tmp).item_ids
             ('a', 'b')
         """
+        from recsft.fileio import atomic_save, atomic_write_text, make_folder
+
         root = Path(directory)
-        root.mkdir(parents=True, exist_ok=True)
+        make_folder(root)
         meta = {
-            "format_version": _FORMAT_VERSION,
+            "format_version": FORMAT_VERSION,
             "kind": self.kind,
             "params": self.params,
             "metric": self._metric,
@@ -551,27 +521,19 @@ class ItemIndex:
             # By label; ``null`` marks a removed item of an IVF index.
             "item_ids": self._ids_array.tolist(),
         }
+        text = json.dumps(meta, ensure_ascii=False)
 
-        def write_json(tmp: str) -> None:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump(meta, handle, ensure_ascii=False)
-                handle.flush()
-                os.fsync(handle.fileno())
+        def write_both(tmp_index: str) -> None:
+            # The metadata is renamed in place only once the index is written in full.
+            faiss.write_index(self._index, tmp_index)
+            atomic_write_text(root / METADATA_FILENAME, text)
 
-        index_path = root / INDEX_FILENAME
-        meta_path = root / METADATA_FILENAME
-        tmp_index = _atomic_write(index_path, lambda tmp: faiss.write_index(self._index, tmp))
-        try:
-            tmp_meta = _atomic_write(meta_path, write_json)
-        except BaseException:
-            tmp_index.unlink(missing_ok=True)
-            raise
-        os.replace(tmp_index, index_path)
-        os.replace(tmp_meta, meta_path)
+        atomic_save(root / INDEX_FILENAME, write_both)
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> ItemIndex:
-        """Read an index written by :meth:`save`.
+        """Read an index written by :meth:`save`, checking both files
+        (:mod:`recsft.retrieval.index_files`).
 
         Args:
             directory: Directory holding ``item_index.faiss`` and ``item_index.json``.
@@ -581,68 +543,40 @@ class ItemIndex:
 
         Raises:
             FileNotFoundError: If either file is missing.
-            ValueError: If a file is unreadable or the two files disagree (id count vs
-                ``ntotal``, dimension, kind, metric); the message names the offending file.
+            RunFolderError: If a file is unreadable, truncated or malformed, or the two files
+                disagree (id count vs ``ntotal``, dimension, kind, metric, stored labels); one
+                line naming the offending file.
         """
+        from recsft.retrieval.index_files import read_faiss_index, read_metadata
+
         root = Path(directory)
         index_path = root / INDEX_FILENAME
         meta_path = root / METADATA_FILENAME
         for path in (meta_path, index_path):
-            if not path.is_file():
+            if not path.exists():
                 raise FileNotFoundError(f"missing index file {path}")
-
-        try:
-            with open(meta_path, encoding="utf-8") as handle:
-                meta = json.load(handle)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot read index metadata {meta_path}: {err}") from err
-        if not isinstance(meta, dict):
-            raise ValueError(f"index metadata {meta_path} must hold a JSON object")
-        missing = [key for key in ("kind", "metric", "dim", "item_ids") if key not in meta]
-        if missing:
-            raise ValueError(f"index metadata {meta_path} lacks keys {missing}")
-        kind, metric, dim, labels = meta["kind"], meta["metric"], meta["dim"], meta["item_ids"]
-        if kind not in KINDS:
-            raise ValueError(
-                f"index metadata {meta_path}: unsupported kind {kind!r}; known {list(KINDS)}"
-            )
-        if metric not in METRICS:
-            raise ValueError(
-                f"index metadata {meta_path}: unknown metric {metric!r}; known {list(METRICS)}"
-            )
-        try:
-            config = index_config(kind, **meta.get("params", {}))
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"index metadata {meta_path}: {err}") from err
-        holes_allowed = _uses_explicit_labels(kind)
-        if not isinstance(labels, list) or not all(
-            isinstance(i, str) or (holes_allowed and i is None) for i in labels
-        ):
-            raise ValueError(f"index metadata {meta_path}: item_ids must be a list of strings")
-        ids = [i for i in labels if i is not None]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"index metadata {meta_path}: item_ids contain duplicates")
-
-        try:
-            index = faiss.read_index(str(index_path))
-        except RuntimeError as err:
-            raise ValueError(f"cannot read FAISS index {index_path}: {err}") from err
-        if not isinstance(index, _FAISS_TYPES[kind]):
-            raise ValueError(f"inconsistent index files: {index_path} holds a "
-                             f"{type(index).__name__} but {meta_path} says kind {kind!r}")
-        if index.ntotal != len(ids):
-            raise ValueError(
-                f"inconsistent index files: {index_path} holds {index.ntotal} vectors but "
-                f"{meta_path} lists {len(ids)} item ids"
-            )
-        if index.d != dim:
-            raise ValueError(
-                f"inconsistent index files: {index_path} has dimension {index.d} but "
-                f"{meta_path} says {dim}"
-            )
-        if index.metric_type != faiss.METRIC_INNER_PRODUCT:
-            raise ValueError(f"FAISS index {index_path} does not use inner-product metric")
+        meta = read_metadata(meta_path)
+        index = read_faiss_index(index_path, meta, meta_path)
         # Search-time parameters live in the config; the stored structure keeps its own.
         obj = cls.__new__(cls)
-        obj._setup(index, labels, metric, config)
+        obj._setup(index, meta.labels, meta.metric, meta.config)
+        obj._source = str(meta_path)
         return obj
+
+    def check_ids(self, expected_item_ids: Sequence[str],
+                  source: str | os.PathLike[str] | None = None) -> None:
+        """Refuse an index that does not hold exactly the run's items.
+
+        Args:
+            expected_item_ids: The run's item ids (its tokenizer's items).
+            source: The file named in the message (default: the metadata file it was loaded
+                from, else "item index").
+
+        Raises:
+            RunFolderError: an item is missing or extra (one named, shortened).
+        """
+        from recsft.retrieval.id_check import check_same_items
+
+        check_same_items(self.item_ids, expected_item_ids,
+                         source or self._source or "item index", "the item index",
+                         "rebuild it with 'recsft index build --run DIR'")

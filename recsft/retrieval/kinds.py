@@ -30,6 +30,8 @@ from typing import Any, ClassVar
 
 import faiss
 
+from recsft.errors import shorten
+
 __all__ = [
     "KINDS",
     "FlatConfig",
@@ -41,9 +43,15 @@ __all__ = [
 ]
 
 
+#: Largest parameter value: FAISS keeps them in C ``int`` fields.
+_MAX_PARAMETER = 2**31 - 1
+
+
 def _check_positive(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        raise ValueError(f"{name} must be a positive integer, got {shorten(value)}")
+    if value > _MAX_PARAMETER:
+        raise ValueError(f"{name} must be at most {_MAX_PARAMETER}, got {shorten(value)}")
 
 
 @dataclass(frozen=True)
@@ -107,8 +115,8 @@ class IndexConfig:
         unknown = sorted(set(overrides) - set(self.search_fields))
         if unknown:
             known = list(self.search_fields) or "none"
-            raise TypeError(f"unknown search parameter(s) {unknown} for a {self.kind!r} index; "
-                            f"known: {known}")
+            raise TypeError(f"unknown search parameter(s) {shorten(unknown)} for a "
+                            f"{self.kind!r} index; known: {known}")
         for name, value in overrides.items():
             _check_positive(name, value)
         return overrides
@@ -277,11 +285,11 @@ def index_config(kind: str, **params: Any) -> IndexConfig:
         {'m': 16, 'ef_construction': 200, 'ef_search': 128}
     """
     if kind not in _CONFIGS:
-        raise ValueError(f"unknown index kind {kind!r}; choose one of {list(KINDS)}")
+        raise ValueError(f"unknown index kind {shorten(kind)}; choose one of {list(KINDS)}")
     cls = _CONFIGS[kind]
     names = [field.name for field in dataclasses.fields(cls)]
     unknown = sorted(set(params) - set(names))
     if unknown:
-        raise TypeError(f"unknown parameter(s) {unknown} for index kind {kind!r}; "
+        raise TypeError(f"unknown parameter(s) {shorten(unknown)} for index kind {kind!r}; "
                         f"known: {names or 'none'}")
     return cls(**params)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
 
+from recsft.errors import RecsftError, RunFolderError
 from recsft.retrieval.index import INDEX_FILENAME, METADATA_FILENAME, ItemIndex
 
 N_ITEMS, DIM, N_QUERIES = 40, 8, 6
@@ -225,3 +227,115 @@ def test_unknown_metric() -> None:
     emb, ids, _ = _data(18)
     with pytest.raises(ValueError, match=r"unknown metric 'l2'.*'ip', 'cosine'"):
         ItemIndex(emb, ids, metric="l2")
+
+
+# ---------------------------------------------------------------------- crafted files on load
+
+
+def _saved(tmp_path) -> tuple[list[str], dict]:
+    emb, ids, _ = _data(11)
+    ItemIndex(emb, ids).save(tmp_path)
+    return ids, json.loads((tmp_path / METADATA_FILENAME).read_text())
+
+
+@pytest.mark.parametrize("cut", [0, 5, 40, -4])
+def test_truncated_faiss_file_gives_one_line_naming_it(tmp_path, cut: int) -> None:
+    _saved(tmp_path)
+    path = tmp_path / INDEX_FILENAME
+    path.write_bytes(path.read_bytes()[:cut])
+    with pytest.raises(RunFolderError, match=f"cannot read FAISS index {path}: .*truncated or "
+                                             f"not written by recsft") as error:
+        ItemIndex.load(tmp_path)
+    assert "\n" not in str(error.value) and len(str(error.value)) < 400
+
+
+def test_foreign_faiss_file_and_folder_are_refused(tmp_path) -> None:
+    _saved(tmp_path)
+    path = tmp_path / INDEX_FILENAME
+    path.write_bytes(b"IxF2" + b"\xff" * 200)
+    with pytest.raises(RunFolderError, match=f"cannot read FAISS index {path}"):
+        ItemIndex.load(tmp_path)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(RecsftError, match=f"{path}: is a folder"):
+        ItemIndex.load(tmp_path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"kind": ["flat"]}, r"unsupported kind \['flat'\]"),
+    ({"kind": "annoy"}, "unsupported kind 'annoy'"),
+    ({"metric": "l2"}, "unknown metric 'l2'"),
+    ({"dim": "8"}, "field 'dim' must be a positive integer, got '8'"),
+    ({"dim": True}, "field 'dim' must be a positive integer, got True"),
+    ({"dim": 9}, f"has dimension {DIM} but .* says 9"),
+    ({"params": [1]}, r"field 'params' must be an object, got \[1\]"),
+    ({"params": {"m": 4}}, r"field 'params': unknown parameter\(s\) \['m'\]"),
+    ({"format_version": 99}, "field 'format_version' must be an integer up to 2"),
+    ({"item_ids": "item0"}, "field 'item_ids' must be a list of strings, got str"),
+    ({"item_ids": list(range(N_ITEMS))}, r"item_ids\[0\] is 0"),
+    ({"item_ids": [None] + [f"item{i}" for i in range(1, N_ITEMS)]}, r"item_ids\[0\] is None"),
+    ({"item_ids": ["item1"] + [f"item{i}" for i in range(1, N_ITEMS)]},
+     "item_ids contain duplicates, e.g. 'item1'"),
+    ({"item_ids": [f"item{i}" for i in range(N_ITEMS + 1)]},
+     f"holds {N_ITEMS} vectors but .* lists {N_ITEMS + 1} item ids"),
+])
+def test_crafted_metadata_is_refused_naming_the_file(tmp_path, change, message) -> None:
+    _, meta = _saved(tmp_path)
+    meta.update(change)
+    (tmp_path / METADATA_FILENAME).write_text(json.dumps(meta))
+    with pytest.raises(RunFolderError, match=rf"{METADATA_FILENAME}|{INDEX_FILENAME}") as error:
+        ItemIndex.load(tmp_path)
+    assert re.search(message, str(error.value)), str(error.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "cannot be read as JSON"), ('{"kind": "flat"', "cannot be read as JSON"),
+    ("[1, 2]", "must hold a JSON object, got list"), ("[" * 100000, "cannot be read as JSON"),
+    ('{"kind": "flat"}', r"lacks keys \['metric', 'dim', 'item_ids'\]"),
+])
+def test_unreadable_metadata_is_refused_naming_the_file(tmp_path, text, message) -> None:
+    _saved(tmp_path)
+    (tmp_path / METADATA_FILENAME).write_text(text)
+    with pytest.raises(RunFolderError, match=f"index metadata {tmp_path / METADATA_FILENAME}: "
+                                             f"{message}"):
+        ItemIndex.load(tmp_path)
+
+
+def test_long_values_are_shortened_in_messages(tmp_path) -> None:
+    ids, meta = _saved(tmp_path)
+    long_id = "x" * 10_000
+    meta["item_ids"] = [long_id, long_id] + ids[2:]
+    (tmp_path / METADATA_FILENAME).write_text(json.dumps(meta))
+    with pytest.raises(RunFolderError, match="duplicates") as error:
+        ItemIndex.load(tmp_path)
+    assert len(str(error.value)) < 400
+    meta.update(item_ids=ids, kind="k" * 10_000)
+    (tmp_path / METADATA_FILENAME).write_text(json.dumps(meta))
+    with pytest.raises(RunFolderError, match="unsupported kind") as error:
+        ItemIndex.load(tmp_path)
+    assert len(str(error.value)) < 400
+
+
+def test_check_ids_against_the_runs_items(tmp_path) -> None:
+    ids, _ = _saved(tmp_path)
+    loaded = ItemIndex.load(tmp_path)
+    loaded.check_ids(ids)
+    loaded.check_ids(list(reversed(ids)))  # the same items: labels need not follow tokens
+    source = str(tmp_path / METADATA_FILENAME)
+    with pytest.raises(RunFolderError, match=f"{source}: the item index .40 items. lacks 1 of "
+                                             f"the run's items, e.g. 'new'"):
+        loaded.check_ids(ids + ["new"])
+    with pytest.raises(RunFolderError, match="lists 1 item.s. the run does not have, e.g. "
+                                             "'item39'.*rebuild it with 'recsft index build"):
+        loaded.check_ids(ids[:-1], source="run/item_index.json")
+    with pytest.raises(RunFolderError, match="^item index: "):
+        ItemIndex(_data()[0], ids).check_ids(ids[1:])
+
+
+def test_save_leaves_only_its_two_files_with_the_umask_mode(tmp_path) -> None:
+    _saved(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == sorted([INDEX_FILENAME, METADATA_FILENAME])
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for name in (INDEX_FILENAME, METADATA_FILENAME):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~mask

@@ -193,3 +193,102 @@ def test_load_rejects_kind_mismatch(tmp_path, data) -> None:
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="holds a IndexHNSWFlat but .* says kind 'flat'"):
         ItemIndex.load(tmp_path)
+
+
+# ---------------------------------------------------------------------- crafted files on load
+
+
+def _ivf_saved(tmp_path, data, remove: tuple[str, ...] = ()):
+    import faiss
+
+    items, ids, _, _ = data
+    index = ItemIndex(items[:200], ids[:200], kind="ivf_flat", nlist=4, nprobe=4)
+    if remove:
+        index.remove(list(remove))
+    index.save(tmp_path)
+    stored = faiss.read_index(str(tmp_path / "item_index.faiss"))
+    return stored, faiss.downcast_InvertedLists(stored.invlists)
+
+
+def _set_stored_label(tmp_path, stored, lists, position: int, label: int) -> None:
+    """Overwrite one label an IVF index stores in its first non-empty list, and save it."""
+    import faiss
+
+    cell = next(c for c in range(lists.nlist) if lists.list_size(c))
+    labels = faiss.rev_swig_ptr(lists.get_ids(cell), lists.list_size(cell))
+    labels[position] = label
+    faiss.write_index(stored, str(tmp_path / "item_index.faiss"))
+
+
+@pytest.mark.parametrize("label, message", [
+    (10**6, "stores label 1000000, which names no item of the id map .labels 0..199"),
+    (-5, "stores label -5, which names no item"),
+])
+def test_ivf_labels_outside_the_id_map_are_refused(tmp_path, data, label, message) -> None:
+    from recsft.errors import RunFolderError
+
+    stored, lists = _ivf_saved(tmp_path, data)
+    _set_stored_label(tmp_path, stored, lists, 0, label)
+    with pytest.raises(RunFolderError, match=f"FAISS index {tmp_path}/item_index.faiss: "
+                                             f"{message}"):
+        ItemIndex.load(tmp_path)
+
+
+def test_ivf_label_of_a_removed_item_or_repeated_is_refused(tmp_path, data) -> None:
+    import faiss
+
+    from recsft.errors import RunFolderError
+
+    stored, lists = _ivf_saved(tmp_path, data, remove=("i7",))
+    _set_stored_label(tmp_path, stored, lists, 0, 7)  # i7 was removed: its label is null
+    with pytest.raises(RunFolderError, match="stores label 7, which names no item"):
+        ItemIndex.load(tmp_path)
+    cell = next(c for c in range(lists.nlist) if lists.list_size(c) > 1)
+    labels = faiss.rev_swig_ptr(lists.get_ids(cell), lists.list_size(cell))
+    labels[1] = labels[0] = 3
+    faiss.write_index(stored, str(tmp_path / "item_index.faiss"))
+    with pytest.raises(RunFolderError, match="stores a label twice"):
+        ItemIndex.load(tmp_path)
+
+
+def test_hnsw_graph_linking_outside_the_index_is_refused(tmp_path, data) -> None:
+    import faiss
+
+    from recsft.errors import RunFolderError
+    from recsft.retrieval.index_files import _check_hnsw
+
+    items, ids, _, _ = data
+    ItemIndex(items[:100], ids[:100], kind="hnsw", m=8).save(tmp_path)
+    path = tmp_path / "item_index.faiss"
+    stored = faiss.read_index(str(path))
+    links = faiss.vector_to_array(stored.hnsw.neighbors)
+    links[links >= 0] = 10**8
+    faiss.copy_array_to_vector(links, stored.hnsw.neighbors)
+    faiss.write_index(stored, str(path))
+    with pytest.raises(RunFolderError, match="its HNSW graph links outside its 100 vectors"):
+        _check_hnsw(path, stored)  # recsft's own check, for FAISS before 1.12
+    # FAISS >= 1.12 refuses it while reading, older ones only at search (a crash): both named.
+    with pytest.raises(RunFolderError, match=f"FAISS index {path}: .*(neighbors|HNSW graph)"):
+        ItemIndex.load(tmp_path)
+
+
+def test_check_ids_ignores_removed_labels(tmp_path, data) -> None:
+    from recsft.errors import RunFolderError
+
+    _, ids, _, _ = data
+    _ivf_saved(tmp_path, data, remove=("i7",))
+    loaded = ItemIndex.load(tmp_path)
+    loaded.check_ids([i for i in ids[:200] if i != "i7"])
+    with pytest.raises(RunFolderError, match="lacks 1 of the run's items, e.g. 'i7'"):
+        loaded.check_ids(ids[:200])
+
+
+def test_parameters_beyond_faiss_ints_and_long_names_are_refused_briefly() -> None:
+    with pytest.raises(ValueError, match="nprobe must be at most 2147483647, got 10000"):
+        index_config("ivf_flat", nprobe=10**40)
+    with pytest.raises(TypeError, match="unknown parameter") as error:
+        index_config("flat", **{"p" * 10_000: 1})
+    assert len(str(error.value)) < 300
+    with pytest.raises(ValueError, match="m must be a positive integer, got 'xxx") as error:
+        index_config("hnsw", m="x" * 10_000)
+    assert len(str(error.value)) < 300
