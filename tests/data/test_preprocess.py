@@ -292,6 +292,15 @@ def test_collapse_repeats_record_and_ties_in_file_order():
 # --------------------------------------------------------------------------------------------
 
 
+def test_every_step_in_the_order_is_exported_by_the_package():
+    import recsft.data.preprocess as package
+
+    for name in package.__all__:
+        assert getattr(package, name) is not None, name
+    for name in STEP_ORDER:
+        assert callable(getattr(package, name)) and name in package.__all__, name
+
+
 def test_preprocess_applies_steps_in_the_documented_order():
     log = random_log(5)
     config = PreprocessConfig(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -321,6 +322,51 @@ def test_failed_write_leaves_no_files(tmp_path: Path, monkeypatch: pytest.Monkey
     with pytest.raises(RuntimeError):
         write_events_csv(tmp_path / "events.csv", _small(num_users=60), users_per_chunk=20)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_file_is_moved_into_place_before_all_are_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = tables._BlockColumns.event_columns
+    seen = []
+
+    def watching(self: object, block: object) -> object:
+        seen.append(sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")))
+        return original(self, block)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tables._BlockColumns, "event_columns", watching)
+    write_events_csv(tmp_path / "events.csv", _small(num_users=60), users_per_chunk=20)
+    assert seen == [[], [], []]  # three chunks, and items.csv (written first) not yet there
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "events.csv", "items.csv", "segments.csv", "sessions.csv"
+    ]
+
+
+def test_failed_write_keeps_the_old_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_events_csv(tmp_path / "events.csv", _small(num_users=30))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def failing(self: object, block: object) -> object:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tables._BlockColumns, "event_columns", failing)
+    with pytest.raises(RuntimeError):
+        write_events_csv(tmp_path / "events.csv", _small(seed=1, num_users=30))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_files_get_the_umask_mode(tmp_path: Path) -> None:
+    mask = os.umask(0o027)
+    try:
+        write_events_csv(tmp_path / "stream" / "events.csv", _small(num_users=10))
+        generate_events(_small(num_users=10)).save(tmp_path / "saved")
+    finally:
+        os.umask(mask)
+    for folder in ("stream", "saved"):
+        modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / folder).iterdir()}
+        assert set(modes.values()) == {0o640}, modes
 
 
 def test_expected_events_per_user() -> None:
