@@ -13,6 +13,8 @@ from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 
+from recsft.errors import RunFolderError, shorten
+
 __all__ = ["POPULARITY_FILE", "Popularity"]
 
 POPULARITY_FILE = "item_popularity.json"
@@ -35,12 +37,13 @@ class Popularity:
             value = counts[item]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                     np.isfinite(value) and value >= 0):
-                raise ValueError(f"popularity of item {item!r} must be a non-negative number, "
-                                 f"got {value!r}")
+                raise ValueError(f"popularity of item {shorten(item)} must be a non-negative "
+                                 f"number, got {shorten(value)}")
             values[n] = value
         order = np.argsort(-values, kind="stable")
         self._ranked = [ids[i] for i in order]
         self._counts = {ids[i]: float(values[i]) for i in order}
+        self._source: str | None = None  # the file it was loaded from
 
     def __len__(self) -> int:
         return len(self._ranked)
@@ -67,12 +70,35 @@ class Popularity:
             result.append((item, self._counts[item]))
         return result
 
+    @property
+    def item_ids(self) -> tuple[str, ...]:
+        """The items it holds, most popular first."""
+        return tuple(self._ranked)
+
+    def check_ids(self, expected_item_ids: Collection[str],
+                  source: str | os.PathLike[str] | None = None) -> None:
+        """Refuse a table that does not hold exactly the run's items.
+
+        Args:
+            expected_item_ids: The run's item ids (its tokenizer's items).
+            source: The file named in the message (default: the file it was loaded from, else
+                :data:`POPULARITY_FILE`).
+
+        Raises:
+            RunFolderError: an item is missing or extra (one named, shortened).
+        """
+        from recsft.retrieval.id_check import check_same_items
+
+        check_same_items(self._ranked, expected_item_ids,
+                         source or self._source or POPULARITY_FILE,
+                         "the item popularity", "it was not written by this run's training")
+
     def save(self, directory: str | os.PathLike[str]) -> str:
         """Write ``item_popularity.json`` into ``directory`` (temporary file, then rename)."""
+        from recsft.fileio import atomic_write_text
+
         path = os.path.join(os.fspath(directory), POPULARITY_FILE)
-        with open(path + ".tmp", "w", encoding="utf-8") as handle:
-            json.dump(self._counts, handle)
-        os.replace(path + ".tmp", path)
+        atomic_write_text(path, json.dumps(self._counts))
         return path
 
     @classmethod
@@ -80,19 +106,44 @@ class Popularity:
         """Read ``item_popularity.json`` from ``directory``; ``None`` when there is none.
 
         Raises:
-            ValueError: the file is not a JSON object of item id → count (naming the file).
+            RunFolderError: the file is not a JSON object of distinct item ids to finite,
+                non-negative counts (one line naming the file and the item).
         """
+        from recsft.fileio import require_regular_file
+
         path = os.path.join(os.fspath(directory), POPULARITY_FILE)
-        if not os.path.isfile(path):
+        if not os.path.exists(path):
             return None
+        require_regular_file(path, "item popularity file")
         try:
             with open(path, encoding="utf-8") as handle:
-                counts = json.load(handle)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ValueError(f"cannot read item popularity {path}: {err}") from err
+                counts = json.load(handle, object_pairs_hook=_distinct_keys)
+        except _RepeatedItem as repeat:
+            raise RunFolderError(f"{path}: item {shorten(repeat.args[0])} appears twice; "
+                                 f"expected one count per item") from None
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+            reason = " ".join(str(err).split())[:160]
+            raise RunFolderError(f"cannot read item popularity {path}: {reason}") from None
         if not isinstance(counts, dict):
-            raise ValueError(f"{path}: expected a JSON object of item id -> count")
+            raise RunFolderError(f"{path}: expected a JSON object of item id -> count, got "
+                                 f"{type(counts).__name__}")
         try:
-            return cls(counts)
+            popularity = cls(counts)
         except ValueError as err:
-            raise ValueError(f"{path}: {err}") from err
+            raise RunFolderError(f"{path}: {err}") from None
+        popularity._source = path
+        return popularity
+
+
+class _RepeatedItem(Exception):
+    """A key repeated in a JSON object (``json`` would keep the last silently)."""
+
+
+def _distinct_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """``object_pairs_hook`` refusing repeated keys."""
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _RepeatedItem(key)
+        result[key] = value
+    return result
