@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -104,3 +105,99 @@ def category_table(
     for r, row in enumerate(rows):
         table[r, : len(row)] = [ids[label] for label in row]
     return table, names
+
+
+def check_category_table(
+    table: Any,
+    vocab_size: int,
+    num_categories: int,
+    max_item_categories: int | None = None,
+    first_item_id: int | None = None,
+    source: str | os.PathLike = "category table",
+) -> np.ndarray:
+    """Check a category table read from a file (a model's ``model.safetensors``) before use.
+
+    An id outside ``0..num_categories`` would make the category embedding fail at the first
+    forward pass (a device-side assert on a GPU), a wrong shape would misalign items.
+
+    Args:
+        table: ``(vocab_size, max_item_categories)`` integer category ids (NumPy array or CPU
+            tensor).
+        vocab_size: Tokens of the vocabulary (rows expected).
+        num_categories: Largest category id allowed (ids ``1..num_categories``, 0 for none).
+        max_item_categories: Columns expected (any width ``>= 1`` when ``None``).
+        first_item_id: When given, rows of the special tokens before it must be all 0.
+        source: The file named in messages.
+
+    Returns:
+        The table as an int64 array.
+
+    Raises:
+        RecsftError: wrong dtype, shape or an id out of range (one line naming ``source``, the
+            row and the id).
+    """
+    from recsft.errors import RecsftError
+
+    array = np.asarray(table)
+    where = f"{source}: category table"
+    if array.dtype.kind not in "iu":
+        raise RecsftError(f"{where} has dtype {array.dtype}, expected integer category ids")
+    width = max_item_categories
+    if array.ndim != 2 or array.shape[0] != vocab_size or array.shape[1] < 1 or (
+            width is not None and array.shape[1] != width):
+        expected = f"({vocab_size}, {width if width is not None else 'C >= 1'})"
+        raise RecsftError(f"{where} has shape {tuple(array.shape)}, expected {expected}")
+    array = array.astype(np.int64)
+    outside = (array < 0) | (array > num_categories)
+    if outside.any():
+        row, column = (int(i) for i in np.argwhere(outside)[0])
+        raise RecsftError(f"{where} holds category id {int(array[row, column])} in row {row}, "
+                          f"outside 0..{num_categories}")
+    if first_item_id is not None and array[:first_item_id].any():
+        row = int(np.flatnonzero(array[:first_item_id].any(axis=1))[0])
+        raise RecsftError(f"{where} gives special token {row} categories; its row must be 0")
+    return array
+
+
+def read_category_names(path: str | os.PathLike, num_categories: int | None = None) -> list[str]:
+    """Read ``categories.json`` (the names of category ids ``1..n``) and check it.
+
+    Args:
+        path: The file.
+        num_categories: Names expected (the model's ``num_categories``), when known.
+
+    Returns:
+        ``names[i - 1]`` is the name of category id ``i``.
+
+    Raises:
+        RecsftError: unreadable, not a JSON list of distinct strings, or the wrong count (one
+            line naming the file).
+    """
+    import json
+
+    from recsft.errors import RecsftError, shorten
+    from recsft.fileio import require_regular_file
+
+    require_regular_file(path, "category names file")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            names = json.load(handle)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        reason = " ".join(str(err).split())[:160]
+        raise RecsftError(f"{path}: cannot read the category names ({reason})") from None
+    if not isinstance(names, list):
+        raise RecsftError(f"{path}: expected a JSON list of category names, got "
+                          f"{type(names).__name__}")
+    for position, name in enumerate(names):
+        if not isinstance(name, str):
+            raise RecsftError(f"{path}: category name {position} is {shorten(name)}, expected "
+                              f"a string")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise RecsftError(f"{path}: category name {shorten(name)} appears twice")
+        seen.add(name)
+    if num_categories is not None and len(names) != num_categories:
+        raise RecsftError(f"{path}: lists {len(names)} category names, but the model has "
+                          f"{num_categories} categories")
+    return names
