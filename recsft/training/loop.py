@@ -2,18 +2,16 @@
 
 It follows the shape of accelerate's ``examples/nlp_example.py``: ``prepare``, ``backward``,
 ``gather_for_metrics`` (inside the evaluator), early stopping on the validation metric and the
-best checkpoint saved with ``save_pretrained``. With ``save_every_steps`` it writes
-``accelerator.save_state`` checkpoints (model, optimizer, scheduler, random states and the loop's
-own state) that ``resume=True`` continues from, mid-epoch included: the resumed run makes the
-same batches, masks and updates as an uninterrupted one.
+best checkpoint saved with ``save_pretrained``. With ``save_every_steps`` it writes checkpoints
+(model, optimizer, scheduler, random states and the loop's own state, as safetensors and JSON:
+:mod:`recsft.training.checkpoint`) that ``resume=True`` continues from, mid-epoch included: the
+resumed run makes the same batches, masks and updates as an uninterrupted one.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -28,6 +26,7 @@ from transformers import get_scheduler
 
 from recsft.evaluation.ranking import RankingEvaluator
 from recsft.training.arguments import TrainingConfig
+from recsft.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -92,42 +91,6 @@ def build_optimizer(model: torch.nn.Module, args: TrainingConfig) -> torch.optim
     return torch.optim.AdamW(groups, lr=args.learning_rate)
 
 
-def latest_checkpoint(directory: str) -> str | None:
-    """The newest complete checkpoint folder (``step-N``) in ``directory``, if any."""
-    if not os.path.isdir(directory):
-        return None
-    steps = [
-        (int(name.split("-", 1)[1]), name) for name in os.listdir(directory)
-        if name.startswith("step-") and name.split("-", 1)[1].isdigit()
-    ]
-    return os.path.join(directory, max(steps)[1]) if steps else None
-
-
-def save_checkpoint(accelerator: Accelerator, directory: str, step: int, keep: int) -> None:
-    """``accelerator.save_state`` into ``directory/step-N`` atomically; keep the newest ``keep``.
-
-    The state is written under a temporary name and renamed when complete, so a process killed
-    while saving never leaves a checkpoint that looks complete.
-    """
-    final = os.path.join(directory, f"step-{step}")
-    tmp = os.path.join(directory, f".tmp-step-{step}")
-    if accelerator.is_main_process:
-        os.makedirs(directory, exist_ok=True)
-        shutil.rmtree(tmp, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(tmp)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        os.replace(tmp, final)
-        steps = sorted(
-            int(n.split("-", 1)[1]) for n in os.listdir(directory)
-            if n.startswith("step-") and n.split("-", 1)[1].isdigit()
-        )
-        for old in steps[:-keep] if keep > 0 else []:
-            shutil.rmtree(os.path.join(directory, f"step-{old}"), ignore_errors=True)
-    accelerator.wait_for_everyone()
-
-
 def fit(
     model: torch.nn.Module,
     train_loader: DataLoader,
@@ -177,13 +140,13 @@ def fit(
         model, optimizer, train_loader, scheduler
     )
     state = LoopState()
-    accelerator.register_for_checkpointing(state)
     result = FitResult()
     if resume:
         checkpoint = latest_checkpoint(checkpoint_dir) if checkpoint_dir else None
         if checkpoint is None:
             raise FileNotFoundError(f"{checkpoint_dir}: no checkpoint to resume from")
-        accelerator.load_state(checkpoint)
+        state.load_state_dict(load_checkpoint(accelerator, checkpoint, model, optimizer,
+                                              scheduler, state.state_dict()))
         result.resumed_from = checkpoint
         if state.best_epoch and load_best is not None:
             result.best_state = load_best()
@@ -231,7 +194,8 @@ def fit(
                 state.global_step % args.save_every_steps == 0
             ):
                 save_checkpoint(accelerator, checkpoint_dir, state.global_step,
-                                args.save_total_limit)
+                                args.save_total_limit, model, optimizer, scheduler,
+                                state.state_dict())
         seconds = time.perf_counter() - epoch_start
         record: dict[str, Any] = {
             "epoch": epoch,
