@@ -88,3 +88,23 @@ def test_ragged_sasrec_line_and_empty_file(tmp_path):
 def test_in_memory_log_requires_columns():
     with pytest.raises(EventLogError, match="missing required column"):
         EventLog(pd.DataFrame({"user_id": ["u"]}))
+
+
+def test_event_log_error_is_a_recsft_error():
+    from recsft.errors import RecsftError
+
+    error = EventLogError("bad.csv", "empty id; expected a non-empty value", 3, "user_id")
+    assert isinstance(error, RecsftError) and isinstance(error, ValueError)
+    assert str(error) == "bad.csv, line 3, column 'user_id': empty id; expected a non-empty value"
+    long = EventLogError("bad.csv", "x", column="c" * 1000)
+    assert str(long) == "bad.csv, column '" + "c" * 77 + "...': x"
+
+
+def test_events_does_not_import_the_readers():
+    import subprocess
+    import sys
+
+    code = ("import sys, recsft.data.events; "
+            "print(any(m.startswith('recsft.data.readers') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

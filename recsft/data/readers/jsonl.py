@@ -23,7 +23,7 @@ import pyarrow.json as pajson
 from recsft.data.events import EventLogError
 from recsft.data.readers.columns import BadId, Where, finish, id_text, key_items
 from recsft.data.readers.common import ReadRequest, ReadResult, event_map, resolve_columns
-from recsft.data.readers.lines import GZIP_ERRORS, iter_lines, line_of_row
+from recsft.data.readers.lines import GZIP_ERRORS, iter_lines, line_limit, line_of_row
 
 _ID_COLUMNS = ("user_id", "item_id")
 
@@ -83,8 +83,12 @@ def read_jsonl(request: ReadRequest, encoding: str, unit: str) -> ReadResult:
     if codecs.lookup(encoding).name == "utf-8":
         schema = pa.schema([(key, _arrow_type(first[1][key])) for key in wanted])
         try:
+            # pyarrow fails on a line longer than two blocks: such a line goes to the exact path,
+            # which refuses a line over the limit.
+            block = min(1 << 20, max(line_limit() // 2, 1))
             table = pajson.read_json(
                 path,
+                read_options=pajson.ReadOptions(block_size=block),
                 parse_options=pajson.ParseOptions(explicit_schema=schema,
                                                   unexpected_field_behavior="ignore"),
             )

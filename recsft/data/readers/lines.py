@@ -52,8 +52,11 @@ def names_text(names: list[str], limit: int = 300) -> str:
 
 
 def size_text(count: int) -> str:
-    """``16 MiB`` for whole mebibytes, else ``N bytes``."""
-    return f"{count >> 20} MiB" if count and count % (1 << 20) == 0 else f"{count} bytes"
+    """``1 GiB`` / ``16 MiB`` for whole gibibytes / mebibytes, else ``N bytes``."""
+    for shift, unit in ((30, "GiB"), (20, "MiB")):
+        if count and count % (1 << shift) == 0:
+            return f"{count >> shift} {unit}"
+    return f"{count} bytes"
 
 
 def require_input(path: Path) -> Path:
