@@ -82,7 +82,7 @@ def main() -> None:
                    "num_categories": config.num_categories, "seed": config.seed},
         "command": " ".join(["python", "scripts/benchmark_data_scale.py", *sys.argv[1:]]),
     }
-    from recsft.reporting import write_benchmark_result
+    from recsft.report.text import write_benchmark_result
 
     print("wrote", write_benchmark_result(ROOT, "data_scale", result))
     print(json.dumps(result, indent=2))

@@ -48,9 +48,10 @@ def measure_real(run_dir: str, repeats: int) -> dict:
     import torch
 
     from recsft.evaluation.ranking import model_scorer
-    from recsft.training.pipeline import load_run
+    from recsft.runs import Run
 
-    model, evaluator, log = load_run(run_dir)
+    run = Run.open(run_dir)
+    model, evaluator, log = run.model(), run.evaluator(), run.events()
     def dense() -> Callable:
         scorer = model_scorer(model)
         # A plain function offers no index: the evaluator ranks densely.
@@ -153,7 +154,7 @@ def main() -> None:
                                            exact=args.only == "synthetic_exact")))
         return
 
-    from recsft.training.pipeline import environment
+    from recsft.environment import environment
 
     result = {"environment": {**environment(), "machine": platform.machine()},
               "settings": vars(args)}
@@ -173,7 +174,7 @@ def main() -> None:
                               env={**os.environ, "TQDM_DISABLE": "1"})
         result[part] = json.loads(done.stdout.strip().splitlines()[-1])
         print(part, json.dumps(result[part]), flush=True)
-    from recsft.reporting import write_benchmark_result
+    from recsft.report.text import write_benchmark_result
 
     print("wrote", write_benchmark_result(ROOT, "evaluation_speed", result))
 

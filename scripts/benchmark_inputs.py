@@ -40,8 +40,9 @@ def main() -> None:
 
     from recsft.evaluation.ranking import model_scorer
     from recsft.evaluation.statistics import normal_interval
-    from recsft.training.arguments import RunConfig
-    from recsft.training.pipeline import environment, load_run
+    from recsft.config import RunConfig
+    from recsft.environment import environment
+    from recsft.runs import Run
 
     base = RunConfig.from_yaml(args.config, args.overrides)
     common = [*(f"--set={o}" for o in args.overrides), f"--set=output_dir={args.output_dir}"]
@@ -55,11 +56,12 @@ def main() -> None:
     per_user = {}
     for name, sets in runs.items():
         started = time.perf_counter()
-        command = [sys.executable, "-m", "recsft.cli", "train", "--config", args.config,
+        command = [sys.executable, "-m", "recsft.cli", "train", "--overwrite", "--config", args.config,
                    *common, *sets, f"--set=name={name}"]
         subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "TQDM_DISABLE": "1"})
         run_dir = os.path.join(args.output_dir, name)
-        model, evaluator, _ = load_run(run_dir)
+        run = Run.open(run_dir)
+        model, evaluator = run.model(), run.evaluator()
         per_user[name] = evaluator.per_user(model_scorer(model))
         with open(os.path.join(run_dir, "metrics.json")) as handle:
             metrics = json.load(handle)
@@ -78,7 +80,7 @@ def main() -> None:
                for key in ("ndcg@10", "recall@10")}
         for name, values in per_user.items() if name != "items_only"
     }
-    from recsft.reporting import write_benchmark_result
+    from recsft.report.text import write_benchmark_result
 
     print("wrote", write_benchmark_result(ROOT, f"inputs_{base.name}", result))
     print(json.dumps(result["paired_difference_vs_items_only"], indent=2))

@@ -39,22 +39,23 @@ def main() -> None:
 
     from recsft.evaluation.ranking import model_scorer
     from recsft.evaluation.statistics import normal_interval as interval
-    from recsft.training.arguments import RunConfig
-    from recsft.training.pipeline import environment, load_run
+    from recsft.config import RunConfig
+    from recsft.environment import environment
+    from recsft.runs import Run
 
     base = RunConfig.from_yaml(args.config, args.overrides)
     sets = [f"--set={o}" for o in args.overrides] + [f"--set=output_dir={args.output_dir}"]
     runs = {
-        "one_process": [sys.executable, "-m", "recsft.cli", "train", "--config", args.config,
+        "one_process": [sys.executable, "-m", "recsft.cli", "train", "--overwrite", "--config", args.config,
                         *sets, "--set=name=one-process"],
         # Training noise reference: the same single-process run with another seed.
-        "one_process_other_seed": [sys.executable, "-m", "recsft.cli", "train", "--config",
+        "one_process_other_seed": [sys.executable, "-m", "recsft.cli", "train", "--overwrite", "--config",
                                    args.config, *sets, "--set=name=one-process-other-seed",
                                    f"--set=training.seed={base.training.seed + 1}"],
         # On a machine without GPU, --multi_gpu starts two CPU processes (torch.distributed
         # over gloo); `--cpu --num_processes 2` would start one (huggingface/accelerate#2741).
         "two_processes": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-                          "--num_processes", "2", "scripts/finetune.py", "--config", args.config,
+                          "--num_processes", "2", "scripts/finetune.py", "--overwrite", "--config", args.config,
                           *sets, "--set=name=two-processes"],
     }
     result: dict = {"config": base.to_dict(), "environment": environment(), "runs": {}}
@@ -62,7 +63,8 @@ def main() -> None:
     for name, command in runs.items():
         seconds = train(command)
         run_dir = os.path.join(args.output_dir, name.replace("_", "-"))
-        model, evaluator, _ = load_run(run_dir)
+        run = Run.open(run_dir)
+        model, evaluator = run.model(), run.evaluator()
         per_user[name] = evaluator.per_user(model_scorer(model))
         with open(os.path.join(run_dir, "metrics.json")) as handle:
             metrics = json.load(handle)

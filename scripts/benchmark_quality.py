@@ -39,13 +39,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _train(config: str, overrides: list[str], reuse: bool) -> str:
-    from recsft.training.arguments import RunConfig
+    from recsft.config import RunConfig
 
     run_dir = os.path.join(ROOT, RunConfig.from_yaml(os.path.join(ROOT, config), overrides).run_dir)
     if reuse and os.path.exists(os.path.join(run_dir, "metrics.json")):
         print(f"reusing {run_dir}", flush=True)
         return run_dir
-    command = [sys.executable, "-m", "recsft.cli", "train", "--config", config,
+    command = [sys.executable, "-m", "recsft.cli", "train", "--overwrite", "--config", config,
                *[f"--set={o}" for o in overrides]]
     subprocess.run(command, check=True, cwd=ROOT)
     return run_dir
@@ -72,7 +72,7 @@ def record_seeds(run_dirs: list[str], command: str, n_resamples: int,
     from recsft.evaluation.published import PROTOCOL, dataset_version, published_for
     from recsft.evaluation.seeds import aggregate_seeds, published_comparison
     from recsft.modeling.transitions import ItemTransitions
-    from recsft.training.pipeline import evaluate_run, fit_transitions
+    from recsft.runs.evaluate import evaluate_run, fit_transitions
 
     records, per_user = [], []
     for run_dir in run_dirs:
@@ -170,7 +170,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.config:
-        from recsft.training.arguments import RunConfig
+        from recsft.config import RunConfig
 
         base = RunConfig.from_yaml(os.path.join(ROOT, args.config), args.overrides)
         run_dirs = []
@@ -190,7 +190,7 @@ def main() -> None:
     record = record_seeds(run_dirs, command, args.n_resamples,
                           name=base.name if args.config else None, transitions=args.transitions,
                           refit_transitions=args.refit_transitions)
-    from recsft.reporting import write_benchmark_result
+    from recsft.report.text import write_benchmark_result
 
     out = write_benchmark_result(ROOT, f"quality_{record['name']}", record)
     _print(record)

@@ -147,9 +147,10 @@ def real_case(run_dir: str, kinds: list[str], single: int) -> dict:
     import torch
 
     from recsft.tokenization import BehaviorTokenizer
-    from recsft.training.pipeline import load_run
+    from recsft.runs import Run
 
-    model, evaluator, log = load_run(run_dir)
+    run = Run.open(run_dir)
+    model, evaluator, log = run.model(), run.evaluator(), run.events()
     items = model.item_embeddings().detach().float().numpy()
     ids = list(BehaviorTokenizer.from_pretrained(run_dir).item_ids)
     users = []
@@ -277,8 +278,8 @@ def main() -> None:
 
     import faiss
 
-    from recsft.reporting import write_benchmark_result
-    from recsft.training.pipeline import environment
+    from recsft.report.text import write_benchmark_result
+    from recsft.environment import environment
 
     # Parts not run this time keep their figures from an earlier run of the same output.
     path = os.path.join(ROOT, "benchmarks", "results", f"{args.output}.json")

@@ -29,14 +29,16 @@ def main() -> None:
     args = parser.parse_args()
 
     from recsft.evaluation.ranking import model_scorer, popularity_scorer
-    from recsft.training.pipeline import environment, load_run
+    from recsft.environment import environment
+    from recsft.runs import Run
 
     protocols = {"full": None, f"sampled{args.negatives}": "uniform",
                  f"sampled{args.negatives}pop": "popularity"}
     results: dict = {}
     reference_users = None
     for run in args.runs:
-        model, evaluator, log = load_run(run)
+        opened = Run.open(run)
+        model, evaluator, log = opened.model(), opened.evaluator(), opened.events()
         if reference_users is None:
             reference_users = (evaluator.user_ids, evaluator.target_items)
             scorers = {"most-popular": popularity_scorer(evaluator.item_counts)}
@@ -61,7 +63,7 @@ def main() -> None:
     record = {"dataset": dataset, "protocol": protocol, "negatives": args.negatives,
               "seed": args.seed, "results": results, "order_by_ndcg@10": order,
               "environment": environment()}
-    from recsft.reporting import write_benchmark_result
+    from recsft.report.text import write_benchmark_result
 
     print("wrote", write_benchmark_result(ROOT, f"sampled_vs_full_{args.name}", record))
     for label, names in order.items():

@@ -153,7 +153,7 @@ def recbole_data(dataset: str) -> str:
     (each user's position as the timestamp, so RecBole's time order is the file's order)."""
     if dataset == "ml-100k":
         return SHARED + "/"
-    from recsft.data.events import read_events
+    from recsft.data.readers import read_events
 
     folder = os.path.join(tempfile.mkdtemp(), dataset)
     os.makedirs(folder)
@@ -207,8 +207,10 @@ def measure_recsft(model: str, length: int, epochs: int, warmup: int, dataset: s
     import torch
 
     from recsft.evaluation.ranking import model_scorer
-    from recsft.training.arguments import RunConfig
-    from recsft.training.pipeline import create_model, load_run, prepare_data, run_training
+    from recsft.config import RunConfig
+    from recsft.modeling.factory import create_model
+    from recsft.runs import Run
+    from recsft.training.pipeline import prepare_data, run_training
 
     out = tempfile.mkdtemp()
     config = RunConfig.from_dict({
@@ -227,7 +229,8 @@ def measure_recsft(model: str, length: int, epochs: int, warmup: int, dataset: s
         run_training(config)
         with open(os.path.join(config.run_dir, "training_log.jsonl")) as handle:
             timed = [json.loads(line) for line in handle][warmup:]
-        model_, evaluator, _ = load_run(config.run_dir)
+        run = Run.open(config.run_dir)
+        model_, evaluator = run.model(), run.evaluator()
     else:  # evaluation only: the untrained model does the same work
         prepared = prepare_data(config)
         model_ = create_model(config, prepared.tokenizer, prepared.item_categories)
@@ -332,8 +335,8 @@ def main() -> None:
                                         int(repeats))))
         return
 
-    from recsft.reporting import write_benchmark_result
-    from recsft.training.pipeline import environment
+    from recsft.report.text import write_benchmark_result
+    from recsft.environment import environment
 
     if not args.epochs:
         args.warmup = 0

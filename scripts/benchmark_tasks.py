@@ -130,15 +130,16 @@ def main() -> None:
     parser.add_argument("--output-root", default="runs/tasks")
     args = parser.parse_args()
 
-    from recsft.reporting import write_benchmark_result
-    from recsft.training.arguments import RunConfig
-    from recsft.training.pipeline import environment, run_training
+    from recsft.report.text import write_benchmark_result
+    from recsft.config import RunConfig
+    from recsft.environment import environment
+    from recsft.training.pipeline import run_training
 
     config = RunConfig.from_yaml(args.config)
     run_dir = config.run_dir
     started = time.perf_counter()
     if args.retrain or not os.path.exists(os.path.join(run_dir, "model.safetensors")):
-        run_training(config)
+        run_training(config, overwrite=True)
     pretrain_seconds = round(time.perf_counter() - started, 1)
     result = {"config": args.config, "run": run_dir, "settings": vars(args),
               "pretrain_seconds": pretrain_seconds, "environment": environment()}

@@ -15,7 +15,7 @@ returns the cached folder. Everything is vectorised (no Python loop over events)
 events prepare in well under a minute on two cores (see ``scripts/benchmark_data_scale.py``).
 
 Example:
-    >>> from recsft.data.events import read_events
+    >>> from recsft.data.readers import read_events
     >>> log = read_events("events.csv")
     >>> stats = dataset_stats(log)
     >>> info = prepare_dataset(log, "prepared/events", cache_key="...")
@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,8 @@ import numpy as np
 import pandas as pd
 
 from recsft.data.events import EventLog, UserSequences
+from recsft.errors import RecsftError
+from recsft.fileio import atomic_write_text, swap_in, temporary_folder
 
 METADATA_FILE = "metadata.json"
 STATS_FILE = "stats.json"
@@ -154,11 +155,9 @@ def cache_key(input_sha256: str, config: dict[str, Any]) -> str:
 
 def cached(out_dir: str | os.PathLike, key: str) -> dict[str, Any] | None:
     """The metadata of ``out_dir`` if it was prepared with ``key``, else ``None``."""
-    meta = Path(out_dir) / METADATA_FILE
-    if not meta.is_file():
+    if not (Path(out_dir) / METADATA_FILE).is_file():
         return None
-    with open(meta, encoding="utf-8") as handle:
-        metadata = json.load(handle)
+    metadata = read_metadata(out_dir)
     return metadata if metadata.get("cache_key") == key else None
 
 
@@ -172,7 +171,8 @@ def prepare_dataset(
 
     Args:
         log: The (cleaned) events.
-        out_dir: Destination folder; replaced if it exists.
+        out_dir: Destination folder; replaced (atomically) if it exists: callers check
+            that it is a prepared folder first (:func:`is_prepared_folder`).
         metadata: Extra metadata (source, digest, config) to record.
         key: Cache key recorded in ``metadata.json``.
 
@@ -182,8 +182,7 @@ def prepare_dataset(
     import datasets
 
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+    work = temporary_folder(out.resolve().parent, out.name)
     try:
         table = sequence_table(log)
         datasets.Dataset(table).save_to_disk(str(work / SEQUENCES_DIR))
@@ -211,35 +210,47 @@ def prepare_dataset(
         }
         _write_json(work / STATS_FILE, stats)
         _write_json(work / METADATA_FILE, record)
-        _swap_in(work, out)
+        swap_in(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
     return record
 
 
-def _swap_in(work: Path, out: Path) -> None:
-    """Replace ``out`` by ``work`` with renames (the old folder is removed afterwards)."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}-old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(work, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def is_prepared_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a prepared dataset folder recsft wrote (its ``metadata.json`` carries
+    a cache key and statistics)."""
+    try:
+        metadata = read_metadata(path)
+    except RecsftError:
+        return False
+    return "cache_key" in metadata and "stats" in metadata
+
+
+def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
+    """The ``metadata.json`` of a prepared folder.
+
+    Raises:
+        RecsftError: no such file, or not a JSON object.
+    """
+    meta = Path(directory) / METADATA_FILE
+    if not meta.is_file():
+        raise RecsftError(f"{directory}: not a prepared dataset (no {METADATA_FILE})")
+    try:
+        metadata = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RecsftError(f"{meta}: not valid JSON ({err})") from None
+    if not isinstance(metadata, dict):
+        raise RecsftError(f"{meta}: expected a JSON object")
+    return metadata
 
 
 def load_prepared(directory: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
     """The ``datasets.Dataset`` of sequences and the metadata of a prepared folder."""
     import datasets
 
-    directory = Path(directory)
-    meta = directory / METADATA_FILE
-    if not meta.is_file():
-        raise FileNotFoundError(f"{directory}: not a prepared dataset (no {METADATA_FILE})")
-    with open(meta, encoding="utf-8") as handle:
-        metadata = json.load(handle)
-    return datasets.load_from_disk(str(directory / SEQUENCES_DIR)), metadata
+    metadata = read_metadata(directory)
+    return datasets.load_from_disk(str(Path(directory) / SEQUENCES_DIR)), metadata
 
 
 def prepare_or_load(
@@ -262,8 +273,7 @@ def prepare_or_load(
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, indent=2, default=str)
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
 
 
 def _versions() -> dict[str, str]:

@@ -108,24 +108,54 @@ def build_report(run_dirs: list[str], output_dir: str | None = None, n_resamples
     Returns:
         The path of ``report.html``.
     """
-    from recsft.report import plots
-    from recsft.training.compare import compare_runs
-    from recsft.training.pipeline import evaluate_run
+    from recsft.errors import RecsftError
 
     if not run_dirs:
-        raise ValueError("give at least one run folder")
-    for run_dir in run_dirs:
-        if not os.path.isdir(run_dir):
-            raise FileNotFoundError(f"{run_dir}: no such run folder")
+        raise RecsftError("give at least one run folder")
     names = [os.path.basename(os.path.normpath(r)) for r in run_dirs]
     if len(set(names)) != len(names):
         names = [os.path.normpath(r) for r in run_dirs]
-    output_dir = output_dir or os.path.join(run_dirs[0], "report")
-    os.makedirs(output_dir, exist_ok=True)
-    records = {name: evaluate_run(run_dir, split, n_resamples=n_resamples, segments=True)
+    from recsft.fileio import swap_in, temporary_folder
+    from recsft.runs.guard import check_folder_output
+
+    final = check_folder_output(output_dir or os.path.join(run_dirs[0], "report"), "--output",
+                                _is_report_folder, "a report", inputs=tuple(run_dirs))
+    work = temporary_folder(final.resolve().parent, final.name)
+    try:
+        _write_report(run_dirs, names, str(work), n_resamples, split)
+        swap_in(work, final)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return str(final / "report.html")
+
+
+def _is_report_folder(path: Any) -> bool:
+    """A folder ``recsft report`` wrote: it holds ``report.json`` and ``report.html``."""
+    return os.path.isfile(os.path.join(path, "report.json")) and os.path.isfile(
+        os.path.join(path, "report.html"))
+
+
+def _write_report(run_dirs: list[str], names: list[str], output_dir: str, n_resamples: int,
+                  split: str) -> None:
+    """Evaluate the runs and write the report's files into ``output_dir`` (a new folder)."""
+    from recsft.fileio import atomic_write_text
+    from recsft.report import plots
+    from recsft.runs.compare import compare_results
+    from recsft.runs.evaluate import evaluate_run
+
+    # Each run is evaluated once; the comparisons pair the per-user values of those passes.
+    records = {name: evaluate_run(run_dir, split, n_resamples=n_resamples, segments=True,
+                                  per_user=len(run_dirs) > 1)
                for name, run_dir in zip(names, run_dirs)}
-    comparisons = {name: compare_runs(run_dirs[0], run_dir, split, n_resamples=n_resamples)
+    comparisons = {name: compare_results(run_dirs[0], records[names[0]], run_dir, records[name],
+                                         n_resamples=n_resamples)
                    for name, run_dir in zip(names[1:], run_dirs[1:])}
+    for record in records.values():
+        record.pop("per_user", None)
+        record.pop("users", None)
     logs = {name: _load_log(run_dir) for name, run_dir in zip(names, run_dirs)}
     figures = {
         "curves": plots.training_curves({n: rows for n, rows in logs.items() if rows},
@@ -176,13 +206,7 @@ def build_report(run_dirs: list[str], output_dir: str | None = None, n_resamples
         "<h2>Beyond accuracy</h2>", _beyond_table(records),
         f"<p class='muted'>runs: {_escape(', '.join(run_dirs))}</p></body></html>",
     ]
-    path = os.path.join(output_dir, "report.html")
-    with open(path + ".tmp", "w", encoding="utf-8") as handle:
-        handle.write("\n".join(parts))
-    os.replace(path + ".tmp", path)
-    with open(os.path.join(output_dir, "report.json.tmp"), "w") as handle:
-        json.dump({"records": records, "comparisons": comparisons, "figures": figures},
-                  handle, indent=2, default=float)
-    os.replace(os.path.join(output_dir, "report.json.tmp"),
-               os.path.join(output_dir, "report.json"))
-    return path
+    atomic_write_text(os.path.join(output_dir, "report.json"), json.dumps(
+        {"records": records, "comparisons": comparisons, "figures": figures}, indent=2,
+        default=float))
+    atomic_write_text(os.path.join(output_dir, "report.html"), "\n".join(parts))

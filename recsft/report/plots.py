@@ -3,7 +3,6 @@ runs' evaluation records (``{name: record}``) and writes one file."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,12 +26,14 @@ def pyplot():
 
 def save_figure(figure: Any, path: str) -> str:
     """Lay out, save as PNG through a temporary file, then rename (nothing half-written)."""
+    from recsft.fileio import atomic_save
+
     plt = pyplot()
     figure.tight_layout()
-    tmp = path + ".tmp.png"
-    figure.savefig(tmp, dpi=110)
-    plt.close(figure)
-    os.replace(tmp, path)
+    try:
+        atomic_save(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
+    finally:
+        plt.close(figure)
     return path
 
 

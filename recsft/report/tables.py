@@ -106,7 +106,7 @@ def refresh_quality_tables(markdown_path: str, results_dir: str) -> list[str]:
 
     updated = _MARKER.sub(render, text)
     if updated != text:
-        with open(markdown_path + ".tmp", "w", encoding="utf-8") as handle:
-            handle.write(updated)
-        os.replace(markdown_path + ".tmp", markdown_path)
+        from recsft.fileio import atomic_write_text
+
+        atomic_write_text(markdown_path, updated)
     return names

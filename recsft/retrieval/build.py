@@ -66,13 +66,19 @@ def build_run_index(run_dir: str, kind: str = "flat", metric: str = "ip",
                     check_queries: int = 500, seed: int = 0) -> IndexReport:
     """Build an index of ``kind`` over a run's item embeddings and save it.
 
+    Into the run folder (default), the run is updated as a whole
+    (:func:`recsft.runs.update.updating`): the old index stays in force until the new one and
+    the manifest recording it are complete. Into another folder (``output``), that folder gets
+    its own manifest naming the run and the digest of the model the vectors came from, and
+    ``Run.index(output)`` refuses it for any other model.
+
     Args:
         run_dir: The run folder (model and tokenizer).
         kind: Index kind (:data:`recsft.retrieval.kinds.KINDS`).
         metric: ``"ip"`` (what the model scores) or ``"cosine"``.
         params: The kind's parameters.
         output: Folder for ``item_index.faiss`` / ``item_index.json`` (default: ``run_dir``,
-            replacing its index).
+            replacing its index): a new folder or an index folder recsft wrote.
         check_queries: Item vectors (sampled with ``seed``) used as queries to measure
             recall@10 against exact search; 0 skips the check.
         seed: Sampling seed of the check.
@@ -81,27 +87,32 @@ def build_run_index(run_dir: str, kind: str = "flat", metric: str = "ip",
         An :class:`IndexReport`.
 
     Raises:
-        FileNotFoundError: ``run_dir`` is not a folder.
-        ValueError: an unknown kind, metric or parameter, or a bad parameter value.
+        RunFolderError: ``run_dir`` is not a complete, intact run.
+        RefusedError: ``output`` is a file or a folder recsft did not write as an index.
+        RecsftError: an unknown kind, metric or parameter, or a bad parameter value.
     """
-    from transformers import AutoModel
+    from pathlib import Path
 
-    from recsft.modeling import register_auto_classes
+    from recsft.errors import RecsftError
     from recsft.retrieval.index import INDEX_FILENAME, ItemIndex
-    from recsft.tokenization import BehaviorTokenizer
+    from recsft.runs import Run
+    from recsft.runs.files import INDEX, INDEX_IDS
 
-    if not os.path.isdir(run_dir):
-        raise FileNotFoundError(f"{run_dir}: no such run folder")
-    register_auto_classes()
-    model = AutoModel.from_pretrained(run_dir)
-    tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
+    run = Run.open(run_dir)
+    separate = output is not None and Path(output).resolve() != run.path.resolve()
+    if separate:
+        from recsft.runs.guard import check_folder_output
+
+        check_folder_output(output, "--output", _is_index_folder, "an index",
+                            inputs=(run_dir,))
+    model = run.model()
     items = model.item_embeddings().detach().float().cpu().numpy()
-    ids = tokenizer.item_ids
+    ids = run.tokenizer.item_ids
     start = time.perf_counter()
     try:
         index = ItemIndex(items, ids, metric=metric, kind=kind, **(params or {}))
     except TypeError as err:
-        raise ValueError(str(err)) from err
+        raise RecsftError(str(err)) from err
     seconds = time.perf_counter() - start
     recall = None
     n_check = min(check_queries, len(ids))
@@ -113,11 +124,47 @@ def build_run_index(run_dir: str, kind: str = "flat", metric: str = "ip",
         recall = float(np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approx, exact)]))
     elif n_check:
         recall = 1.0
-    directory = output or run_dir
-    index.save(directory)
+    if separate:
+        directory = str(_save_index_folder(index, Path(output), run))
+    else:
+        from recsft.runs.update import updating
+
+        with updating(run, INDEX, INDEX_IDS) as folder:
+            index.save(folder)
+        directory = str(run.path)
     size = os.path.getsize(os.path.join(directory, INDEX_FILENAME))
     return IndexReport(directory=directory, kind=index.kind, params=index.params,
                        items=len(index), dim=index.dim, build_seconds=round(seconds, 3),
                        size_mib=round(size / 2**20, 2),
                        recall_at_10=None if recall is None else round(recall, 4),
                        check_queries=n_check)
+
+
+def _is_index_folder(path: Any) -> bool:
+    from recsft.errors import RunFolderError
+    from recsft.runs.manifest import Manifest
+
+    try:
+        Manifest.load(path, kind="recsft-index")
+    except RunFolderError:
+        return False
+    return True
+
+
+def _save_index_folder(index: Any, output: Any, run: Any) -> Any:
+    """Write an index folder beside the run (built aside, manifest last, swapped in)."""
+    from recsft.fileio import swap_in, temporary_folder
+    from recsft.runs.manifest import Manifest
+
+    work = temporary_folder(output.resolve().parent, output.name)
+    try:
+        index.save(work)
+        Manifest.build(work, "recsft-index", {"run": str(run.path.resolve()),
+                                              "model_sha256": run.model_sha256}).save(work)
+        swap_in(work, output)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return output

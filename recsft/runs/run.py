@@ -176,6 +176,16 @@ class Run:
             raise RunFolderError(f"{self.path / F.WEIGHTS}: cannot be loaded into a "
                                  f"{self.model_config['model_type']} model "
                                  f"({_one_line(err)})") from None
+        config = model.config
+        if getattr(config, "num_categories", 0):
+            from recsft.data.categories import check_category_table
+            from recsft.modeling.layers import ItemCategories
+
+            for module in model.modules():
+                if isinstance(module, ItemCategories):
+                    check_category_table(module.table.cpu(), config.vocab_size,
+                                         config.num_categories, config.max_item_categories,
+                                         config.first_item_id, source=self.path / F.WEIGHTS)
         return model.eval()
 
     def index(self, index_dir: str | os.PathLike | None = None) -> ItemIndex:
@@ -229,12 +239,12 @@ class Run:
 
     def category_names(self) -> list[str] | None:
         """Names of category ids ``1..n`` (``categories.json``) for models with categories."""
+        from recsft.data.categories import read_category_names
+
         if F.CATEGORIES not in self.manifest.files:
             return None
-        names = _read_json(self.path / F.CATEGORIES)
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise RunFolderError(f"{self.path / F.CATEGORIES}: expected a JSON list of names")
-        return names
+        return read_category_names(self.path / F.CATEGORIES,
+                                   self.model_config.get("num_categories") or None)
 
     # ------------------------------------------------------------------ data
 

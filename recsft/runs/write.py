@@ -71,7 +71,22 @@ def finish_run(plan: RunPlan, summary: dict[str, Any]) -> Path:
     Returns:
         The run folder.
     """
+    _follow_umask(plan.work)
     Manifest.build(plan.work, "recsft-run", summary).save(plan.work)
     swap_in(plan.work, plan.final)
     (plan.final / PARTIAL_MARKER).unlink(missing_ok=True)
     return plan.final
+
+
+def _follow_umask(folder: Path) -> None:
+    """Give every file and folder the umask's mode: libraries that write for us
+    (``save_pretrained``'s safetensors, TensorBoard) create some files ``0600``."""
+    from recsft.fileio import file_mode, folder_mode
+
+    for root, dirs, names in os.walk(folder):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), folder_mode())
+        for name in names:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, file_mode())

@@ -1,49 +1,41 @@
-"""The whole run as named steps: prepare_data → create_model → fit → evaluate → save.
+"""Training as named steps: prepare_data → create_model → fit → evaluate → write the run.
 
-``recsft train`` and ``accelerate launch scripts/finetune.py`` both call :func:`run_training`;
-``recsft evaluate`` calls :func:`evaluate_run`, which rebuilds the same split and evaluator.
+``recsft train`` and ``accelerate launch scripts/finetune.py`` both call :func:`run_training`.
+Everything that reads a saved run (evaluation, transitions, comparison, the recommender) lives
+in :mod:`recsft.runs`.
+
+Where it writes (see :mod:`recsft.runs.guard`): the run is built in
+``<output_dir>/.<name>.partial`` under a lock and renamed to ``<output_dir>/<name>`` with its
+manifest once complete; an existing run is replaced only with ``overwrite``, and then only at
+that moment.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-import platform
-import shutil
-import tempfile
 import time
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 
-from recsft.data.config import SPLITS, DataConfig
 from recsft.data.events import EventLog
-from recsft.data.sources import load_events
-from recsft.data.split import (
-    SequenceSplits,
-    leave_one_out,
-    sliding_windows,
-    temporal_split,
-    user_kfold,
+from recsft.data.split import SequenceSplits, sliding_windows
+from recsft.runs.data import (
+    build_evaluator,
+    catalogue,
+    load_log,
+    split_log,
+    token_categories,
+    train_item_counts,
 )
-from recsft.evaluation.ranking import RankingEvaluator, popularity_scorer
 from recsft.tokenization import BehaviorTokenizer
-from recsft.training.arguments import RunConfig
 
 if TYPE_CHECKING:
-    from recsft.modeling.transitions import TransitionSettings
-
-RUN_CONFIG_FILE = "run_config.yaml"
-METRICS_FILE = "metrics.json"
-TRAINING_LOG_FILE = "training_log.jsonl"
-TRACKER_DIR = "logs"
-CATEGORIES_FILE = "categories.json"
-CHECKPOINT_DIR = "checkpoints"
+    from recsft.config import RunConfig
+    from recsft.evaluation.ranking import RankingEvaluator
 
 
 @dataclass
@@ -75,55 +67,21 @@ class PreparedData:
         return {"source": self.log.source, **self.log.stats(), "steps": self.log.steps}
 
 
-def split_events(config: RunConfig) -> tuple[EventLog, SequenceSplits]:
-    """Load the events a config names, clean them and split them as the config says."""
-    data = config.data
-    if data.split not in SPLITS:
-        raise ValueError(f"unknown split '{data.split}'; expected one of {', '.join(SPLITS)}")
-    if data.split == "temporal" and (data.cutoff is None or data.valid_cutoff is None):
-        raise ValueError("the temporal split needs data.cutoff and data.valid_cutoff (training "
-                         "validates on the period between them)")
-    log = load_events(data)
-    sequences = log.sequences()
-    if data.split == "temporal":
-        splits = temporal_split(sequences, data.cutoff, valid_cutoff=data.valid_cutoff,
-                                test_end=data.test_end)
-    elif data.split == "user-kfold":
-        splits = user_kfold(sequences, data.folds, data.fold, seed=data.split_seed)
-    else:
-        splits = leave_one_out(sequences, target_event_type=data.target_event_type)
-    return log, splits
-
-
-def build_evaluator(
-    config: RunConfig, eval_set: Any, tokenizer: BehaviorTokenizer, protocol: str
-) -> RankingEvaluator:
-    """The evaluator a config asks for, on one evaluation set.
-
-    Raises:
-        ValueError: the evaluation set is empty.
-    """
-    if len(eval_set) == 0:
-        raise ValueError(f"the split '{protocol}' leaves no user to evaluate; check the split "
-                         "settings of the data section")
-    return RankingEvaluator(
-        eval_set, tokenizer, max_length=config.data.max_length, ks=config.evaluation.ks,
-        filter_seen=config.evaluation.filter_seen, batch_size=config.evaluation.batch_size,
-        split=protocol, append_mask=uses_mask_token(config),
-        time_gaps=config.model.use_time_gaps,
-    )
-
-
-def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None) -> PreparedData:
+def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
+                 log: EventLog | None = None) -> PreparedData:
     """Read, clean and split the events, build the tokenizer and the training dataset.
 
     Args:
         config: The run config.
-        tokenizer: Reuse this tokenizer (evaluation of a saved run) instead of building one.
+        tokenizer: Reuse this tokenizer instead of building one.
+        log: Use these cleaned events instead of reading the config's source.
     """
     import datasets
 
-    log, splits = split_events(config)
+    from recsft.modeling.factory import uses_mask_token
+
+    log = load_log(config) if log is None else log
+    splits = split_log(config, log)
     if tokenizer is None:
         tokenizer = BehaviorTokenizer.from_sequences(
             [catalogue(config, log)], event_types=log.frame["event_type"].unique().tolist()
@@ -133,7 +91,8 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None) 
         train = sliding_windows(train, window=config.data.max_length,
                                 stride=config.data.train_stride)
     # Causal models predict every next item: max_length inputs need max_length + 1 events.
-    length = config.data.max_length + (0 if uses_mask_token(config) else 1)
+    masked = uses_mask_token(config.model.model_type)
+    length = config.data.max_length + (0 if masked else 1)
     encoded = tokenizer.encode_histories(
         train.items, train.event_types, max_length=length, padding=False,
         timestamps=train.timestamps if config.model.use_time_gaps else None,
@@ -152,13 +111,12 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None) 
     )
 
 
-def item_categories(
-    config: RunConfig, log: EventLog, tokenizer: BehaviorTokenizer
-) -> tuple[np.ndarray | None, list[str] | None]:
+def item_categories(config: RunConfig, log: EventLog, tokenizer: BehaviorTokenizer
+                    ) -> tuple[np.ndarray | None, list[str] | None]:
     """The token → categories table when ``model.use_categories``, else ``(None, None)``.
 
     Raises:
-        ValueError: categories are asked for but the source has no item table or no category
+        RecsftError: categories are asked for but the source has no item table or no category
             column.
     """
     if not config.model.use_categories:
@@ -166,136 +124,90 @@ def item_categories(
     return token_categories(config, log, tokenizer)
 
 
-def token_categories(
-    config: RunConfig, log: EventLog, tokenizer: BehaviorTokenizer
-) -> tuple[np.ndarray, list[str]]:
-    """``(vocab_size, C)`` category ids per token and the category names, from the source's
-    item table (see :func:`recsft.data.categories.category_table`).
-
-    Raises:
-        ValueError: no item table, no category column, or no item with a category.
-    """
-    from recsft.data.categories import category_table
-    from recsft.tokenization import SPECIAL_TOKENS
-
-    if log.items is None:
-        raise ValueError(f"model.use_categories needs an item table with categories, and "
-                         f"{log.source} has none (give one with the reader's items_path)")
-    tokens = list(SPECIAL_TOKENS) + tokenizer.item_ids
-    table, names = category_table(log.items, tokens, tokenizer.first_item_id,
-                                  column=config.data.category_column,
-                                  max_item_categories=config.data.max_item_categories)
-    if not names:
-        raise ValueError(f"model.use_categories: no item of {log.source} has a category in its "
-                         "item table")
-    return table, names
-
-
-def model_classes(config: RunConfig) -> tuple[Any, Any]:
-    """The (config class, model class) of ``config.model.model_type``."""
-    from recsft.modeling import MODEL_TYPES
-
-    name = config.model.model_type
-    if name not in MODEL_TYPES:
-        raise ValueError(f"unknown model_type '{name}'; expected one of "
-                         f"{', '.join(sorted(MODEL_TYPES))}")
-    return MODEL_TYPES[name]
-
-
-def uses_mask_token(config: RunConfig) -> bool:
-    """Whether the model reads a history with an appended ``[MASK]`` (the Cloze family)."""
-    return bool(model_classes(config)[0]().uses_mask_token)
-
-
-def catalogue(config: RunConfig, log: EventLog) -> list[str]:
-    """The items to rank: those of the log (default, as the published protocols do), or, with
-    ``data.catalogue: items``, every item of the source's item table as well.
-
-    Items come in order of first appearance in the log, then the table's other items.
-    """
-    items = log.frame["item_id"].unique().tolist()
-    if config.data.catalogue == "items":
-        if log.items is None:
-            raise ValueError("data.catalogue is 'items' but the source has no item table")
-        seen = set(items)
-        items += [i for i in log.items["item_id"].astype(str).tolist() if i not in seen]
-    elif config.data.catalogue != "events":
-        raise ValueError(f"data.catalogue must be 'events' or 'items', got "
-                         f"'{config.data.catalogue}'")
-    return items
-
-
-def create_model(
-    config: RunConfig, tokenizer: BehaviorTokenizer, item_categories: np.ndarray | None = None
-):
-    """Instantiate the model a config names, sized to the tokenizer.
-
-    Args:
-        config: The run config.
-        tokenizer: The run's tokenizer.
-        item_categories: ``(vocab_size, width)`` category ids per token; required when
-            ``model.use_categories`` (see :func:`item_categories`).
-
-    Raises:
-        ValueError: a model field the model type does not have is set, or categories are asked
-            for without a table.
-    """
-    import inspect
-
-    config_class, model_class = model_classes(config)
-    accepted = set(inspect.signature(config_class.__init__).parameters)
-    fields = {k: v for k, v in config.model.__dict__.items()
-              if k in accepted and v is not None}
-    foreign = sorted(k for k in ("embedding_size", "use_output_projection", "attention_type",
-                                 "norm_first")
-                     if getattr(config.model, k) is not None and k not in accepted)
-    if foreign:
-        raise ValueError(f"model.{foreign[0]} does not apply to model_type "
-                         f"'{config.model.model_type}'")
-    if config.model.use_categories:
-        if item_categories is None:
-            raise ValueError("model.use_categories needs the item category table")
-        fields["num_categories"] = int(item_categories.max())
-        fields["max_item_categories"] = int(item_categories.shape[1])
-    model_config = config_class(
-        vocab_size=len(tokenizer), first_item_id=tokenizer.first_item_id,
-        num_token_types=tokenizer.num_token_types, max_position_embeddings=config.data.max_length,
-        pad_token_id=tokenizer.pad_token_id, mask_token_id=tokenizer.mask_token_id, **fields,
-    )
-    model = model_class(model_config)
-    if config.model.use_categories:
-        import torch
-
-        model.set_item_categories(torch.from_numpy(item_categories))
-    return model
-
-
 def item_counts(prepared: PreparedData) -> np.ndarray:
     """Training interactions per item index ``(num_items,)``, for the most-popular baseline."""
     return train_item_counts(prepared.splits.train.items, prepared.tokenizer)
 
 
-def train_item_counts(sequences: list[list[str]], tokenizer: BehaviorTokenizer) -> np.ndarray:
-    """Interactions per item index ``(num_items,)`` in training item sequences."""
-    counts = Counter(item for seq in sequences for item in seq)
-    return np.array([counts.get(item, 0) for item in tokenizer.item_ids], dtype=np.float64)
+def check_model_memory(config: RunConfig, prepared: PreparedData, num_processes: int) -> None:
+    """Refuse before allocation a model that will not fit (:mod:`recsft.training.memory`).
+
+    The parameters are counted on a model built on PyTorch's ``meta`` device.
+    """
+    import torch
+
+    from recsft.modeling.factory import create_model
+    from recsft.training.memory import check_memory, estimate_memory
+
+    with torch.device("meta"):
+        shell = create_model(config, prepared.tokenizer, prepared.item_categories)
+    parameters = sum(p.numel() for p in shell.parameters())
+    model = shell.config
+    check_memory(estimate_memory(
+        parameters, prepared.tokenizer.num_items, int(model.hidden_size),
+        int(getattr(model, "num_hidden_layers", 1)),
+        max(config.training.batch_size // max(num_processes, 1), 1), config.data.max_length,
+        config.evaluation.batch_size, str(getattr(model, "loss", "ce")),
+        int(getattr(model, "num_negatives", 256))))
 
 
-def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
+def run_training(config: RunConfig, resume: bool = False, overwrite: bool = False,
+                 log: EventLog | None = None) -> dict[str, Any]:
     """Train, evaluate and write the run folder ``config.run_dir``.
 
     Args:
         config: The run config.
-        resume: Continue from the newest checkpoint in ``run_dir/checkpoints`` (written with
-            ``training.save_every_steps``); the config must be the one that wrote it.
+        resume: Continue the interrupted training of this run from its newest checkpoint
+            (written with ``training.save_every_steps``); the config must be the one that
+            wrote it.
+        overwrite: Replace an existing run of this name once the new one is complete (or
+            discard an interrupted training's checkpoints).
+        log: Train on these cleaned events instead of reading ``config.data``'s source.
 
     Returns:
         The metrics record written to ``metrics.json``.
+
+    Raises:
+        RefusedError: the destination is not recsft's, the run exists without ``overwrite``,
+            another training of it is running, or there is nothing to resume.
+        ResourceError: the model would not fit in memory.
     """
+    from accelerate import PartialState
+
+    from recsft.runs.guard import RunLock, RunPlan, check_run_name, plan_run
+
+    check_run_name(config.name)
+    state = PartialState(cpu=distributed_without_accelerator())
+    lock = RunLock(config.output_dir, config.name)
+    plan = None
+    if state.is_main_process:
+        lock.acquire()
+    try:
+        if state.is_main_process:
+            inputs = () if log is not None or config.data.source == "synthetic" else (
+                config.data.source,)
+            plan = plan_run(config.output_dir, config.name, resume=resume, overwrite=overwrite,
+                            inputs=inputs)
+        state.wait_for_everyone()
+        if plan is None:
+            final = Path(config.output_dir) / config.name
+            plan = RunPlan(final, final.with_name(f".{config.name}.partial"), resume)
+        return _train(config, plan, log)
+    finally:
+        lock.release()
+
+
+def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]:
+    """The training itself, writing into ``plan.work``; the run is swapped in at the end."""
     import torch
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from recsft.environment import environment
+    from recsft.evaluation.ranking import popularity_scorer
+    from recsft.modeling.factory import create_model, uses_mask_token
+    from recsft.runs.files import CHECKPOINT_DIR, TRACKER_DIR, TRAINING_LOG, WEIGHTS
+    from recsft.runs.write import finish_run, write_run
     from recsft.training.collators import CausalCollator
     from recsft.training.loop import fit
     from recsft.training.masking import ClozeMasking, PadCollator
@@ -303,36 +215,24 @@ def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
 
     started = time.perf_counter()
     args = config.training
-    run_dir = config.run_dir
+    work = str(plan.work)
     trackers = tracker_names(args.report_to)
     accelerator = Accelerator(
         cpu=distributed_without_accelerator(),
         mixed_precision=args.mixed_precision,
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         log_with=trackers or None,
-        project_dir=run_dir,
+        project_dir=work,
     )
     set_seed(args.seed, deterministic=args.deterministic)
-    checkpoints = os.path.join(run_dir, CHECKPOINT_DIR)
-    if accelerator.is_main_process:
-        os.makedirs(run_dir, exist_ok=True)
-        stale = [METRICS_FILE] if resume else [
-            METRICS_FILE, TRAINING_LOG_FILE, CHECKPOINT_DIR, TRACKER_DIR
-        ]
-        for name in stale:
-            target = os.path.join(run_dir, name)
-            if os.path.isdir(target):
-                shutil.rmtree(target)
-            elif os.path.exists(target):
-                os.remove(target)
-    accelerator.wait_for_everyone()
     if trackers:
         accelerator.init_trackers(TRACKER_DIR, config=hyperparameters(config))
     with accelerator.main_process_first():
-        prepared = prepare_data(config)
+        prepared = prepare_data(config, log=log)
+    check_model_memory(config, prepared, accelerator.num_processes)
     tokenizer = prepared.tokenizer
     model = create_model(config, tokenizer, prepared.item_categories)
-    if uses_mask_token(config):
+    if uses_mask_token(config.model.model_type):
         collator = PadCollator(pad_token_id=tokenizer.pad_token_id,
                                max_length=config.data.max_length)
         masking = ClozeMasking(mask_token_id=tokenizer.mask_token_id, mask_prob=args.mask_prob,
@@ -355,18 +255,19 @@ def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
     )
 
     def save_best(unwrapped: torch.nn.Module) -> None:
-        unwrapped.save_pretrained(run_dir)
-        tokenizer.save_pretrained(run_dir)
+        unwrapped.save_pretrained(work)
+        tokenizer.save_pretrained(work)
 
     def load_best() -> dict[str, torch.Tensor]:
         from safetensors.torch import load_file
 
-        return load_file(os.path.join(run_dir, "model.safetensors"))
+        return load_file(os.path.join(work, WEIGHTS))
 
     result = fit(
         model, loader, prepared.valid, args, accelerator, save_best=save_best,
-        log_path=os.path.join(run_dir, TRAINING_LOG_FILE) if accelerator.is_main_process else None,
-        checkpoint_dir=checkpoints, resume=resume, load_best=load_best, batch_transform=masking,
+        log_path=os.path.join(work, TRAINING_LOG) if accelerator.is_main_process else None,
+        checkpoint_dir=os.path.join(work, CHECKPOINT_DIR), resume=plan.resume,
+        load_best=load_best, batch_transform=masking,
     )
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.load_state_dict(result.best_state)
@@ -387,21 +288,29 @@ def run_training(config: RunConfig, resume: bool = False) -> dict[str, Any]:
             "num_processes": accelerator.num_processes,
             "device": str(accelerator.device),
             "mixed_precision": args.mixed_precision,
-            "resumed_from": result.resumed_from,
+            "resumed_from": _relative_checkpoint(result.resumed_from, work),
         },
         "environment": environment(),
         "config": config.to_dict(),
     }
     accelerator.log({f"test/{k}": v for k, v in test.items()}, step=result.epochs_run)
-    if accelerator.is_main_process:
-        write_run(config, record, unwrapped, tokenizer, prepared.category_names,
-                  item_counts(prepared))
-    accelerator.wait_for_everyone()
     # The trackers only: end_training() would also destroy the process group, which the caller
     # (a script training several configs, a test) may still use.
     for tracker in accelerator.trackers:
         tracker.finish()
+    if accelerator.is_main_process:
+        write_run(work, config, record, unwrapped, tokenizer, prepared.category_names,
+                  item_counts(prepared), prepared.log)
+        finish_run(plan, {"model_type": config.model.model_type, "vocab_size": len(tokenizer),
+                          "num_items": tokenizer.num_items})
+    accelerator.wait_for_everyone()
     return record
+
+
+def _relative_checkpoint(path: str | None, work: str) -> str | None:
+    """A resumed checkpoint's path inside the run (``checkpoints/step-N``), not the work
+    folder's, which no longer exists once the run is swapped in."""
+    return None if path is None else os.path.relpath(path, work)
 
 
 def tracker_names(report_to: str | list[str]) -> list[str]:
@@ -451,248 +360,3 @@ def distributed_without_accelerator() -> bool:
 
     several = int(os.environ.get("WORLD_SIZE", "1")) > 1
     return several and not torch.cuda.is_available()
-
-
-def write_run(config: RunConfig, record: dict[str, Any], model: Any, tokenizer: Any,
-              category_names: list[str] | None = None,
-              counts: np.ndarray | None = None) -> None:
-    """Write the resolved config, metrics and the FAISS item index into the run folder (and
-    ``categories.json``, the names of category ids ``1..n``, when the model uses categories;
-    ``item_popularity.json`` from the training ``counts`` aligned with ``tokenizer.item_ids``,
-    the recommender's cold-start answer)."""
-    from recsft.retrieval.index import ItemIndex
-    from recsft.retrieval.popularity import Popularity
-
-    run_dir = config.run_dir
-    if counts is not None:
-        Popularity(dict(zip(tokenizer.item_ids, counts.tolist()))).save(run_dir)
-    if category_names is not None:
-        write_text_atomic(os.path.join(run_dir, CATEGORIES_FILE), json.dumps(category_names))
-    items = model.item_embeddings().detach().float().cpu().numpy()
-    ItemIndex(items, tokenizer.item_ids, metric="ip").save(run_dir)
-    write_text_atomic(os.path.join(run_dir, RUN_CONFIG_FILE),
-                      yaml.safe_dump(config.to_dict(), sort_keys=False))
-    write_text_atomic(os.path.join(run_dir, METRICS_FILE),
-                      json.dumps(record, indent=2, default=str))
-
-
-def load_run(run_dir: str, split: str = "test",
-             data: DataConfig | None = None) -> tuple[Any, RankingEvaluator, EventLog]:
-    """A saved run's model and its evaluator on the run's own split (or on other data).
-
-    Args:
-        run_dir: A run folder written by :func:`run_training`.
-        split: ``"test"`` or ``"valid"``.
-        data: Evaluate on this data section instead of the run's own (transfer: another
-            dataset or period sharing item ids). The run's tokenizer is kept: items it does not
-            know are unknown inputs, and targets it does not know count as misses.
-
-    Returns:
-        ``(model, evaluator, event log)``.
-    """
-    if split not in ("test", "valid"):
-        raise ValueError(f"unknown split '{split}'; expected 'test' or 'valid'")
-    config, tokenizer, log, splits = _run_splits(run_dir, data)
-    evaluator = build_evaluator(config, getattr(splits, split), tokenizer, splits.protocol)
-    evaluator.item_counts = train_item_counts(splits.train.items, tokenizer)
-    evaluator.item_categories = catalogue_categories(config, log, tokenizer)
-    return _run_model(run_dir), evaluator, log
-
-
-def _run_splits(run_dir: str, data: DataConfig | None = None
-                ) -> tuple[RunConfig, BehaviorTokenizer, EventLog, SequenceSplits]:
-    """A run folder's config (its data section replaced by ``data`` if given), saved
-    tokenizer, event log and splits."""
-    config = RunConfig.from_yaml(os.path.join(run_dir, RUN_CONFIG_FILE))
-    if data is not None:
-        config = dataclasses.replace(config, data=data)
-    log, splits = split_events(config)
-    return config, BehaviorTokenizer.from_pretrained(run_dir), log, splits
-
-
-def _run_model(run_dir: str) -> Any:
-    """A run folder's saved model, through the Auto classes."""
-    from transformers import AutoModel
-
-    from recsft.modeling import register_auto_classes
-
-    register_auto_classes()
-    return AutoModel.from_pretrained(run_dir)
-
-
-def fit_transitions(run_dir: str, settings: TransitionSettings | None = None,
-                    weights: Sequence[float] | None = None,
-                    smoothings: Sequence[float] | None = None,
-                    temperatures: Sequence[float] | None = None,
-                    metric: str = "ndcg@10") -> dict[str, Any]:
-    """Fit item transitions on a run's training split, choose their mixture weight,
-    smoothing and the model's temperature on the run's validation split, and save them
-    (``transitions.safetensors``).
-
-    Args:
-        run_dir: A run folder written by :func:`run_training` (a transformer or recurrent
-            model with ``encode_sequences``).
-        settings: :class:`~recsft.modeling.transitions.TransitionSettings` (default ones).
-        weights: Mixture weights to try (default
-            :data:`~recsft.evaluation.mixture.DEFAULT_WEIGHTS`).
-        smoothings: Smoothings to try (default
-            :data:`~recsft.evaluation.mixture.DEFAULT_SMOOTHINGS`).
-        temperatures: Temperatures to try (default
-            :data:`~recsft.evaluation.mixture.DEFAULT_TEMPERATURES`).
-        metric: Validation metric to maximise.
-
-    Returns:
-        ``{"weight", "smoothing", "temperature", "validation" (metric per candidate),
-        "metric", "settings", "saved_to"}``.
-    """
-    from recsft.evaluation.mixture import (
-        DEFAULT_SMOOTHINGS,
-        DEFAULT_TEMPERATURES,
-        DEFAULT_WEIGHTS,
-        BatchSoftmax,
-        MixtureScorer,
-        choose_mixture,
-    )
-    from recsft.evaluation.ranking import model_scorer
-    from recsft.modeling.transitions import ItemTransitions, TransitionSettings
-
-    config, tokenizer, _, splits = _run_splits(run_dir)
-    valid = build_evaluator(config, splits.valid, tokenizer, splits.protocol)
-    offset = tokenizer.first_item_id
-    chain = ItemTransitions.fit(
-        (np.asarray(tokenizer.items_to_ids(items), dtype=np.int64) - offset
-         for items in splits.train.items),
-        valid.num_items, settings or TransitionSettings())
-    base = BatchSoftmax(model_scorer(_run_model(run_dir)))
-    best, results = choose_mixture(
-        valid.evaluate_many, lambda w, a, t: MixtureScorer(base, chain, offset, w, a, t),
-        DEFAULT_WEIGHTS if weights is None else weights,
-        DEFAULT_SMOOTHINGS if smoothings is None else smoothings,
-        DEFAULT_TEMPERATURES if temperatures is None else temperatures, metric)
-    chosen = {key: best[key] for key in ("weight", "smoothing", "temperature")}
-    chain.settings = dataclasses.replace(chain.settings, **chosen, validation=results)
-    path = chain.save(run_dir)
-    return {**chosen, "validation": results, "metric": metric,
-            "settings": dataclasses.asdict(chain.settings), "saved_to": path}
-
-
-def catalogue_categories(config: RunConfig, log: EventLog,
-                         tokenizer: BehaviorTokenizer) -> np.ndarray | None:
-    """``(num_items, C)`` category ids per item index from the source's item table, or
-    ``None`` when it has no table or no category column (for intra-list diversity)."""
-    try:
-        table, _ = token_categories(config, log, tokenizer)
-    except ValueError:
-        return None
-    return table[tokenizer.first_item_id:]
-
-
-def evaluate_run(run_dir: str, split: str = "test", n_resamples: int = 1000,
-                 seed: int = 0, segments: bool = False,
-                 data: DataConfig | None = None, per_user: bool = False,
-                 transitions: bool = False) -> dict[str, Any]:
-    """Re-evaluate a saved run on its own split, with the trainer's evaluator.
-
-    Args:
-        run_dir: A run folder.
-        split: ``"test"`` or ``"valid"``.
-        n_resamples: Bootstrap resamples of the users for the intervals (0: none).
-        seed: Seed of the bootstrap.
-        segments: Also break NDCG@10 and Recall@10 down by history length, target popularity
-            (by training interactions) and target event type.
-        data: Evaluate on another data section (transfer; see :func:`load_run`); the result
-            then records ``transfer`` with the share of target and history items the model
-            does not know.
-        per_user: Also return ``per_user[key]``, the ``(n_users,)`` values behind each mean
-            (users in split order), for intervals and tests across runs.
-        transitions: Score with the model's softmax interpolated with the run's item
-            transitions (:func:`fit_transitions` writes them; the result then records
-            ``transitions``: the weight, smoothing and temperature and how they were chosen).
-
-    Returns:
-        ``{"dataset", "protocol", "split", "metrics", "intervals", "beyond_accuracy"}`` (and
-        ``"segments"``): ``metrics`` are the trainer's numbers exactly; ``intervals[key]`` is
-        the mean with its 95% bootstrap interval over users (``{}`` with ``n_resamples=0``);
-        ``beyond_accuracy`` holds coverage, Gini, popularity, novelty (and intra-list diversity
-        when the items have categories) at every K; ``popularity_exposure`` the share of the
-        top-10 slots, of the targets and of training per item-popularity decile.
-    """
-    from recsft.evaluation.beyond_accuracy import popularity_exposure
-    from recsft.evaluation.ranking import model_scorer
-    from recsft.evaluation.statistics import bootstrap_interval
-
-    model, evaluator, log = load_run(run_dir, split, data)
-    scorer = model_scorer(model)
-    chain = None
-    if transitions:
-        from recsft.evaluation.mixture import MixtureScorer
-        from recsft.modeling.transitions import ItemTransitions
-
-        chain = ItemTransitions.load(run_dir)
-        if chain.settings.weight is None:
-            raise ValueError(f"{run_dir}: the item transitions have no mixture weight; fit "
-                             "them with 'recsft transitions --run DIR'")
-        scorer = MixtureScorer(scorer, chain, model.config.first_item_id, chain.settings.weight,
-                               chain.settings.smoothing, chain.settings.temperature)
-    top, targets = evaluator.top_k(scorer)
-    metrics, user_values = evaluator.metrics_from_top(top, targets)
-    intervals = {
-        key: {**bootstrap_interval(values, n_resamples, seed=seed), "n_resamples": n_resamples}
-        for key, values in user_values.items()
-    } if n_resamples else {}
-    result = {
-        "dataset": {"source": log.source, **log.stats()},
-        "protocol": evaluator.protocol.to_dict(),
-        "split": split,
-        "metrics": metrics,
-        "intervals": intervals,
-        "beyond_accuracy": evaluator.beyond_accuracy(top),
-        "popularity_exposure": popularity_exposure(top, 10 if 10 in evaluator.ks else
-                                                   max(evaluator.ks), evaluator.item_counts,
-                                                   targets),
-    }
-    if chain is not None:
-        result["transitions"] = dataclasses.asdict(chain.settings)
-    if data is not None:
-        result["transfer"] = {"data": dataclasses.asdict(data),
-                              "unknown_target_share": float(np.mean(targets < 0)),
-                              "unknown_history_item_share": evaluator.unknown_history_share}
-    if segments:
-        result["segments"] = evaluator.segments(user_values, evaluator.item_counts,
-                                                n_resamples=n_resamples or 1000)
-    if per_user:
-        result["per_user"] = user_values
-    return result
-
-
-def environment() -> dict[str, str]:
-    """Library versions and machine, recorded beside every number."""
-    import accelerate
-    import torch
-    import transformers
-
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "accelerate": accelerate.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
-        "cpus": str(os.cpu_count()),
-        "torch_threads": str(torch.get_num_threads()),
-    }
-
-
-def write_text_atomic(path: str, text: str) -> None:
-    """Write a file through a temporary name in the same folder, then rename."""
-    directory = os.path.dirname(path) or "."
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from recsft.training.arguments import RunConfig
+from recsft.config import RunConfig
 
 SUMMARY_METRICS = ("ndcg@10", "recall@10")
 DRIFT_BUCKETS = (("low", 0.25), ("medium", 0.6), ("high", 1.01))
@@ -154,7 +154,8 @@ def run_variants(
     from recsft.evaluation.ranking import model_scorer
     from recsft.evaluation.segments import segment_metrics
     from recsft.evaluation.statistics import bootstrap_interval
-    from recsft.training.pipeline import load_run, run_training
+    from recsft.runs import Run
+    from recsft.training.pipeline import run_training
 
     results: dict[str, Any] = {}
     for name, overrides in variants.items():
@@ -162,9 +163,11 @@ def run_variants(
         raw["data"].update(overrides)
         raw["output_dir"], raw["name"] = config.run_dir, name
         variant = RunConfig.from_dict(raw)
-        record = run_training(variant)
-        model, evaluator, log = load_run(variant.run_dir)
-        metrics, per_user = evaluator.evaluate_with_users(model_scorer(model))
+        # Each variant is this command's own run folder: a rerun replaces it when complete.
+        record = run_training(variant, overwrite=True)
+        run = Run.open(variant.run_dir)
+        evaluator, log = run.evaluator("test"), run.events()
+        metrics, per_user = evaluator.evaluate_with_users(model_scorer(run.model()))
         entry: dict[str, Any] = {
             "protocol": record["protocol"],
             "users": len(evaluator),

@@ -1,63 +1,33 @@
-"""Publish a trained run folder on the Hugging Face Hub, with a model card.
-
-:func:`write_model_card` writes ``README.md`` into a run folder from its ``metrics.json`` and
+"""The model card of a run: ``README.md`` rendered from its ``metrics.json`` and
 ``config.json``: what the model is, the data and its terms, the evaluation protocol, the test
 metrics beside the most-popular baseline, how it was trained and how to load it.
-:func:`push_to_hub` checks the run folder, writes the card if there is none, creates the Hub
-repository and uploads the folder in one commit.
 
 Example:
-    >>> from recsft.hub import push_to_hub
-    >>> push_to_hub("runs/demo", "alice/recsft-demo")
-    'https://huggingface.co/alice/recsft-demo/commit/...'
-
-A pushed run loads with ``import recsft`` followed by
-``AutoModel.from_pretrained("alice/recsft-demo")`` (no ``trust_remote_code``), or locally with
-``Recommender.from_pretrained(snapshot_download("alice/recsft-demo"))``.
+    >>> from recsft.hub.card import render_model_card
+    >>> text = render_model_card("runs/demo", repo_id="alice/recsft-demo")   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["CARD_FILE", "REQUIRED_FILES", "HubError", "check_run_folder", "push_to_hub",
-           "render_model_card", "write_model_card"]
+from recsft.fileio import atomic_write_text
 
-CARD_FILE = "README.md"
-METRICS_FILE = "metrics.json"
-CONFIG_FILE = "config.json"
-INDEX_FILE = "item_index.json"
+__all__ = ["CARD_FILE", "render_model_card", "write_model_card"]
 
-# What `AutoModel` / `AutoTokenizer.from_pretrained` and `Recommender.from_pretrained` read, and
-# what the model card is written from. A run folder without one of them is not pushed.
-REQUIRED_FILES: tuple[str, ...] = (
-    CONFIG_FILE,
-    "model.safetensors",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "item_index.faiss",
-    INDEX_FILE,
-    METRICS_FILE,
-)
-
-# Half-written files of atomic writes (temporary name, then rename) are never uploaded.
-# Interrupted writes, and resume checkpoints (pickled optimizer and random states, only for the
-# machine that wrote them). TensorBoard logs (logs/) are pushed: the Hub shows them.
-IGNORE_PATTERNS: tuple[str, ...] = (".tmp-*", "*/.tmp-*", "checkpoints/*")
+from recsft.runs.files import CARD as CARD_FILE
+from recsft.runs.files import INDEX_IDS as INDEX_FILE
+from recsft.runs.files import METRICS as METRICS_FILE
+from recsft.runs.files import MODEL_CONFIG as CONFIG_FILE
 
 _METRIC_ORDER = ("ndcg", "recall", "hit_rate", "mrr", "precision")
 _MODEL_NAMES = {"bert4rec": "BERT4Rec", "sasrec": "SASRec", "gru4rec": "GRU4Rec",
                 "lstm_attention": "LSTM-attention"}
-
-
-class HubError(RuntimeError):
-    """The Hub refused a request or could not be reached; the original error is chained."""
 
 
 # ----------------------------------------------------------------------------- model card
@@ -132,7 +102,7 @@ def write_model_card(run_dir: str | os.PathLike, repo_id: str | None = None) -> 
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: no such run folder")
     path = run_dir / CARD_FILE
-    _write_text_atomic(path, render_model_card(run_dir, repo_id=repo_id))
+    atomic_write_text(path, render_model_card(run_dir, repo_id=repo_id))
     return str(path)
 
 
@@ -365,108 +335,3 @@ def _terms_section(dataset: dict[str, Any]) -> str:
                   "check that these terms allow publishing them, and follow them when you use "
                   "the model."]
     return "\n".join(lines)
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.name)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-# ----------------------------------------------------------------------------- upload
-
-
-def check_run_folder(run_dir: str | os.PathLike) -> Path:
-    """Check that a run folder holds every file a pushed model needs.
-
-    Returns:
-        The folder as a ``Path``.
-
-    Raises:
-        FileNotFoundError: the folder or one of :data:`REQUIRED_FILES` is missing (the message
-            names them).
-    """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"{run_dir}: no such run folder")
-    missing = [name for name in REQUIRED_FILES if not (run_dir / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{run_dir}: not a complete run folder, missing "
-                                f"{', '.join(missing)}")
-    return run_dir
-
-
-def push_to_hub(
-    run_dir: str | os.PathLike,
-    repo_id: str,
-    token: str | None = None,
-    private: bool = False,
-    commit_message: str | None = None,
-    endpoint: str | None = None,
-) -> str:
-    """Upload a run folder to a Hub model repository, with a model card.
-
-    The folder is checked first (:data:`REQUIRED_FILES`); a model card is written if the folder
-    has no ``README.md`` (an existing card is uploaded as it is). The repository is created if it
-    does not exist, then every file of the folder (model, tokenizer, item index and id map,
-    metrics, run config, training log, card) is uploaded in one commit.
-
-    Args:
-        run_dir: A run folder written by ``recsft train``.
-        repo_id: Target repository, ``user/name`` or ``organization/name``.
-        token: Hub token with write access; default: ``HF_TOKEN`` or the saved login.
-        private: Create the repository as private. Without it the namespace's default applies
-            (public for a user). It does not change the visibility of an existing repository.
-        commit_message: Summary of the commit; default ``Upload recsft run <name>``.
-        endpoint: Hub address; default: ``HF_ENDPOINT`` at call time, else huggingface.co.
-
-    Returns:
-        The URL of the commit.
-
-    Raises:
-        FileNotFoundError: the run folder is incomplete (the message names the missing files).
-        ValueError: ``repo_id`` is malformed, or ``metrics.json`` / ``config.json`` is not JSON.
-        HubError: the Hub refused a request or could not be reached.
-    """
-    run_dir = check_run_folder(run_dir)
-    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
-        raise ValueError(f"repo id '{repo_id}' must look like user/name")
-    if not (run_dir / CARD_FILE).is_file():
-        write_model_card(run_dir, repo_id=repo_id)
-    if commit_message is None:
-        commit_message = f"Upload recsft run {run_dir.name}"
-
-    from huggingface_hub import HfApi
-    from huggingface_hub.utils import httpx
-
-    import recsft
-
-    endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
-    api = HfApi(endpoint=endpoint.rstrip("/") if endpoint else None, token=token,
-                library_name="recsft", library_version=recsft.__version__)
-    try:
-        api.create_repo(repo_id, private=True if private else None, exist_ok=True)
-        commit = api.upload_folder(repo_id=repo_id, folder_path=str(run_dir),
-                                   commit_message=commit_message,
-                                   ignore_patterns=list(IGNORE_PATTERNS))
-    except (OSError, httpx.HTTPError) as err:
-        raise HubError(f"pushing {run_dir} to {api.endpoint}/{repo_id} failed: "
-                       f"{_one_line(err)}") from err
-    return str(commit.commit_url)
-
-
-def _one_line(err: BaseException) -> str:
-    """The first line of an error, with the Hub's own message when it sent one."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    text = lines[0] if lines else type(err).__name__
-    server = getattr(err, "server_message", None)
-    if server and server not in text:
-        text += f" ({' '.join(str(server).split())})"
-    return text

@@ -13,12 +13,12 @@ def write_benchmark_result(root: str, name: str, record: Mapping[str, Any]) -> s
     import json
     import os
 
+    from recsft.fileio import atomic_write_text, make_folder
+
     out_dir = os.path.join(root, "benchmarks", "results")
-    os.makedirs(out_dir, exist_ok=True)
+    make_folder(out_dir)
     out = os.path.join(out_dir, f"{name}.json")
-    with open(out + ".tmp", "w") as handle:
-        json.dump(record, handle, indent=2, default=str)
-    os.replace(out + ".tmp", out)
+    atomic_write_text(out, json.dumps(record, indent=2, default=str))
     return out
 
 

@@ -1,0 +1,7 @@
+"""``python -m recsft.cli``: the ``recsft`` command."""
+
+import sys
+
+from recsft.cli import main
+
+sys.exit(main())

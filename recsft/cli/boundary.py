@@ -1,0 +1,100 @@
+"""The command line's one error boundary (see :mod:`recsft.cli`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+EXIT_BUG = 1
+EXIT_INTERRUPTED = 130
+_PACKAGE = str(Path(__file__).resolve().parents[1])
+
+
+def guarded(command: str, call: Callable[[], int]) -> int:
+    """Run one command; turn every failure into one line on stderr and an exit status.
+
+    Args:
+        command: The command's name, for the message prefix.
+        call: The command.
+
+    Returns:
+        The command's status, 2 for an anticipated failure, 130 for Ctrl-C, 1 for a bug.
+    """
+    from recsft.errors import RecsftError
+
+    prefix = f"recsft {command}: error:"
+    try:
+        return call()
+    except KeyboardInterrupt:
+        print(f"\nrecsft {command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except RecsftError as err:
+        print(f"{prefix} {_one_line(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # The reader of our output went away (``recsft recommend ... | head``): not an error.
+        sys.stderr.close()
+        return 0
+    except MemoryError:
+        print(f"{prefix} out of memory; make the job smaller (evaluation.batch_size, "
+              "training.batch_size, model.hidden_size, --k, or fewer users per file)",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (ValueError, FileNotFoundError, KeyError, NotADirectoryError, IsADirectoryError,
+            PermissionError) as err:
+        if _raised_by_recsft(err) or isinstance(err, OSError) and err.filename:
+            print(f"{prefix} {_one_line(err)}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return _report_bug(command, err)
+    except OSError as err:
+        if err.filename:
+            print(f"{prefix} {err.filename}: {err.strerror}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        return _report_bug(command, err)
+    except Exception as err:  # noqa: BLE001 (the boundary: everything else is a bug)
+        return _report_bug(command, err)
+
+
+def _raised_by_recsft(err: BaseException) -> bool:
+    """Whether the innermost frame that raised ``err`` is recsft's own code (a message written
+    for users), rather than a library's."""
+    frames = traceback.extract_tb(err.__traceback__)
+    return bool(frames) and os.path.abspath(frames[-1].filename).startswith(_PACKAGE)
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, KeyError) and err.args:
+        text = str(err.args[0])
+    elif isinstance(err, OSError) and err.filename and err.strerror:
+        text = f"{err.filename}: {err.strerror}"
+    else:
+        text = str(err)
+    text = " ".join(text.split())
+    return text if len(text) <= 2000 else text[:1997] + "..."
+
+
+def _report_bug(command: str, err: BaseException) -> int:
+    """Write the traceback to a file and print one line pointing at it."""
+    folder = os.environ.get("RECSFT_CRASH_DIR") or tempfile.gettempdir()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    where = "(could not be written)"
+    try:
+        handle, path = tempfile.mkstemp(dir=folder, prefix=f"recsft-crash-{stamp}-",
+                                        suffix=".txt")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(f"recsft {command} ({' '.join(sys.argv)})\n\n")
+            traceback.print_exception(type(err), err, err.__traceback__, file=out)
+        where = path
+    except OSError:
+        pass
+    name = type(err).__name__
+    print(f"recsft {command}: internal error, a bug in recsft ({name}: "
+          f"{_one_line(err)[:300]}); the traceback is in {where}; please report it",
+          file=sys.stderr)
+    return EXIT_BUG

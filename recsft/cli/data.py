@@ -1,0 +1,152 @@
+"""``recsft data prepare | stats | list``: event data on its own."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from recsft.cli.common import pairs
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add the data commands."""
+    data = commands.add_parser("data", help="prepare event data and describe it")
+    verbs = data.add_subparsers(dest="data_command", required=True, metavar="VERB")
+    prepare = verbs.add_parser("prepare", help="write a prepared dataset folder (Arrow)")
+    _add_source_arguments(prepare)
+    prepare.add_argument("--out", required=True, help="prepared dataset folder: a new folder or "
+                         "one this command wrote (replaced when the new one is complete)")
+    prepare.add_argument("--preprocess", action="append", default=[], metavar="KEY=VALUE",
+                         help="a preprocessing option, e.g. user_k=5 (repeatable)")
+    prepare.add_argument("--force", action="store_true", help="ignore a cached preparation")
+    prepare.set_defaults(handler=_prepare)
+    stats = verbs.add_parser("stats", help="users, items, lengths, event mix, time span")
+    _add_source_arguments(stats)
+    stats.add_argument("--prepared", help="a prepared dataset folder instead of a source")
+    stats.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    stats.set_defaults(handler=_stats)
+    listing = verbs.add_parser("list", help="the named datasets, their sources and terms")
+    listing.set_defaults(handler=_list)
+
+
+def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", help="named dataset (see `recsft data list`)")
+    parser.add_argument("--path", help="local copy of the named dataset (folder or file)")
+    parser.add_argument("--input", help="an event file (csv, tsv, parquet, jsonl, ...)")
+    parser.add_argument("--format", default="auto", help="reader for --input (default: auto)")
+    parser.add_argument("--column", action="append", default=[], metavar="CANONICAL=NAME",
+                        help="column mapping for --input, e.g. user_id=visitorid (repeatable)")
+    parser.add_argument("--event-map", action="append", default=[], metavar="SOURCE=CANONICAL",
+                        help="event type mapping for --input, e.g. addtocart=cart (repeatable)")
+
+
+def _open(args: argparse.Namespace):
+    from recsft.data.sources import open_source
+
+    return open_source(
+        dataset=args.dataset, path=args.path, input=args.input, format=args.format,
+        columns=pairs(args.column, "--column"), event_map=pairs(args.event_map, "--event-map"),
+    )
+
+
+def _source_file(args: argparse.Namespace):
+    from pathlib import Path
+
+    from recsft.errors import RecsftError
+
+    if args.dataset is not None:
+        from recsft.data.registry import locate
+
+        return args.dataset, locate(args.dataset, args.path)
+    if args.input is None:
+        raise RecsftError("give exactly one of a named dataset (--dataset) or a file (--input)")
+    return None, Path(args.input)
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    import time
+
+    from recsft.data.prepare import (
+        cache_key,
+        input_digest,
+        is_prepared_folder,
+        prepare_or_load,
+    )
+    from recsft.data.preprocess import PreprocessConfig, preprocess
+    from recsft.errors import RecsftError
+    from recsft.runs.guard import check_folder_output
+
+    start = time.perf_counter()
+    options = {k: _scalar(v) for k, v in pairs(args.preprocess, "--preprocess").items()}
+    try:
+        config = PreprocessConfig(**options)
+    except TypeError as err:
+        known = ", ".join(sorted(PreprocessConfig.__dataclass_fields__))
+        raise RecsftError(f"--preprocess: {err}; the options are {known}") from None
+    _, source_file = _source_file(args)
+    check_folder_output(args.out, "--out", is_prepared_folder, "a prepared dataset",
+                        inputs=(source_file,))
+    settings = {"dataset": args.dataset, "format": args.format, "columns": args.column,
+                "event_map": args.event_map, "preprocess": options}
+    digest = input_digest(source_file)
+    key = cache_key(digest, settings)
+
+    def build():
+        log, _ = _open(args)
+        return preprocess(log, config)
+
+    metadata = {"source": str(source_file), "source_sha256": digest, "settings": settings}
+    record, was_cached = prepare_or_load(args.out, key, build, metadata, force=args.force)
+    stats = record["stats"]
+    state = "cached" if was_cached else f"prepared in {time.perf_counter() - start:.1f} s"
+    print(f"{args.out}: {stats['users']:,} users, {stats['items']:,} items, "
+          f"{stats['interactions']:,} interactions ({state})")
+    return 0
+
+
+def _scalar(text: str):
+    """A ``--preprocess`` value: YAML scalars (numbers, booleans, null), else the text."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (str, int, float, bool)) or value is None else text
+
+
+def _stats(args: argparse.Namespace) -> int:
+    if args.prepared:
+        from recsft.data.prepare import read_metadata
+
+        stats = read_metadata(args.prepared)["stats"]
+        name = None
+    else:
+        from recsft.data.prepare import dataset_stats
+
+        log, _ = _open(args)
+        stats = dataset_stats(log)
+        name = args.dataset
+    if name is not None:
+        from recsft.data.registry import compare_with_published
+
+        stats["published"] = compare_with_published(name, {
+            k: stats[k] for k in ("users", "items", "interactions")
+        })
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    from recsft.report.text import format_stats
+
+    print(format_stats(stats))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from recsft.data.registry import REGISTRY
+
+    for spec in REGISTRY.values():
+        how = "download" if spec.remote else "manual download"
+        print(f"{spec.name:<24} {spec.description} [{spec.format}; {how}]")
+        print(f"{'':<24} terms: {spec.license}")
+    return 0

@@ -1,0 +1,82 @@
+"""``recsft train``, ``recsft windows``, ``recsft cv``: commands that train."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from recsft.cli.common import write_json
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add the training commands."""
+    train = commands.add_parser("train", help="train a model from a YAML run config")
+    train.add_argument("--config", required=True, help="YAML run config, e.g. configs/demo.yaml")
+    train.add_argument("--set", dest="overrides", action="append", default=[],
+                       metavar="SECTION.KEY=VALUE", help="override a config value (repeatable)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue this run's interrupted training from its newest checkpoint")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing run of this name once the new one is complete "
+                            "(it stays whole until then), or discard an interrupted training")
+    train.set_defaults(handler=_train)
+
+    windows = commands.add_parser(
+        "windows", help="train and test once per time window (rolling temporal protocol): "
+                        "metric over time, stability, interest drift")
+    windows.add_argument("--config", required=True)
+    windows.add_argument("--set", dest="overrides", action="append", default=[])
+    windows.add_argument("--windows", type=int, default=4, help="number of test windows")
+    windows.add_argument("--window-days", type=float, default=7.0)
+    windows.add_argument("--output", help="also write the JSON result to this file")
+    windows.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    windows.set_defaults(handler=_windows)
+
+    cv = commands.add_parser("cv", help="user-level K-fold cross-validation: mean ± std")
+    cv.add_argument("--config", required=True)
+    cv.add_argument("--set", dest="overrides", action="append", default=[])
+    cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--output", help="also write the JSON result to this file")
+    cv.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    cv.set_defaults(handler=_cv)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from accelerate import PartialState
+
+    from recsft.config import RunConfig
+    from recsft.report.text import format_metrics_table
+    from recsft.training.pipeline import run_training
+
+    config = RunConfig.from_yaml(args.config, args.overrides)
+    record = run_training(config, resume=args.resume, overwrite=args.overwrite)
+    if PartialState().is_main_process:
+        print(format_metrics_table(record))
+        print(f"\nrun folder: {config.run_dir}")
+    return 0
+
+
+def _windows(args: argparse.Namespace) -> int:
+    from recsft.config import RunConfig
+    from recsft.report.text import format_variants
+    from recsft.training.repeats import run_variants, time_window_variants
+
+    config = RunConfig.from_yaml(args.config, args.overrides)
+    seconds = int(args.window_days * 86400)
+    result = run_variants(config, time_window_variants(config, args.windows, seconds),
+                          "time_windows", window_seconds=seconds)
+    write_json(result, args.output)
+    print(json.dumps(result, indent=2, default=str) if args.json else format_variants(result))
+    return 0
+
+
+def _cv(args: argparse.Namespace) -> int:
+    from recsft.config import RunConfig
+    from recsft.report.text import format_variants
+    from recsft.training.repeats import fold_variants, run_variants
+
+    config = RunConfig.from_yaml(args.config, args.overrides)
+    result = run_variants(config, fold_variants(args.folds, config.data.split_seed), "folds")
+    write_json(result, args.output)
+    print(json.dumps(result, indent=2, default=str) if args.json else format_variants(result))
+    return 0

@@ -1,0 +1,116 @@
+"""Publish a run on the Hugging Face Hub: exactly the files its manifest lists.
+
+Uploaded: the model, tokenizer, item index and id map, popularity, transitions, metrics, run
+config, training log, TensorBoard logs and the model card: every file the run's manifest lists,
+each checked against its digest first. Never uploaded: the run's saved events (``data/``:
+datasets have their own terms), resume checkpoints, dotfiles (``.env``, locks), temporary files,
+symlinks, and anything else a user put in the folder. ``recsft push --dry-run`` lists them.
+
+Example:
+    >>> from recsft.hub import push_to_hub
+    >>> push_to_hub("runs/demo", "alice/recsft-demo")             # doctest: +SKIP
+    'https://huggingface.co/alice/recsft-demo/commit/...'
+
+A pushed run loads with ``import recsft`` followed by
+``AutoModel.from_pretrained("alice/recsft-demo")`` (no ``trust_remote_code``), or locally with
+``Recommender.from_pretrained(snapshot_download("alice/recsft-demo"))``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from recsft.errors import RecsftError
+from recsft.runs import Run
+from recsft.runs.files import CARD
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class HubError(RecsftError):
+    """The Hub refused a request or could not be reached; the original error is chained."""
+
+
+def files_to_push(run: Run | str | os.PathLike) -> list[str]:
+    """The files :func:`push_to_hub` uploads (the card included once written), each checked.
+
+    Raises:
+        RunFolderError: the run is incomplete or a file differs from its manifest.
+    """
+    run = run if isinstance(run, Run) else Run.open(run)
+    names = run.manifest.pushable()
+    for name in names:
+        run.manifest.check_file(run.path, name)
+    return sorted(set(names) | {CARD})
+
+
+def push_to_hub(run: Run | str | os.PathLike, repo_id: str, token: str | None = None,
+                private: bool = False, commit_message: str | None = None,
+                endpoint: str | None = None) -> str:
+    """Upload a run to a Hub model repository, with a model card, in one commit.
+
+    A card is written into the run (and recorded in its manifest) if it has none; an existing
+    card is uploaded as it is.
+
+    Args:
+        run: A :class:`~recsft.runs.Run` or run folder.
+        repo_id: Target repository, ``user/name`` or ``organization/name``.
+        token: Hub token with write access; default: ``HF_TOKEN`` or the saved login.
+        private: Create the repository as private. Without it the namespace's default applies
+            (public for a user). It does not change the visibility of an existing repository.
+        commit_message: Summary of the commit; default ``Upload recsft run <name>``.
+        endpoint: Hub address; default: ``HF_ENDPOINT`` at call time, else huggingface.co.
+
+    Returns:
+        The URL of the commit.
+
+    Raises:
+        RunFolderError: the run is incomplete or altered.
+        RecsftError: ``repo_id`` is malformed.
+        HubError: the Hub refused a request or could not be reached.
+    """
+    run = run if isinstance(run, Run) else Run.open(run)
+    if not _REPO_ID.match(repo_id):
+        raise RecsftError(f"repo id '{repo_id}' must look like user/name")
+    if CARD not in run.manifest.files:
+        from recsft.hub.card import render_model_card
+        from recsft.runs.update import updating
+
+        text = render_model_card(run.path, repo_id=repo_id)
+        with updating(run, CARD) as folder:
+            from recsft.fileio import atomic_write_text
+
+            atomic_write_text(folder / CARD, text)
+    names = files_to_push(run)
+    if commit_message is None:
+        commit_message = f"Upload recsft run {run.path.name}"
+
+    from huggingface_hub import CommitOperationAdd, HfApi
+    from huggingface_hub.utils import httpx
+
+    import recsft
+
+    endpoint = endpoint or os.environ.get("HF_ENDPOINT") or None
+    api = HfApi(endpoint=endpoint.rstrip("/") if endpoint else None, token=token,
+                library_name="recsft", library_version=recsft.__version__)
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(run.path / name))
+                  for name in names]
+    try:
+        api.create_repo(repo_id, private=True if private else None, exist_ok=True)
+        commit = api.create_commit(repo_id=repo_id, operations=operations,
+                                   commit_message=commit_message)
+    except (OSError, httpx.HTTPError) as err:
+        raise HubError(f"pushing {run.path} to {api.endpoint}/{repo_id} failed: "
+                       f"{_one_line(err)}") from err
+    return str(commit.commit_url)
+
+
+def _one_line(err: BaseException) -> str:
+    """The first line of an error, with the Hub's own message when it sent one."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    text = lines[0] if lines else type(err).__name__
+    server = getattr(err, "server_message", None)
+    if server and server not in text:
+        text += f" ({' '.join(str(server).split())})"
+    return text
