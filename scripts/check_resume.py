@@ -2,8 +2,9 @@
 
 Runs ``recsft train`` twice on the same config and seed: once uninterrupted, once killed with
 ``kill -9`` as soon as its first checkpoint (``training.save_every_steps``) is complete, then
-continued with ``recsft train --resume``. Writes both runs' test metrics and their largest
-difference to ``benchmarks/results/resume_<name>.json``.
+continued with ``recsft train --resume``. Writes both runs' test metrics, their largest
+difference and the files of the checkpoint resumed from (safetensors and JSON only, no pickle) to
+``benchmarks/results/resume_<name>.json``.
 
 Usage:
     python scripts/check_resume.py --config configs/demo.yaml --set training.save_every_steps=200
@@ -19,6 +20,8 @@ import subprocess
 import sys
 import time
 
+from recsft.fileio import atomic_write_text
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -26,6 +29,16 @@ def train(config: str, sets: list[str], name: str, out: str, extra: list[str] = 
     return [sys.executable, "-m", "recsft.cli", "train", "--config", config,
             *[f"--set={s}" for s in sets], f"--set=name={name}", f"--set=output_dir={out}",
             *extra]
+
+
+def checkpoint_folder(output_dir: str, name: str) -> str:
+    """Where run ``name`` keeps its checkpoints while it trains: its work folder
+    ``.<name>.partial`` (recsft with run-folder guards) or the run folder itself (older)."""
+    for folder in (f".{name}.partial", name):
+        path = os.path.join(ROOT, output_dir, folder, "checkpoints")
+        if os.path.isdir(path):
+            return path
+    return os.path.join(ROOT, output_dir, f".{name}.partial", "checkpoints")
 
 
 def main() -> None:
@@ -37,17 +50,20 @@ def main() -> None:
     if not any(o.startswith("training.save_every_steps=") for o in args.overrides):
         args.overrides.append("training.save_every_steps=100")
     env = {**os.environ, "TQDM_DISABLE": "1"}
+    usage = subprocess.run([sys.executable, "-m", "recsft.cli", "train", "--help"], cwd=ROOT,
+                           env=env, capture_output=True, text=True, check=True).stdout
+    # A rerun replaces the previous check's runs (recsft refuses to otherwise).
+    again = ["--overwrite"] if "--overwrite" in usage else []
 
     start = time.perf_counter()
-    subprocess.run(train(args.config, args.overrides, "uninterrupted", args.output_dir),
+    subprocess.run(train(args.config, args.overrides, "uninterrupted", args.output_dir, again),
                    check=True, cwd=ROOT, env=env)
     uninterrupted_seconds = time.perf_counter() - start
 
-    run_dir = os.path.join(ROOT, args.output_dir, "interrupted")
-    checkpoints = os.path.join(run_dir, "checkpoints")
-    victim = subprocess.Popen(train(args.config, args.overrides, "interrupted", args.output_dir),
-                              cwd=ROOT, env=env)
+    victim = subprocess.Popen(train(args.config, args.overrides, "interrupted", args.output_dir,
+                                    again), cwd=ROOT, env=env)
     while victim.poll() is None:
+        checkpoints = checkpoint_folder(args.output_dir, "interrupted")
         done = [n for n in os.listdir(checkpoints)] if os.path.isdir(checkpoints) else []
         if any(n.startswith("step-") for n in done):
             time.sleep(0.5)  # let training run on past the checkpoint before the kill
@@ -59,6 +75,7 @@ def main() -> None:
         raise SystemExit("the training ended before a checkpoint was written; lower "
                          "training.save_every_steps")
     killed_at = sorted(n for n in os.listdir(checkpoints) if n.startswith("step-"))
+    files = sorted(os.listdir(os.path.join(checkpoints, killed_at[-1])))
     subprocess.run(train(args.config, args.overrides, "interrupted", args.output_dir,
                          ["--resume"]), check=True, cwd=ROOT, env=env)
 
@@ -70,7 +87,7 @@ def main() -> None:
     diff = max(abs(a["test"][k] - b["test"][k]) for k in a["test"])
     result = {
         "config": args.config, "overrides": args.overrides,
-        "killed_with": "SIGKILL", "checkpoints_at_kill": killed_at,
+        "killed_with": "SIGKILL", "checkpoints_at_kill": killed_at, "checkpoint_files": files,
         "resumed_from": b["training"]["resumed_from"],
         "uninterrupted_test": a["test"], "resumed_test": b["test"],
         "max_abs_difference": diff, "uninterrupted_seconds": round(uninterrupted_seconds, 1),
@@ -80,11 +97,9 @@ def main() -> None:
     os.makedirs(out_dir, exist_ok=True)
     name = os.path.splitext(os.path.basename(args.config))[0]
     path = os.path.join(out_dir, f"resume_{name}.json")
-    with open(path + ".tmp", "w") as handle:
-        json.dump(result, handle, indent=2)
-    os.replace(path + ".tmp", path)
-    print(json.dumps({k: result[k] for k in ("checkpoints_at_kill", "resumed_from",
-                                             "max_abs_difference")}, indent=2))
+    atomic_write_text(path, json.dumps(result, indent=2))
+    print(json.dumps({k: result[k] for k in ("checkpoints_at_kill", "checkpoint_files",
+                                             "resumed_from", "max_abs_difference")}, indent=2))
     print("ndcg@10 uninterrupted", a["test"]["ndcg@10"], "resumed", b["test"]["ndcg@10"])
 
 

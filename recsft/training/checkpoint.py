@@ -16,6 +16,8 @@ Layout of ``checkpoints/step-N/`` (``N``: optimizer steps done)::
                             Accelerate's step counter (gradient accumulation)
     rng-<rank>.safetensors  per process: torch CPU generator (``torch_cpu``) and CUDA
                             generators (``cuda.<device>``), uint8 tensors
+    grad-<rank>.safetensors per process: gradients accumulated so far (a checkpoint written
+                            between two updates of gradient accumulation; else empty)
     checkpoint.json         written last: format, version, step, processes, every file's size
                             and SHA-256
 
@@ -68,6 +70,11 @@ def rng_files(rank: int) -> tuple[str, str]:
     return f"rng-{rank}.json", f"rng-{rank}.safetensors"
 
 
+def gradient_file(rank: int) -> str:
+    """The file of process ``rank``'s accumulated gradients."""
+    return f"grad-{rank}.safetensors"
+
+
 def checkpoint_steps(directory: str | os.PathLike) -> list[int]:
     """The steps of the ``step-N`` folders in ``directory``, ascending (none if it is absent)."""
     if not os.path.isdir(directory):
@@ -115,9 +122,14 @@ def save_checkpoint(accelerator: Any, directory: str, step: int, keep: int,
 
         broadcast_object_list(work)
     folder = Path(work[0])
+    unwrapped = accelerator.unwrap_model(model)
     _write_rng(folder, accelerator)
+    # Between two updates of gradient accumulation each process holds its own partial sums.
+    _save_tensors(folder / gradient_file(accelerator.process_index),
+                  {name: _cpu(p.grad) for name, p in unwrapped.named_parameters()
+                   if p.grad is not None})
     if accelerator.is_main_process:
-        stored, aliases = _dedupe(accelerator.unwrap_model(model).state_dict())
+        stored, aliases = _dedupe(unwrapped.state_dict())
         _save_tensors(folder / MODEL, stored)
         tensors, optimizer_json = _split_optimizer(optimizer.state_dict())
         _save_tensors(folder / OPTIMIZER, tensors)
@@ -233,9 +245,9 @@ def load_checkpoint(accelerator: Any, path: str | os.PathLike, model: torch.nn.M
                     loop_template: dict[str, Any]) -> dict[str, Any]:
     """Restore a checkpoint written by :func:`save_checkpoint` (called by every process).
 
-    Everything is read and checked first, then applied: the model's weights, the optimizer
-    and scheduler state, the gradient scaler, Accelerate's step counter and this process's
-    random generators.
+    Everything is read and checked first, then applied: the model's weights (and this
+    process's accumulated gradients), the optimizer and scheduler state, the gradient scaler,
+    Accelerate's step counter and this process's random generators.
 
     Args:
         accelerator: The Accelerate handle.
@@ -278,9 +290,12 @@ def load_checkpoint(accelerator: Any, path: str | os.PathLike, model: torch.nn.M
                              "must be the same)")
     scaler_state = None if scaler is None else _conform(
         scaler.state_dict(), state["scaler"], f"{where} field 'scaler'")
+    gradients = _gradients(folder, listed, accelerator.process_index, unwrapped)
     restore_rng = _rng_state(folder, listed, accelerator.process_index)
 
     unwrapped.load_state_dict(weights)
+    for name, param in unwrapped.named_parameters():
+        param.grad = gradients[name].to(param.device) if name in gradients else None
     optimizer.load_state_dict(optimizer_state)
     scheduler.load_state_dict(scheduler_state)
     if scaler is not None:
@@ -435,6 +450,19 @@ def _check_tensor(saved: torch.Tensor, live: torch.Tensor, path: Path, name: str
         raise RunFolderError(
             f"{path}: tensor {shorten(name)} is {saved.dtype} {tuple(saved.shape)}; expected "
             f"{live.dtype} {tuple(live.shape)}")
+
+
+def _gradients(folder: Path, listed: dict[str, Any], rank: int,
+               model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    name = gradient_file(rank)
+    gradients = _tensors(folder, name, listed)
+    params = dict(model.named_parameters())
+    for key, tensor in gradients.items():
+        if key not in params:
+            raise RunFolderError(f"{folder / name}: {shorten(key)} is not a parameter of the "
+                                 "model")
+        _check_tensor(tensor, params[key].detach(), folder / name, key)
+    return gradients
 
 
 def _optimizer_state(folder: Path, listed: dict[str, Any], saved: Any,

@@ -129,11 +129,13 @@ def _parts(accelerator, vocabulary=10):
     return accelerator.prepare(model, optimizer, scheduler)
 
 
-def _train(accelerator, parts, steps):
+def _train(accelerator, parts, steps, update=True):
     model, optimizer, scheduler = parts
     for _ in range(steps):
         loss = model(torch.tensor([1, 2, 3], device=accelerator.device)).logsumexp(-1).sum()
         accelerator.backward(loss)
+        if not update:  # a gradient accumulated for the next update
+            return
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
@@ -144,12 +146,14 @@ LOOP = {"epoch": 1, "step_in_epoch": 3, "best_metric": -float("inf"), "history":
 
 @pytest.fixture()
 def saved(tmp_path):
-    """A checkpoint after 3 steps of a small tied model, and the accelerator."""
+    """A checkpoint after 3 steps of a small tied model and one more backward pass (as between
+    two updates of gradient accumulation); the accelerator and the model's parts."""
     from accelerate import Accelerator
 
     accelerator = Accelerator()
     parts = _parts(accelerator)
     _train(accelerator, parts, 3)
+    _train(accelerator, parts, 1, update=False)
     directory = tmp_path / "checkpoints"
     save_checkpoint(accelerator, str(directory), 3, 2, *parts, dict(LOOP))
     return accelerator, parts, latest_checkpoint(str(directory))
@@ -163,8 +167,8 @@ def _fresh_load(accelerator, checkpoint, vocabulary=10):
 def test_a_checkpoint_restores_weights_optimizer_scheduler_and_random_states(saved):
     accelerator, parts, checkpoint = saved
     assert sorted(os.listdir(checkpoint)) == [
-        MANIFEST, "model.safetensors", "optimizer.safetensors", "rng-0.json",
-        "rng-0.safetensors", "trainer_state.json"]
+        MANIFEST, "grad-0.safetensors", "model.safetensors", "optimizer.safetensors",
+        "rng-0.json", "rng-0.safetensors", "trainer_state.json"]
     expected = (random.random(), np.random.rand(), torch.rand(3).tolist())
     _train(accelerator, parts, 2)  # what the uninterrupted run does next
     random.seed(1), np.random.seed(1), torch.manual_seed(1)
@@ -172,6 +176,7 @@ def test_a_checkpoint_restores_weights_optimizer_scheduler_and_random_states(sav
     fresh = _parts(accelerator)
     loop = load_checkpoint(accelerator, checkpoint, *fresh, {**LOOP, "best_metric": 0.0})
     assert loop == LOOP
+    assert fresh[0][0].weight.grad is not None
     assert (random.random(), np.random.rand(), torch.rand(3).tolist()) == expected
     _train(accelerator, fresh, 2)
     for a, b in zip(parts[0].state_dict().values(), fresh[0].state_dict().values()):
@@ -185,7 +190,8 @@ def test_a_checkpoint_restores_weights_optimizer_scheduler_and_random_states(sav
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", "optimizer.safetensors",
-                                  "trainer_state.json", "rng-0.json", "rng-0.safetensors"])
+                                  "trainer_state.json", "rng-0.json", "rng-0.safetensors",
+                                  "grad-0.safetensors"])
 def test_a_corrupted_checkpoint_file_is_an_error_naming_it(saved, name):
     accelerator, _, checkpoint = saved
     path = os.path.join(checkpoint, name)
