@@ -136,6 +136,11 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
         ordered = sorted(self._item_vocab.items(), key=lambda kv: kv[1])
         return [token for token, _ in ordered[len(SPECIAL_TOKENS):]]
 
+    def known_positions(self, histories: Sequence[Sequence[str]]) -> list[list[int]]:
+        """The positions of each history whose items this tokenizer knows, oldest first."""
+        vocab = self._item_vocab
+        return [[i for i, item in enumerate(history) if item in vocab] for history in histories]
+
     def keep_known(
         self,
         histories: Sequence[Sequence[str]],
@@ -143,6 +148,9 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
         timestamps: Sequence[Sequence[Any]] | None = None,
     ) -> tuple[list[list[str]], list[list[Any]] | None, list[list[Any]] | None]:
         """Drop the items this tokenizer does not know, with their parallel entries.
+
+        Model inputs follow :func:`recsft.scoring.inputs.model_inputs` (whose ``unknown="drop"``
+        policy this is); this is the bare filter.
 
         Args:
             histories: Item-id sequences.
@@ -153,8 +161,7 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
             ``(histories, event_types, timestamps)`` without the unknown items (``None`` where
             not given).
         """
-        vocab = self._item_vocab
-        keep = [[i for i, item in enumerate(history) if item in vocab] for history in histories]
+        keep = self.known_positions(histories)
 
         def pick(rows: Sequence[Sequence[Any]] | None) -> list[list[Any]] | None:
             return None if rows is None else [[row[i] for i in k] for row, k in zip(rows, keep)]
@@ -182,6 +189,10 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
         timestamps: Sequence[Sequence[int | float]] | None = None,
     ) -> dict[str, Any]:
         """Serialize histories (oldest first) to ``input_ids``, ``token_type_ids``, masks.
+
+        This is the bare serializer: what a model reads (how many events, ``[MASK]``, time
+        gaps, unknown items) is decided by :func:`recsft.scoring.inputs.model_inputs`, which
+        calls it.
 
         Args:
             histories: ``n`` item-id sequences, oldest first.

@@ -10,20 +10,20 @@ Two readings, for one history and one recommended item:
   position, averaged over heads. It is cheap and commonly shown, but attention is not an
   explanation of the output in general (Jain & Wallace, 2019); prefer occlusion when it matters.
 
-Only events the model reads count: items it does not know are skipped, and events older than
-the model's input window get no weight (they are not listed).
+Only events the model reads count: the newest events of its input window, by the one rule of
+:func:`recsft.scoring.inputs.model_inputs` (items it does not know are read as ``[UNK]`` and
+weighed like the others); older events get no weight (they are not listed).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from recsft.retrieval.recommender import Recommender
+from recsft.scoring.inputs import model_inputs, read_positions
 
 __all__ = ["HistoryWeight", "occlusion_weights", "attention_weights", "METHODS"]
 
@@ -44,14 +44,6 @@ class HistoryWeight(NamedTuple):
     weight: float
 
 
-def _window(recommender: Recommender, history: Sequence[str]) -> list[int]:
-    """Positions of ``history`` the model reads: known items, newest ``max_length`` of them."""
-    known = recommender.tokenizer.get_vocab()
-    positions = [i for i, item in enumerate(history) if item in known]
-    budget = recommender.max_length - int(recommender.append_mask)
-    return positions[-budget:] if budget > 0 else []
-
-
 def _pick(values: Sequence | None, positions: Sequence[int]) -> list | None:
     return None if values is None else [values[i] for i in positions]
 
@@ -62,47 +54,59 @@ def _ranked(history: Sequence[str], positions: Sequence[int],
     return sorted(rows, key=lambda row: (-row.weight, -row.position))
 
 
+def _inputs(model: torch.nn.Module, tokenizer: Any, history: Sequence[str],
+            variants: list[list[int]], event_types: Sequence[str] | None,
+            timestamps: Sequence[int | float] | None) -> dict[str, torch.Tensor]:
+    """``(len(variants), W)`` model inputs of the history's events at each list of positions,
+    on the model's device."""
+    batch = model_inputs(
+        tokenizer, model.config, [[history[i] for i in rows] for rows in variants],
+        None if event_types is None else [_pick(event_types, rows) for rows in variants],
+        None if timestamps is None else [_pick(timestamps, rows) for rows in variants])
+    device = next(model.parameters()).device
+    return {key: value.to(device) for key, value in batch.items()}
+
+
 def occlusion_weights(
-    recommender: Recommender,
+    model: torch.nn.Module,
+    tokenizer: Any,
     history: Sequence[str],
-    item_id: str,
+    target: np.ndarray,
     event_types: Sequence[str] | None = None,
     timestamps: Sequence[int | float] | None = None,
 ) -> list[HistoryWeight]:
-    """Score drop of ``item_id`` when each history event is left out, largest first.
+    """Score drop of an item when each history event is left out, largest first.
 
-    One batch of ``n + 1`` encodings (the full history and each leave-one-out variant).
+    One batch of ``n + 1`` encodings (the events the model reads, and each leave-one-out
+    variant).
 
     Args:
-        recommender: The recommender whose model is explained.
+        model: The model explained (``encode_sequences``, ``config``).
+        tokenizer: Its tokenizer.
         history: External item ids, oldest first.
-        item_id: The recommended item.
+        target: ``(dim,)`` the recommended item's vector (its row of the output layer).
         event_types: Optional parallel event types.
         timestamps: Optional parallel event times in seconds.
 
     Returns:
         One :class:`HistoryWeight` per event the model reads, largest drop first.
-
-    Raises:
-        KeyError: ``item_id`` is unknown to the model.
     """
-    target = recommender.item_vector(item_id)
-    positions = _window(recommender, history)
+    positions = read_positions(tokenizer, model.config, [history])[0]
     if not positions:
         return []
     variants = [positions] + [positions[:n] + positions[n + 1:] for n in range(len(positions))]
-    users = recommender.encode(
-        [[history[i] for i in rows] for rows in variants],
-        None if event_types is None else [_pick(event_types, rows) for rows in variants],
-        None if timestamps is None else [_pick(timestamps, rows) for rows in variants],
-    )
-    scores = users.astype(np.float64) @ target.astype(np.float64)
+    with torch.no_grad():
+        users = model.encode_sequences(**_inputs(model, tokenizer, history, variants,
+                                                 event_types, timestamps))
+    users = users.float().cpu().numpy().astype(np.float64)
+    scores = users @ np.asarray(target, dtype=np.float64)
     return _ranked(history, positions, scores[0] - scores[1:])
 
 
 @torch.no_grad()
 def attention_weights(
-    recommender: Recommender,
+    model: torch.nn.Module,
+    tokenizer: Any,
     history: Sequence[str],
     event_types: Sequence[str] | None = None,
     timestamps: Sequence[int | float] | None = None,
@@ -112,6 +116,13 @@ def attention_weights(
     The model runs once with the eager attention implementation (the fused kernels do not
     return weights); the configured implementation is restored afterwards.
 
+    Args:
+        model: The model explained (a transformer).
+        tokenizer: Its tokenizer.
+        history: External item ids, oldest first.
+        event_types: Optional parallel event types.
+        timestamps: Optional parallel event times in seconds.
+
     Returns:
         One :class:`HistoryWeight` per event the model reads (head-averaged probability).
 
@@ -120,11 +131,10 @@ def attention_weights(
     """
     from recsft.modeling.layers import TransformerSequenceModel
 
-    model = recommender.model
     if not isinstance(model, TransformerSequenceModel):
         raise ValueError(f"{type(model).__name__} has no self-attention layers to read; "
                          "use method='occlusion'")
-    positions = _window(recommender, history)
+    positions = read_positions(tokenizer, model.config, [history])[0]
     if not positions:
         return []
     captured: dict[str, torch.Tensor] = {}
@@ -140,15 +150,13 @@ def attention_weights(
         # The full encoder (``encode``): ``encode_sequences`` runs the last layer for the
         # query position alone, without calling the attention module this hook reads.
         with torch.no_grad():
-            model.encode(**recommender.model_inputs(
-                [[history[i] for i in positions]],
-                None if event_types is None else [_pick(event_types, positions)],
-                None if timestamps is None else [_pick(timestamps, positions)]))
+            model.encode(**_inputs(model, tokenizer, history, [positions], event_types,
+                                   timestamps))
     finally:
         handle.remove()
         model.set_attn_implementation(previous)
     # (1, heads, length, length): the query is the last position; with [MASK] appended the
     # history occupies the positions before it.
     row = captured["weights"][0].float().mean(dim=0)[-1].cpu().numpy()
-    start = row.shape[0] - len(positions) - int(recommender.append_mask)
+    start = row.shape[0] - len(positions) - int(bool(model.config.uses_mask_token))
     return _ranked(history, positions, row[start:start + len(positions)])

@@ -1,13 +1,16 @@
 """Recommender: a trained run folder as a next-item recommendation service.
 
-It encodes a history with the run's model (the tokenizer appends a ``[MASK]`` for BERT4Rec; the
-model's vector for the query position is the user vector) and searches the run's FAISS item
-index, never returning an item of the history. A history the model cannot read (empty, or only
-unknown items) gets the most popular items of training. Items unknown to the model are skipped
-and logged, never an error. With the run's item transitions (``transitions=True``, after
-``recsft transitions``) the scores are the log of the model's softmax mixed with them
-(:class:`~recsft.evaluation.mixture.MixtureScorer`, its weight, smoothing and temperature chosen
-on validation), ranked over every indexed item the model knows.
+It encodes a history with the run's model and searches the run's FAISS item index, never
+returning an item of the history. A history becomes model inputs by the one rule of
+:func:`recsft.scoring.inputs.model_inputs`, as in training and evaluation: the newest events of
+the model's window, a ``[MASK]`` appended for BERT4Rec (the model's vector for the query
+position is the user vector), time gaps for models trained with them, and items unknown to the
+model read as ``[UNK]`` (logged, never an error). A history holding no item the model knows
+(empty, or only unknown items) gets the most popular items of training instead. With the run's
+item transitions (``transitions=True``, after ``recsft transitions``) the scores are the log of
+the model's softmax mixed with them (:class:`~recsft.scoring.mixture.MixtureScorer`, its
+weight, smoothing and temperature chosen on validation), ranked over every indexed item the
+model knows.
 
 Example:
     >>> from recsft import Recommender
@@ -32,6 +35,7 @@ import torch
 from recsft.retrieval.explain import METHODS, HistoryWeight, attention_weights, occlusion_weights
 from recsft.retrieval.index import ItemIndex
 from recsft.retrieval.popularity import Popularity
+from recsft.scoring.inputs import model_inputs
 from recsft.tokenization import BehaviorTokenizer
 
 if TYPE_CHECKING:
@@ -66,7 +70,6 @@ class Recommender:
         model: A sequence model with ``encode_sequences`` and ``item_embeddings``.
         tokenizer: The run's tokenizer.
         index: FAISS index over ``model.item_embeddings()`` (exact inner product if not given).
-        max_length: Model input length (an appended ``[MASK]`` included).
         popularity: Item id → training interactions, the answer for a history the model
             cannot read (see :class:`~recsft.retrieval.popularity.Popularity`).
         transitions: Item transitions with a chosen mixture weight: scores are then the log of
@@ -78,7 +81,6 @@ class Recommender:
         model: torch.nn.Module,
         tokenizer: BehaviorTokenizer,
         index: ItemIndex | None = None,
-        max_length: int | None = None,
         popularity: Popularity | Mapping[str, float] | None = None,
         transitions: ItemTransitions | None = None,
     ) -> None:
@@ -92,8 +94,6 @@ class Recommender:
         self.transitions = transitions
         self.model = model.eval()
         self.tokenizer = tokenizer
-        self.max_length = max_length or model.config.max_position_embeddings
-        self.append_mask = bool(getattr(model.config, "uses_mask_token", True))
         self._items: np.ndarray | None = None
         if index is None:
             index = ItemIndex(self.item_matrix(), tokenizer.item_ids, metric="ip")
@@ -141,6 +141,16 @@ class Recommender:
         return cls(model, tokenizer, index, popularity=Popularity.load(run_dir),
                    transitions=chain)
 
+    @property
+    def max_length(self) -> int:
+        """The model's input length (an appended ``[MASK]`` included), from its config."""
+        return int(self.model.config.max_position_embeddings)
+
+    @property
+    def append_mask(self) -> bool:
+        """Whether the model reads a history with an appended ``[MASK]``, from its config."""
+        return bool(self.model.config.uses_mask_token)
+
     # ------------------------------------------------------------------ helpers
 
     def item_matrix(self) -> np.ndarray:
@@ -151,7 +161,7 @@ class Recommender:
         return self._items
 
     def unknown_items(self, history: Sequence[str]) -> list[str]:
-        """Items of ``history`` the model does not know (they are skipped)."""
+        """Items of ``history`` the model does not know (read as ``[UNK]``)."""
         return [item for item in history if item not in self._vocab]
 
     def item_vector(self, item_id: str) -> np.ndarray:
@@ -187,9 +197,10 @@ class Recommender:
     ) -> np.ndarray:
         """User vectors ``(n, dim)`` float32 for histories (oldest first).
 
-        Items unknown to the model are dropped from the history before encoding. A model
-        trained with time gaps reads them from ``timestamps`` (seconds); without timestamps
-        every gap is "unknown", the input of a history whose times are not known.
+        The histories become inputs by :func:`~recsft.scoring.inputs.model_inputs` (items
+        unknown to the model read as ``[UNK]``). A model trained with time gaps reads them
+        from ``timestamps`` (seconds); without timestamps every gap is "unknown", the input of
+        a history whose times are not known.
 
         Args:
             histories: ``n`` item-id sequences, oldest first.
@@ -212,24 +223,16 @@ class Recommender:
         event_types: Sequence[Sequence[str]] | None = None,
         timestamps: Sequence[Sequence[int | float]] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """The model's ``(n, L)`` input tensors for histories, on the model's device (unknown
-        items dropped, the newest ``max_length`` tokens kept, ``[MASK]`` appended when the
-        model uses one; see :meth:`encode`).
+        """The model's ``(n, L)`` input tensors for histories, on the model's device, by
+        :func:`~recsft.scoring.inputs.model_inputs` (see :meth:`encode`).
 
         Raises:
             ValueError: ``event_types`` or ``timestamps`` are not parallel to ``histories``.
         """
         _parallel("event_types", event_types, histories)
         _parallel("timestamps", timestamps, histories)
-        kept_items, kept_types, kept_times = self.tokenizer.keep_known(
-            histories, event_types, timestamps)
-        uses_gaps = bool(getattr(self.model.config, "use_time_gaps", False))
-        batch = self.tokenizer.encode_histories(
-            kept_items, kept_types,
-            max_length=self.max_length, append_mask=self.append_mask, return_tensors="pt",
-            timestamps=(kept_times if kept_times is not None else [[] for _ in kept_items])
-            if uses_gaps else None,
-        )
+        batch = model_inputs(self.tokenizer, self.model.config, histories, event_types,
+                             timestamps)
         device = next(self.model.parameters()).device
         return {key: value.to(device) for key, value in batch.items()}
 
@@ -314,8 +317,8 @@ class Recommender:
         allowed = self._allowed(filter)
         unknown = sorted({item for history in histories for item in self.unknown_items(history)})
         if unknown:
-            logger.warning("skipped %d item id(s) unknown to the model, e.g. %s", len(unknown),
-                           unknown[:5])
+            logger.warning("read %d item id(s) unknown to the model as [UNK], e.g. %s",
+                           len(unknown), unknown[:5])
 
         def excluded(row: int) -> list[str]:
             extra = list(exclude[row]) if exclude is not None else []
@@ -351,7 +354,7 @@ class Recommender:
         """Top-``k`` of the model-and-transitions mixture for the ``(n, L)`` model inputs
         (:meth:`model_inputs`) and their ``(n, dim)`` user vectors: ``(scores (n, k), ids)``,
         ``None`` ids where fewer than ``k`` items qualify."""
-        from recsft.evaluation.mixture import MixtureScorer
+        from recsft.scoring.mixture import MixtureScorer
 
         chain, items = self.transitions, self.tokenizer.item_ids
         logits = torch.from_numpy(queries @ self.item_matrix().T)
@@ -449,8 +452,10 @@ class Recommender:
             ValueError: an unknown method, or attention asked of a recurrent model.
         """
         if method == "occlusion":
-            return occlusion_weights(self, history, item_id, event_types, timestamps)
+            return occlusion_weights(self.model, self.tokenizer, history,
+                                     self.item_vector(item_id), event_types, timestamps)
         if method == "attention":
             self.item_vector(item_id)
-            return attention_weights(self, history, event_types, timestamps)
+            return attention_weights(self.model, self.tokenizer, history, event_types,
+                                     timestamps)
         raise ValueError(f"unknown explanation method {method!r}; choose one of {list(METHODS)}")

@@ -101,15 +101,14 @@ class SequenceClassifier(nn.Module):
         """The encoder (``save_pretrained``), the head (safetensors) and ``task.json``."""
         from safetensors.torch import save_file
 
+        from recsft.fileio import atomic_write_text
+
         self.encoder.save_pretrained(directory)
         head = {name: p.detach().cpu().contiguous() for name, p in self.state_dict().items()
                 if not name.startswith("encoder.")}
         save_file(head, os.path.join(directory, HEAD_FILE))
         payload = {**task, "pooling": self.pooling, "num_classes": self.num_classes}
-        with open(os.path.join(directory, TASK_FILE + ".tmp"), "w") as handle:
-            json.dump(payload, handle, indent=2)
-        os.replace(os.path.join(directory, TASK_FILE + ".tmp"),
-                   os.path.join(directory, TASK_FILE))
+        atomic_write_text(os.path.join(directory, TASK_FILE), json.dumps(payload, indent=2))
 
     @classmethod
     def from_pretrained(cls, directory: str) -> tuple[SequenceClassifier, dict]:

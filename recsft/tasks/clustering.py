@@ -83,37 +83,60 @@ class ClusterConfig:
 
 
 def user_vectors(recommender: Any, histories: list[list[str]], event_types: list[list[str]],
-                 representation: str = "items", batch_size: int = 512) -> np.ndarray:
-    """One vector per user ``(n, d)`` over the newest ``max_length`` events (see
-    :class:`ClusterConfig`)."""
+                 representation: str = "items", batch_size: int = 512,
+                 timestamps: list[list[float]] | None = None) -> np.ndarray:
+    """One vector per user ``(n, d)`` over the events the model reads (see
+    :class:`ClusterConfig`).
+
+    The histories become the model's inputs by :func:`recsft.scoring.inputs.model_inputs`, as
+    everywhere: ``query`` reads them as a next-item query (``[MASK]`` appended where the model
+    uses one), ``mean`` and ``items`` read the newest ``max_position_embeddings`` events
+    themselves; items unknown to the model are read as ``[UNK]`` (``items`` has no vector for
+    them: a user with none it knows gets a zero vector); a model trained with time gaps reads
+    them from ``timestamps`` (every gap unknown without them).
+
+    Args:
+        recommender: The run's :class:`~recsft.retrieval.recommender.Recommender`.
+        histories: ``n`` item-id sequences, oldest first.
+        event_types: Parallel event types.
+        representation: ``items``, ``mean`` or ``query``.
+        batch_size: Users encoded at once.
+        timestamps: Optional parallel event times in seconds.
+    """
     import torch
 
+    from recsft.scoring.inputs import model_inputs, read_positions
+
+    model, tokenizer = recommender.model, recommender.tokenizer
     if representation == "items":
         matrix = recommender.item_matrix()
-        rows = {item: row for row, item in enumerate(recommender.tokenizer.item_ids)}
-        window = recommender.max_length
+        rows = {item: row for row, item in enumerate(tokenizer.item_ids)}
         out = np.zeros((len(histories), matrix.shape[1]), dtype=np.float32)
-        for n, history in enumerate(histories):
-            known = [rows[item] for item in history if item in rows][-window:]
+        read = read_positions(tokenizer, model.config, histories, use="events")
+        for n, (history, positions) in enumerate(zip(histories, read)):
+            known = [rows[history[p]] for p in positions if history[p] in rows]
             if known:
                 out[n] = matrix[known].mean(axis=0)
         return out
+
+    def part(rows: list[list[Any]] | None, start: int) -> list[list[Any]] | None:
+        return None if rows is None else rows[start:start + batch_size]
+
     if representation == "query":
         return np.concatenate([
-            recommender.encode(histories[s:s + batch_size], event_types[s:s + batch_size])
+            recommender.encode(part(histories, s), part(event_types, s), part(timestamps, s))
             for s in range(0, len(histories), batch_size)])
-    model, tokenizer = recommender.model, recommender.tokenizer
+    device = next(model.parameters()).device
     out = []
     for start in range(0, len(histories), batch_size):
-        items, types, _ = tokenizer.keep_known(histories[start:start + batch_size],
-                                               event_types[start:start + batch_size])
-        batch = tokenizer.encode_histories(items, types, max_length=recommender.max_length,
-                                           append_mask=False, return_tensors="pt")
+        batch = model_inputs(tokenizer, model.config, part(histories, start),
+                             part(event_types, start), part(timestamps, start), use="events")
+        batch = {key: value.to(device) for key, value in batch.items()}
         with torch.no_grad():
-            states = model.encode(batch["input_ids"], batch["token_type_ids"],
-                                  batch["attention_mask"])
+            states = model.encode(**batch)
         weights = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-        out.append(((states * weights).sum(1) / weights.sum(1).clamp(min=1.0)).float().numpy())
+        out.append(((states * weights).sum(1) / weights.sum(1).clamp(min=1.0)).float()
+                   .cpu().numpy())
     return np.concatenate(out)
 
 
@@ -281,11 +304,11 @@ def plot_clusters(vectors: np.ndarray, labels: np.ndarray, path: str,
 
 def _run_users(run_dir: str) -> tuple[Any, Any, Any]:
     """The run's config, its event log and the synthetic segments (or ``None``)."""
+    from recsft.config import RunConfig
     from recsft.data.sources import load_events
-    from recsft.training.arguments import RunConfig
-    from recsft.training.pipeline import RUN_CONFIG_FILE
+    from recsft.runs.files import RUN_CONFIG
 
-    path = os.path.join(run_dir, RUN_CONFIG_FILE)
+    path = os.path.join(run_dir, RUN_CONFIG)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: not a run folder written by recsft train")
     run = RunConfig.from_yaml(path)
@@ -340,7 +363,7 @@ def cluster_run(run_dir: str, config: ClusterConfig | None = None,
         vectors, contrastive = _contrastive(recommender, sequences, config, output_dir)
     else:
         vectors = user_vectors(recommender, sequences.items, sequences.event_types,
-                               config.representation)
+                               config.representation, timestamps=sequences.timestamps or None)
     if config.k is None:
         k, by_k = choose_k(vectors, config)
     else:
@@ -385,10 +408,10 @@ def cluster_run(run_dir: str, config: ClusterConfig | None = None,
         plot_clusters(vectors, labels, os.path.join(output_dir, "clusters.png"), truth,
                       title=f"{os.path.basename(os.path.normpath(run_dir))}: {len(sequences)} "
                       f"users, k = {k}")
-        path = os.path.join(output_dir, "clusters.json")
-        with open(path + ".tmp", "w") as handle:
-            json.dump(record, handle, indent=2, default=float)
-        os.replace(path + ".tmp", path)
+        from recsft.fileio import atomic_write_text
+
+        atomic_write_text(os.path.join(output_dir, "clusters.json"),
+                          json.dumps(record, indent=2, default=float))
     return record
 
 

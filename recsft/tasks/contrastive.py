@@ -149,11 +149,30 @@ def _subset(rows: Sequence[Sequence[Any]], masks: list[np.ndarray], keep: bool) 
             for row, mask in zip(rows, masks)]
 
 
-def _batch(tokenizer: Any, items: list, types: list, times: list | None, max_length: int,
+def _batch(tokenizer: Any, config: Any, items: list, types: list, times: list | None,
            device: Any) -> dict[str, torch.Tensor]:
-    encoded = tokenizer.encode_histories(items, types, max_length=max_length,
-                                         return_tensors="pt", timestamps=times)
+    """``(n, W)`` inputs of the events themselves (``use="events"`` of
+    :func:`~recsft.scoring.inputs.model_inputs`), on ``device``."""
+    from recsft.scoring.inputs import model_inputs
+
+    encoded = model_inputs(tokenizer, config, items, types, times, use="events")
     return {key: value.to(device) for key, value in encoded.items()}
+
+
+def _events(tokenizer: Any, config: Any, sequences: Any
+            ) -> tuple[list[list[str]], list[list[str]] | None, list[list[float]] | None]:
+    """Each user's events the model reads (``use="events"``: the newest
+    ``max_position_embeddings``, unknown items kept as ``[UNK]``), with their types and times."""
+    from recsft.scoring.inputs import read_positions
+
+    read = read_positions(tokenizer, config, sequences.items, use="events")
+
+    def pick(rows: list[list[Any]] | None) -> list[list[Any]] | None:
+        return None if rows is None else [[row[i] for i in p] for row, p in zip(rows, read)]
+
+    # A log without times holds an empty list of them.
+    return (pick(sequences.items), pick(sequences.event_types),
+            pick(sequences.timestamps or None))
 
 
 def train_user_contrastive(recommender: Any, sequences: Any,
@@ -164,7 +183,8 @@ def train_user_contrastive(recommender: Any, sequences: Any,
     Args:
         recommender: A :class:`~recsft.retrieval.recommender.Recommender` of a pretrained run.
         sequences: The users (``items``, ``event_types``, ``timestamps``), oldest event first;
-            each user's newest ``recommender.max_length`` events are used.
+            each user's events the model reads are used (its newest
+            ``max_position_embeddings``; see :func:`recsft.scoring.inputs.model_inputs`).
         config: Settings (default :class:`ContrastiveConfig`).
         log: When given, one ``{"epoch", "loss", "seconds"}`` row is appended per epoch.
 
@@ -172,7 +192,7 @@ def train_user_contrastive(recommender: Any, sequences: Any,
         The fine-tuned :class:`UserContrastiveModel`, in eval mode.
 
     Raises:
-        ValueError: fewer than two users with at least two known events.
+        ValueError: fewer than two users with at least two events.
     """
     import copy
 
@@ -181,18 +201,13 @@ def train_user_contrastive(recommender: Any, sequences: Any,
 
     config = config or ContrastiveConfig()
     set_seed(config.seed)
-    tokenizer, window = recommender.tokenizer, recommender.max_length
-    items, types, times = tokenizer.keep_known(sequences.items, sequences.event_types,
-                                               sequences.timestamps)
-    items = [row[-window:] for row in items]
-    types = [row[-window:] for row in types]
-    times = [row[-window:] for row in times] if times is not None else None
+    tokenizer, model_config = recommender.tokenizer, recommender.model.config
+    items, types, times = _events(tokenizer, model_config, sequences)
     usable = np.array([i for i, row in enumerate(items) if len(row) >= 2])
     if usable.size < 2:
         raise ValueError(f"user-level contrastive fine-tuning needs at least two users with two "
-                         f"or more known events, got {usable.size}")
+                         f"or more events, got {usable.size}")
     sessions = [session_ids(row, config.session_gap_seconds) for row in times] if times else None
-    time_gaps = bool(getattr(recommender.model.config, "use_time_gaps", False))
     model = UserContrastiveModel(copy.deepcopy(recommender.model))
     optimizer = torch.optim.AdamW(
         [{"params": model.encoder.parameters(), "lr": config.encoder_learning_rate},
@@ -214,10 +229,12 @@ def train_user_contrastive(recommender: Any, sequences: Any,
             views = []
             for keep in (True, False):
                 view_times = (_subset([times[r] for r in rows], masks, keep)
-                              if times is not None and time_gaps else None)
-                batch = _batch(tokenizer, _subset([items[r] for r in rows], masks, keep),
-                               _subset([types[r] for r in rows], masks, keep), view_times,
-                               window, accelerator.device)
+                              if times is not None else None)
+                view_types = (_subset([types[r] for r in rows], masks, keep)
+                              if types is not None else None)
+                batch = _batch(tokenizer, model_config,
+                               _subset([items[r] for r in rows], masks, keep), view_types,
+                               view_times, accelerator.device)
                 views.append(torch.nn.functional.normalize(model(**batch), dim=-1))
             logits = views[0] @ views[1].T / config.temperature
             target = torch.arange(rows.size, device=logits.device)
@@ -236,23 +253,22 @@ def train_user_contrastive(recommender: Any, sequences: Any,
 
 def contrastive_vectors(model: UserContrastiveModel, recommender: Any, sequences: Any,
                         batch_size: int = 512) -> np.ndarray:
-    """L2-normalised user vectors ``(n_users, width)`` of every user's newest events.
+    """L2-normalised user vectors ``(n_users, width)`` of the events the model reads (the
+    newest ``max_position_embeddings``; see :func:`recsft.scoring.inputs.model_inputs`).
 
-    Users with no known event get a zero vector.
+    Users with no event get a zero vector.
     """
-    tokenizer, window = recommender.tokenizer, recommender.max_length
-    items, types, times = tokenizer.keep_known(sequences.items, sequences.event_types,
-                                               sequences.timestamps)
-    time_gaps = bool(getattr(model.encoder.config, "use_time_gaps", False))
+    tokenizer, model_config = recommender.tokenizer, model.encoder.config
+    items, types, times = sequences.items, sequences.event_types, sequences.timestamps or None
     device = next(model.parameters()).device
     width = model.projection[-1].out_features
     out = np.zeros((len(items), width), dtype=np.float32)
     rows = [i for i, row in enumerate(items) if row]
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        batch = _batch(tokenizer, [items[r] for r in chunk], [types[r] for r in chunk],
-                       [times[r] for r in chunk] if times is not None and time_gaps else None,
-                       window, device)
+        batch = _batch(tokenizer, model_config, [items[r] for r in chunk],
+                       [types[r] for r in chunk] if types is not None else None,
+                       [times[r] for r in chunk] if times is not None else None, device)
         with torch.no_grad():
             vectors = torch.nn.functional.normalize(model(**batch), dim=-1)
         out[chunk] = vectors.float().cpu().numpy()
@@ -265,16 +281,16 @@ def save_user_encoder(model: UserContrastiveModel, directory: str, config: Contr
     ``contrastive.json`` (the config and the loss by epoch)."""
     from safetensors.torch import save_file
 
+    from recsft.fileio import atomic_write_text
+
     os.makedirs(directory, exist_ok=True)
     model.encoder.save_pretrained(directory)
     save_file({name: value.detach().cpu().contiguous()
                for name, value in model.projection.state_dict().items()},
               os.path.join(directory, PROJECTION_FILE))
-    path = os.path.join(directory, CONTRASTIVE_FILE)
-    with open(path + ".tmp", "w") as handle:
-        json.dump({"config": dataclasses.asdict(config), "history": history or []}, handle,
-                  indent=2)
-    os.replace(path + ".tmp", path)
+    atomic_write_text(os.path.join(directory, CONTRASTIVE_FILE),
+                      json.dumps({"config": dataclasses.asdict(config), "history": history or []},
+                                 indent=2))
 
 
 def load_user_encoder(directory: str) -> tuple[UserContrastiveModel, ContrastiveConfig]:

@@ -128,12 +128,12 @@ def task_data(config: FinetuneConfig) -> tuple[Any, TaskExamples, dict[str, Any]
     Raises:
         ValueError: the pretrained run's data reaches into the label window (leakage).
     """
+    from recsft.config import RunConfig
     from recsft.data.sources import load_events
+    from recsft.runs.files import RUN_CONFIG
     from recsft.tasks.labels import make_examples, resolve_cutoff
-    from recsft.training.arguments import RunConfig
-    from recsft.training.pipeline import RUN_CONFIG_FILE
 
-    path = os.path.join(config.pretrained, RUN_CONFIG_FILE)
+    path = os.path.join(config.pretrained, RUN_CONFIG)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: not a run folder written by recsft train")
     run = RunConfig.from_yaml(path)
@@ -158,14 +158,14 @@ def task_data(config: FinetuneConfig) -> tuple[Any, TaskExamples, dict[str, Any]
     return run, examples, record
 
 
-def _encode(tokenizer: Any, examples: TaskExamples, max_length: int, append_mask: bool,
-            time_gaps: bool) -> dict[str, Any]:
-    """Token tensors of the histories, items unknown to the tokenizer dropped."""
-    items, types, times = tokenizer.keep_known(examples.items, examples.event_types,
-                                               examples.timestamps)
-    return tokenizer.encode_histories(items, types, max_length=max_length,
-                                      append_mask=append_mask, return_tensors="pt",
-                                      timestamps=times if time_gaps else None)
+def _encode(tokenizer: Any, model_config: Any, examples: TaskExamples) -> dict[str, Any]:
+    """``(n, L)`` token tensors of the histories as the encoder reads a next-item query
+    (:func:`recsft.scoring.inputs.model_inputs`: the newest events of its window, ``[MASK]``
+    appended where it uses one, unknown items read as ``[UNK]``)."""
+    from recsft.scoring.inputs import model_inputs
+
+    return model_inputs(tokenizer, model_config, examples.items, examples.event_types,
+                        examples.timestamps or None)
 
 
 def _encoder(run_dir: str, init: str, seed: int) -> Any:
@@ -201,9 +201,12 @@ def _probabilities(model: Any, batch: dict[str, Any], batch_size: int,
     return torch.cat(out).numpy().astype(np.float64)
 
 
-def train_classifier(config: FinetuneConfig, run: Any, splits: tuple[TaskExamples, ...],
+def train_classifier(config: FinetuneConfig, splits: tuple[TaskExamples, ...],
                      log_path: str | None = None) -> dict[str, Any]:
     """Train one classifier; validation and test probabilities and the training history.
+
+    The histories become inputs as the encoder reads a next-item query, by its own config
+    (:func:`recsft.scoring.inputs.model_inputs`).
 
     Returns:
         ``{"valid": (n, c), "test": (n, c), "history": [...], "best_epoch", "seconds",
@@ -215,17 +218,13 @@ def train_classifier(config: FinetuneConfig, run: Any, splits: tuple[TaskExample
 
     from recsft.tasks.classifier import SequenceClassifier
     from recsft.tokenization import BehaviorTokenizer
-    from recsft.training.pipeline import uses_mask_token
 
     started = time.perf_counter()
     set_seed(config.seed)
     train, valid, test = splits
     tokenizer = BehaviorTokenizer.from_pretrained(config.pretrained)
     encoder = _encoder(config.pretrained, config.init, config.seed)
-    time_gaps = bool(getattr(encoder.config, "use_time_gaps", False))
-    append_mask = uses_mask_token(run)
-    encoded = [_encode(tokenizer, split, run.data.max_length, append_mask, time_gaps)
-               for split in splits]
+    encoded = [_encode(tokenizer, encoder.config, split) for split in splits]
     model = SequenceClassifier(encoder, len(train.classes), config.pooling, config.dropout)
     groups = [{"params": model.head_parameters(), "lr": config.head_learning_rate}]
     if config.freeze_encoder:
@@ -308,10 +307,10 @@ def finetune(config: FinetuneConfig, output_dir: str | None = None,
     Returns:
         The record written to ``metrics.json``.
     """
+    from recsft.environment import environment
     from recsft.tasks.baselines import logistic_regression, most_frequent
-    from recsft.training.pipeline import environment
 
-    run, examples, data_record = task_data(config)
+    _, examples, data_record = task_data(config)
     splits = split_examples(examples, config.valid_fraction, config.test_fraction, config.seed)
     if config.train_fraction < 1:
         splits = (subsample(splits[0], config.train_fraction, config.seed), *splits[1:])
@@ -328,7 +327,7 @@ def finetune(config: FinetuneConfig, output_dir: str | None = None,
     }
     for method in methods:
         if method in INITS:
-            trained = train_classifier(dataclasses.replace(config, init=method), run, splits,
+            trained = train_classifier(dataclasses.replace(config, init=method), splits,
                                        log_path)
             record["methods"][method] = {
                 **_scored(trained["valid"], trained["test"], splits, config.n_resamples,
@@ -354,8 +353,8 @@ def finetune(config: FinetuneConfig, output_dir: str | None = None,
     if output_dir:
         import json
 
-        from recsft.training.pipeline import write_text_atomic
+        from recsft.fileio import atomic_write_text
 
-        write_text_atomic(os.path.join(output_dir, "metrics.json"),
+        atomic_write_text(os.path.join(output_dir, "metrics.json"),
                           json.dumps(record, indent=2, default=float))
     return record

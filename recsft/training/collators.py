@@ -1,4 +1,11 @@
-"""Batch builders for training."""
+"""Batch builders for training.
+
+The training sequences are the model's inputs by the one rule of
+:func:`recsft.scoring.inputs.model_inputs` with ``use="train"``: each user's newest
+``max_position_embeddings`` events for the Cloze models (masked here), one more for the causal
+ones (inputs and next-item labels, split here). The collators cut to the same lengths, so that a
+sequence that reaches them longer still (a dataset built another way) is read alike.
+"""
 
 from __future__ import annotations
 

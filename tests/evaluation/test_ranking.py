@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from recsft.data.split import EvalSet
-from recsft.evaluation.ranking import RankingEvaluator, popularity_scorer
+from recsft.evaluation.ranking import RankingEvaluator
+from recsft.evaluation.sampled import draw_negatives
+from recsft.scoring.popularity import popularity_scorer
 from recsft.tokenization import BehaviorTokenizer
 
 
@@ -125,7 +127,7 @@ def test_popularity_sampling_draws_only_items_seen_in_training():
     rng = np.random.default_rng(0)
     cdf, positive = np.cumsum(counts) / counts.sum(), counts > 0
     for user in range(20):
-        drawn = evaluator._draw_negatives(user, 5, cdf, positive, rng)
+        drawn = draw_negatives(evaluator, user, 5, cdf, positive, rng)
         assert len(set(drawn.tolist())) == 5 and (drawn >= 20).all()
         assert not set(drawn.tolist()) & set(evaluator._seen[user].tolist())
     result = evaluator.evaluate_sampled(lookup_scorer(eval_set, scores, tokenizer), 5,
@@ -133,74 +135,6 @@ def test_popularity_sampling_draws_only_items_seen_in_training():
     assert set(result) == {"recall@5_sampled5pop", "ndcg@5_sampled5pop", "mrr@5_sampled5pop",
                            "hit_rate@5_sampled5pop", "precision@5_sampled5pop",
                            "map@5_sampled5pop"}
-
-
-@pytest.mark.parametrize("width", [1000, 1003, 64])
-def test_block_top_k_equals_torch_topk(width, monkeypatch):
-    from recsft.evaluation import ranking
-    from recsft.evaluation.ranking import block_top_k
-
-    monkeypatch.setattr(ranking, "BLOCK_TOP_K_ITEMS", 0)  # blocks at every size
-    generator = torch.Generator().manual_seed(width)
-    scores = torch.randn(50, width, generator=generator)
-    scores[:, :7] = float("-inf")  # filtered history items
-    scores[3, -1] = 100.0  # the best item in the partial last block
-    expected = scores.topk(10, dim=1).indices
-    assert torch.equal(block_top_k(scores, 10, block=16), expected)
-    assert block_top_k(scores, 10, block=16)[3, 0] == width - 1
-
-
-
-def test_small_cpu_score_products_stay_in_torch_and_large_ones_use_numpy(monkeypatch):
-    from recsft.evaluation import ranking
-
-    generator = torch.Generator().manual_seed(0)
-    items, users = torch.randn(50, 8, generator=generator), torch.randn(6, 8, generator=generator)
-    scorer = ranking.VectorScorer(items)
-    expected = users @ items.T
-    torch.testing.assert_close(scorer.score_vectors(users), expected)
-    numpy_items = scorer._items_t
-    scorer._items_t = np.zeros_like(numpy_items)  # tells which path scored
-    torch.testing.assert_close(scorer.score_vectors(users), expected)  # 2,400 MACs: torch
-    monkeypatch.setattr(ranking, "NUMPY_PRODUCT_WORK", users.numel() * len(items))
-    assert scorer.score_vectors(users).abs().sum() == 0  # at the threshold: numpy
-    scorer._items_t = numpy_items
-    torch.testing.assert_close(scorer.score_vectors(users), expected)
-
-
-def test_slices_encoded_side_by_side_come_back_in_order_and_threads_are_restored():
-    from recsft.evaluation.ranking import encode_side_by_side
-
-    seen_threads = []
-
-    def encode(start, stop, first):
-        seen_threads.append(torch.get_num_threads())
-        return torch.arange(start, stop, dtype=torch.float32)[:, None] + first
-
-    slices = [(0, 3, 1), (3, 4, 0), (4, 9, 2), (9, 10, 5)]
-    before = torch.get_num_threads()
-    expected = [encode(*piece) for piece in slices]
-    seen_threads.clear()
-    for workers in (1, 2, 8):
-        got = encode_side_by_side(encode, slices, workers=workers)
-        assert all(torch.equal(a, b) for a, b in zip(got, expected))
-        assert torch.get_num_threads() == before
-    # Two or more workers encode with one intra-op thread each; one worker keeps the usual.
-    assert seen_threads[:4] == [before] * 4 and set(seen_threads[4:]) == {1}
-
-
-def test_an_error_in_a_side_by_side_slice_reaches_the_caller():
-    from recsft.evaluation.ranking import encode_side_by_side
-
-    def encode(start, stop, first):
-        if start == 2:
-            raise ValueError("slice 2 failed")
-        return torch.zeros(stop - start, 1)
-
-    before = torch.get_num_threads()
-    with pytest.raises(ValueError, match="slice 2 failed"):
-        encode_side_by_side(encode, [(0, 2, 0), (2, 3, 0), (3, 5, 0)], workers=2)
-    assert torch.get_num_threads() == before
 
 
 def test_batches_carry_each_rows_history_count_and_offsets():
@@ -214,30 +148,3 @@ def test_batches_carry_each_rows_history_count_and_offsets():
         for row in range(len(counts)):
             flat = batch["seen_flat"][offsets[row]:offsets[row + 1]] - row * evaluator.num_items
             assert torch.equal(flat, batch["seen"][row, : counts[row]])
-
-
-def test_encoding_threads_are_kept_and_a_forked_child_starts_its_own():
-    import os
-    import signal
-
-    import recsft.evaluation.ranking as ranking
-
-    def encode(start, stop, first):
-        return (start, stop, first)
-
-    slices = [(0, 2, 0), (2, 3, 1), (3, 5, 0)]
-    assert ranking.encode_side_by_side(encode, slices, workers=2) == slices
-    pool = ranking._encode_pool(2)
-    assert ranking.encode_side_by_side(encode, slices, workers=2) == slices
-    assert ranking._encode_pool(2) is pool
-    pid = os.fork()
-    if pid == 0:  # the child: the parent's threads are not here
-        ok = False
-        try:
-            signal.alarm(30)  # a pool without threads would wait forever
-            ok = (ranking.encode_side_by_side(encode, slices, workers=2) == slices
-                  and ranking._encode_pool(2) is not pool)
-        finally:
-            os._exit(0 if ok else 1)
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -23,10 +23,10 @@ HISTORY = ["i03", "i10", "i07", "i22"]
 
 def brute_force(recommender: Recommender, history: list[str], k: int,
                 banned: set[str] = frozenset(), allowed: set[str] | None = None) -> list[str]:
-    """Score every item with the model and take the best ``k`` outside ``banned``."""
+    """Score every item with the model and take the best ``k`` outside ``banned`` (unknown
+    items read as ``[UNK]``)."""
     model, tokenizer = recommender.model, recommender.tokenizer
-    known = [i for i in history if i in tokenizer.get_vocab()]
-    batch = tokenizer.encode_histories([known], max_length=recommender.max_length,
+    batch = tokenizer.encode_histories([history], max_length=recommender.max_length,
                                        append_mask=recommender.append_mask, return_tensors="pt")
     with torch.no_grad():
         scores = (model.encode_sequences(**batch) @ model.item_embeddings().T)[0].double()
@@ -64,11 +64,13 @@ def test_exclude_and_filters(recommender) -> None:
         recommender.recommend(HISTORY, k=3, filter="i01")
 
 
-def test_unknown_items_are_skipped_and_reported(recommender, caplog) -> None:
+def test_unknown_items_are_read_as_unk_and_reported(recommender, caplog) -> None:
+    history = ["ghost", *HISTORY, "phantom"]
     with caplog.at_level(logging.WARNING, logger="recsft.retrieval.recommender"):
-        got = recommender.recommend(["ghost", *HISTORY, "phantom"], k=5)
-    assert got == recommender.recommend(HISTORY, k=5)
-    assert "skipped 2 item id(s) unknown to the model" in caplog.text
+        got = recommender.recommend(history, k=5)
+    assert [i for i, _ in got] == brute_force(recommender, history, 5)
+    assert got == recommender.recommend(["[UNK]", *HISTORY, "[UNK]"], k=5)
+    assert "read 2 item id(s) unknown to the model as [UNK]" in caplog.text
     assert recommender.unknown_items(["ghost", "i01"]) == ["ghost"]
 
 
@@ -135,15 +137,16 @@ def test_similar_items_are_cosine_neighbours(recommender) -> None:
 
 def test_occlusion_explanation_is_the_score_drop(recommender) -> None:
     item = recommender.recommend(HISTORY, k=1)[0][0]
-    weights = recommender.explain(HISTORY + ["ghost"], item)
-    assert sorted(w.position for w in weights) == [0, 1, 2, 3]  # the unknown item has none
+    history = HISTORY + ["ghost"]
+    weights = recommender.explain(history, item)
+    assert sorted(w.position for w in weights) == [0, 1, 2, 3, 4]  # ghost is read as [UNK]
     target = recommender.item_vector(item).astype(np.float64)
-    full = recommender.encode([HISTORY])[0] @ target
+    full = recommender.encode([history])[0] @ target
     for w in weights:
-        without = [h for n, h in enumerate(HISTORY) if n != w.position]
+        without = [h for n, h in enumerate(history) if n != w.position]
         drop = full - recommender.encode([without])[0] @ target
         assert w.weight == pytest.approx(drop, rel=1e-4, abs=1e-5)
-        assert w.item_id == HISTORY[w.position]
+        assert w.item_id == history[w.position]
     assert [w.weight for w in weights] == sorted((w.weight for w in weights), reverse=True)
     assert recommender.explain([], item) == []
     with pytest.raises(KeyError, match="ghost"):
@@ -208,7 +211,7 @@ def _chain(weight: float, smoothing: float = 0.0):
 
 
 def test_transitions_mix_the_chain_into_the_ranking() -> None:
-    from recsft.evaluation.mixture import MixtureScorer
+    from recsft.scoring.mixture import MixtureScorer
 
     model, tokenizer = tiny_parts("sasrec")
     plain = Recommender(model, tokenizer, popularity=COUNTS)

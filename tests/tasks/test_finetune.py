@@ -108,12 +108,12 @@ def test_finetune_records_every_method_and_saves_the_classifier(pretrained, tmp_
 @pytest.mark.parametrize("pooling", POOLINGS)
 def test_poolings_and_frozen_encoder(pretrained, pooling) -> None:
     config = small(pretrained, pooling=pooling, freeze_encoder=True, epochs=2)
-    run, examples, _ = task_data(config)
+    _, examples, _ = task_data(config)
     splits = split_examples(examples, 0.2, 0.2, seed=0)
     from transformers import AutoModel
 
     before = AutoModel.from_pretrained(pretrained).state_dict()
-    trained = train_classifier(config, run, splits)
+    trained = train_classifier(config, splits)
     assert trained["test"].shape == (len(splits[2]), 2)
     np.testing.assert_allclose(trained["test"].sum(axis=1), 1.0, rtol=1e-6)
     after = trained["model"].encoder.state_dict()

@@ -2,7 +2,7 @@
 
 Full-ranking evaluation needs, for every user vector ``u``, the ``k`` items with the largest
 ``u · v`` outside the user's history. The dense way forms the ``(users, items)`` score matrix,
-masks the history and takes a top-K (:func:`recsft.evaluation.ranking.block_top_k`). A flat
+masks the history and takes a top-K (:func:`recsft.scoring.top_k.block_top_k`). A flat
 FAISS index (``IndexFlatIP``: exhaustive, no approximation) computes the same products block by
 block and keeps only a heap of the best ``k'`` per user, so the score matrix is never written
 out in full; on the project's 2-core CPU that is about twice as fast as product + top-K for
