@@ -19,7 +19,7 @@ _LAZY = {
     "BehaviorTokenizer": "recsft.tokenization",
     "Bert4RecConfig": "recsft.modeling",
     "Bert4RecModel": "recsft.modeling",
-    "RunConfig": "recsft.training.arguments",
+    "RunConfig": "recsft.config",
     "read_events": "recsft.data.readers",
     "EventLog": "recsft.data.events",
 }

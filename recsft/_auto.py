@@ -12,6 +12,7 @@ taking the Auto class from the module itself (its package may still be importing
 * ``tokenization_auto``: :class:`~recsft.tokenization.BehaviorTokenizer` for every config.
 
 If transformers loaded those modules before ``import recsft``, registration happens at once.
+The registration functions live in :mod:`recsft.modeling` (which never imports this module).
 """
 
 from __future__ import annotations
@@ -24,35 +25,23 @@ from types import ModuleType
 from typing import Any
 
 
-def register_configs(auto_config: Any) -> None:
-    """``AutoConfig.register`` every recsft config class."""
-    from recsft.modeling import config_classes
+def _register(name: str) -> Callable[[Any], None]:
+    """The registration function ``name`` of :mod:`recsft.modeling`, imported when called (the
+    modeling package is imported only once transformers loads an Auto module)."""
 
-    for config in config_classes():
-        auto_config.register(config.model_type, config, exist_ok=True)
+    def register(auto_class: Any) -> None:
+        import recsft.modeling
 
+        getattr(recsft.modeling, name)(auto_class)
 
-def register_models(auto_model: Any) -> None:
-    """``AutoModel.register`` every recsft model class."""
-    from recsft.modeling import model_types
-
-    for config, model in model_types().values():
-        auto_model.register(config, model, exist_ok=True)
-
-
-def register_tokenizer(auto_tokenizer: Any) -> None:
-    """``AutoTokenizer.register`` the behaviour tokenizer for every recsft config class."""
-    from recsft.modeling import config_classes
-    from recsft.tokenization import BehaviorTokenizer
-
-    for config in config_classes():
-        auto_tokenizer.register(config, fast_tokenizer_class=BehaviorTokenizer, exist_ok=True)
+    return register
 
 
 _HOOKS: dict[str, tuple[str, Callable[[Any], None]]] = {
-    "transformers.models.auto.configuration_auto": ("AutoConfig", register_configs),
-    "transformers.models.auto.modeling_auto": ("AutoModel", register_models),
-    "transformers.models.auto.tokenization_auto": ("AutoTokenizer", register_tokenizer),
+    "transformers.models.auto.configuration_auto": ("AutoConfig", _register("register_configs")),
+    "transformers.models.auto.modeling_auto": ("AutoModel", _register("register_models")),
+    "transformers.models.auto.tokenization_auto": ("AutoTokenizer",
+                                                   _register("register_tokenizer")),
 }
 
 

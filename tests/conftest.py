@@ -14,7 +14,7 @@ TINY_SYNTHETIC = {"num_users": 800, "num_items": 120, "num_categories": 6, "seed
 
 def tiny_config(tmp_path, **training):
     """A run config on tiny synthetic data that trains in seconds."""
-    from recsft.training.arguments import RunConfig
+    from recsft.config import RunConfig
 
     raw = {
         "name": "tiny",

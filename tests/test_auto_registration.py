@@ -37,3 +37,25 @@ def test_without_recsft_transformers_does_not_know_the_model(trained_run):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode != 0 and "recsft_bert4rec" in done.stderr
+
+
+def _imported_modules(path):
+    import ast
+
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):  # function-level imports included
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def test_the_models_do_not_import_the_registration_hook():
+    """``recsft._auto`` imports ``recsft.modeling`` (to register it); never the other way."""
+    from pathlib import Path
+
+    package = Path(__file__).parents[1] / "recsft"
+    assert "recsft.modeling" in set(_imported_modules(package / "_auto.py"))
+    for path in sorted((package / "modeling").glob("*.py")):
+        assert not any(name.startswith("recsft._auto") for name in _imported_modules(path)), path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 SPLITS = ("leave-one-out", "temporal", "user-kfold")
@@ -27,7 +28,7 @@ class DataConfig:
         split: ``leave-one-out``, ``temporal`` or ``user-kfold``.
         target_event_type: Leave-one-out on the last event of this type (e.g. ``buy``), with
             every behaviour before it as history.
-        cutoff: Temporal split: test cut-off (unix seconds or ISO-8601).
+        cutoff: Temporal split: test cut-off (unix seconds, ISO-8601 or a YAML date).
         valid_cutoff: Temporal split: validation cut-off, earlier than ``cutoff``.
         test_end: Temporal split: end of the test window (the target is the first event in
             ``[cutoff, test_end)``); ``None`` for no end.
@@ -56,9 +57,9 @@ class DataConfig:
     max_length: int = 50
     split: str = "leave-one-out"
     target_event_type: str | None = None
-    cutoff: int | str | None = None
-    valid_cutoff: int | str | None = None
-    test_end: int | str | None = None
+    cutoff: int | float | str | date | None = None
+    valid_cutoff: int | float | str | date | None = None
+    test_end: int | float | str | date | None = None
     folds: int = 5
     fold: int = 0
     split_seed: int = 0

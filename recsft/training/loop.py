@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from recsft.evaluation.ranking import RankingEvaluator
-from recsft.training.arguments import TrainingConfig
+from recsft.config import TrainingConfig
 from recsft.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
 

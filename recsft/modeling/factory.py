@@ -1,0 +1,128 @@
+"""Models by model type, built from a run config.
+
+The one place that turns a run config's ``model:`` section into a model: the section's fields
+(with the model's own defaults where it sets none, see :class:`recsft.config.ModelSection`)
+plus what the tokenizer and the data decide (vocabulary, special token ids, longest sequence,
+category table).
+
+Example:
+    >>> config = RunConfig.from_dict({"model": {"model_type": "sasrec"}})
+    >>> model = create_model(config, tokenizer)
+    >>> uses_mask_token("sasrec"), uses_mask_token("bert4rec")
+    (False, True)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from recsft.modeling import MODEL_FIELDS, type_classes
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from recsft.config import RunConfig
+    from recsft.tokenization import BehaviorTokenizer
+
+#: Prefix of the ``model_type`` a recsft config class writes into ``config.json``.
+CONFIG_PREFIX = "recsft_"
+
+
+def _run_model_type(model_type: Any) -> str:
+    """``"sasrec"`` for ``"sasrec"`` and for ``"recsft_sasrec"``.
+
+    Raises:
+        ConfigError: neither a run config's nor a recsft config class's model type.
+    """
+    if isinstance(model_type, str):
+        name = model_type.removeprefix(CONFIG_PREFIX)
+        if name in MODEL_FIELDS:
+            return name
+    from recsft.config import ConfigError
+    from recsft.errors import shorten
+
+    raise ConfigError(f"unknown model_type {shorten(model_type)}; expected one of "
+                      f"{', '.join(sorted(MODEL_FIELDS))}")
+
+
+def model_classes(model_type: str) -> tuple[type, type]:
+    """The (config class, model class) of a model type, importing only those two.
+
+    Args:
+        model_type: A run config's ``model.model_type`` (``"sasrec"``) or the ``model_type``
+            a recsft config writes into ``config.json`` (``"recsft_sasrec"``).
+
+    Raises:
+        ConfigError: an unknown model type (a ``ValueError``).
+    """
+    return type_classes(_run_model_type(model_type))
+
+
+def uses_mask_token(model_type: str) -> bool:
+    """Whether the model reads a history with an appended ``[MASK]`` (the Cloze family).
+
+    Read off the model's fields without importing transformers.
+
+    Args:
+        model_type: As for :func:`model_classes`.
+    """
+    return bool(MODEL_FIELDS[_run_model_type(model_type)].uses_mask_token)
+
+
+def model_config(config: RunConfig, tokenizer: BehaviorTokenizer,
+                 item_categories: np.ndarray | None = None) -> Any:
+    """The model's config class instance for a run config, sized to the tokenizer.
+
+    Args:
+        config: The run config: ``model`` gives the fields (the model's defaults for those it
+            does not set), ``data.max_length`` the longest sequence.
+        tokenizer: The run's tokenizer (vocabulary size, first item id, special token ids).
+        item_categories: ``(vocab_size, width)`` category ids per token; required when
+            ``model.use_categories``.
+
+    Returns:
+        A ``PretrainedConfig`` of the model type.
+
+    Raises:
+        ConfigError: unknown model type, a field the model type does not have, or a value of
+            the wrong type.
+        ValueError: categories asked for without a table.
+    """
+    config_class, _ = model_classes(config.model.model_type)
+    fields = config.model.resolved()
+    if config.model.use_categories:
+        if item_categories is None:
+            raise ValueError("model.use_categories needs the item category table")
+        fields["num_categories"] = int(item_categories.max())
+        fields["max_item_categories"] = int(item_categories.shape[1])
+    return config_class(
+        vocab_size=len(tokenizer), first_item_id=tokenizer.first_item_id,
+        num_token_types=tokenizer.num_token_types, max_position_embeddings=config.data.max_length,
+        pad_token_id=tokenizer.pad_token_id, mask_token_id=tokenizer.mask_token_id, **fields,
+    )
+
+
+def create_model(config: RunConfig, tokenizer: BehaviorTokenizer,
+                 item_categories: np.ndarray | None = None) -> Any:
+    """Instantiate the model a run config names, sized to the tokenizer (random weights).
+
+    Args:
+        config: The run config.
+        tokenizer: The run's tokenizer.
+        item_categories: ``(vocab_size, width)`` category ids per token; required when
+            ``model.use_categories`` (see ``recsft.training.pipeline.item_categories``).
+
+    Returns:
+        The model (a ``PreTrainedModel``), in training mode.
+
+    Raises:
+        ConfigError: as :func:`model_config`.
+        ValueError: categories asked for without a table.
+    """
+    _, model_class = model_classes(config.model.model_type)
+    model = model_class(model_config(config, tokenizer, item_categories))
+    if config.model.use_categories:
+        import torch
+
+        model.set_item_categories(torch.from_numpy(item_categories))
+    return model
