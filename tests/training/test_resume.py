@@ -246,3 +246,25 @@ def test_only_the_newest_checkpoints_and_no_leftovers_are_kept(saved):
         _train(accelerator, parts, 1)
         save_checkpoint(accelerator, directory, step, 2, *parts, dict(LOOP))
     assert sorted(os.listdir(directory)) == ["step-4", "step-5"]
+
+
+def test_the_gradient_scaler_state_is_kept_as_json(tmp_path):
+    from accelerate import Accelerator
+
+    accelerator = Accelerator()
+    parts = _parts(accelerator)
+    accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=512.0, growth_interval=7)
+    accelerator.scaler.scale(torch.ones(()))
+    accelerator.scaler.update(256.0)  # as after a step that overflowed
+    directory = str(tmp_path / "checkpoints")
+    save_checkpoint(accelerator, directory, 1, 1, *parts, dict(LOOP))
+    expected = accelerator.scaler.state_dict()
+    with open(os.path.join(latest_checkpoint(directory), "trainer_state.json")) as handle:
+        assert json.load(handle)["scaler"] == expected
+
+    accelerator.scaler = torch.amp.GradScaler("cpu")
+    _fresh_load(accelerator, latest_checkpoint(directory))
+    assert accelerator.scaler.state_dict() == expected
+    accelerator.scaler = None
+    with pytest.raises(RunFolderError, match="trainer_state.json: field 'scaler'"):
+        _fresh_load(accelerator, latest_checkpoint(directory))
