@@ -47,8 +47,8 @@ def peak_rss_gib() -> float:
 def measure_real(run_dir: str, repeats: int) -> dict:
     import torch
 
-    from recsft.evaluation.ranking import model_scorer
     from recsft.runs import Run
+    from recsft.scoring.model import model_scorer
 
     run = Run.open(run_dir)
     model, evaluator, log = run.model(), run.evaluator(), run.events()
@@ -92,7 +92,8 @@ def measure_synthetic(users: int, items: int, dim: int, seed: int, exact: bool) 
     import torch
 
     from recsft.data.split import EvalSet
-    from recsft.evaluation.ranking import RankingEvaluator, VectorScorer
+    from recsft.evaluation.ranking import RankingEvaluator
+    from recsft.scoring.vectors import VectorScorer
     from recsft.tokenization import BehaviorTokenizer
 
     rng = np.random.default_rng(seed)

@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     args = parser.parse_args()
 
-    from recsft.evaluation.ranking import model_scorer
+    from recsft.scoring.model import model_scorer
     from recsft.evaluation.statistics import normal_interval
     from recsft.config import RunConfig
     from recsft.environment import environment

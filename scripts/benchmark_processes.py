@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
 
-    from recsft.evaluation.ranking import model_scorer
+    from recsft.scoring.model import model_scorer
     from recsft.evaluation.statistics import normal_interval as interval
     from recsft.config import RunConfig
     from recsft.environment import environment

@@ -28,7 +28,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from recsft.evaluation.ranking import model_scorer, popularity_scorer
+    from recsft.scoring.model import model_scorer
+    from recsft.scoring.popularity import popularity_scorer
     from recsft.environment import environment
     from recsft.runs import Run
 

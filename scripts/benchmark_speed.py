@@ -206,7 +206,7 @@ def measure_recsft(model: str, length: int, epochs: int, warmup: int, dataset: s
 
     import torch
 
-    from recsft.evaluation.ranking import model_scorer
+    from recsft.scoring.model import model_scorer
     from recsft.config import RunConfig
     from recsft.modeling.factory import create_model
     from recsft.runs import Run

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from recsft.retrieval.recommender import Recommender
-from recsft.training.pipeline import evaluate_run
+from recsft.runs.evaluate import evaluate_run
 
 
 def test_training_beats_most_popular_by_a_wide_margin(trained_run):

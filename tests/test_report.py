@@ -44,8 +44,7 @@ def test_report_compares_runs_on_the_same_users(trained_run, tmp_path) -> None:
     from recsft.training.pipeline import run_training
 
     config, _ = trained_run
-    other = tiny_config(tmp_path / "other", epochs=2, eval_every=1)
-    other.model.model_type = "gru4rec"
+    other = tiny_config(tmp_path / "other", model_type="gru4rec", epochs=2, eval_every=1)
     run_training(other)
     out = tmp_path / "both"
     assert main(["report", "--run", config.run_dir, "--run", other.run_dir, "--output",

@@ -57,8 +57,8 @@ def evaluate_run(run: Run | str, split: str = "test", n_resamples: int = 1000,
         (``{}`` with ``n_resamples=0``).
     """
     from recsft.evaluation.beyond_accuracy import popularity_exposure
-    from recsft.evaluation.ranking import model_scorer
     from recsft.evaluation.statistics import bootstrap_interval
+    from recsft.scoring.model import model_scorer
 
     run = as_run(run)
     evaluator = run.evaluator(split, data)
@@ -67,7 +67,7 @@ def evaluate_run(run: Run | str, split: str = "test", n_resamples: int = 1000,
     scorer = model_scorer(model)
     chain = None
     if transitions:
-        from recsft.evaluation.mixture import MixtureScorer
+        from recsft.scoring.mixture import MixtureScorer
 
         chain = run.transitions()
         if chain.settings.weight is None:
@@ -137,15 +137,14 @@ def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
         DEFAULT_SMOOTHINGS,
         DEFAULT_TEMPERATURES,
         DEFAULT_WEIGHTS,
-        BatchSoftmax,
-        MixtureScorer,
         choose_mixture,
     )
-    from recsft.evaluation.ranking import model_scorer
     from recsft.modeling.transitions import ItemTransitions, TransitionSettings
     from recsft.runs.data import build_evaluator
     from recsft.runs.files import TRANSITIONS
     from recsft.runs.update import updating
+    from recsft.scoring.mixture import BatchSoftmax, MixtureScorer
+    from recsft.scoring.model import model_scorer
 
     run = as_run(run)
     tokenizer, splits = run.tokenizer, run.splits()

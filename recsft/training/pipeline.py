@@ -136,13 +136,14 @@ def check_model_memory(config: RunConfig, prepared: PreparedData, num_processes:
     """
     import torch
 
-    from recsft.modeling.factory import create_model
+    from recsft.modeling.factory import model_classes, model_config
     from recsft.training.memory import check_memory, estimate_memory
 
+    model = model_config(config, prepared.tokenizer, prepared.item_categories)
+    _, model_class = model_classes(config.model.model_type)
     with torch.device("meta"):
-        shell = create_model(config, prepared.tokenizer, prepared.item_categories)
+        shell = model_class(model)
     parameters = sum(p.numel() for p in shell.parameters())
-    model = shell.config
     check_memory(estimate_memory(
         parameters, prepared.tokenizer.num_items, int(model.hidden_size),
         int(getattr(model, "num_hidden_layers", 1)),
@@ -204,10 +205,10 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
     from accelerate.utils import set_seed
 
     from recsft.environment import environment
-    from recsft.evaluation.ranking import popularity_scorer
     from recsft.modeling.factory import create_model, uses_mask_token
     from recsft.runs.files import CHECKPOINT_DIR, TRACKER_DIR, TRAINING_LOG, WEIGHTS
     from recsft.runs.write import finish_run, write_run
+    from recsft.scoring.popularity import popularity_scorer
     from recsft.training.collators import CausalCollator
     from recsft.training.loop import fit
     from recsft.training.masking import ClozeMasking, PadCollator

@@ -151,10 +151,10 @@ def run_variants(
         "most_popular", "users"[, "drift"]}}, "summary": {metric: {...}},
         "most_popular_summary": {...}}``.
     """
-    from recsft.evaluation.ranking import model_scorer
     from recsft.evaluation.segments import segment_metrics
     from recsft.evaluation.statistics import bootstrap_interval
     from recsft.runs import Run
+    from recsft.scoring.model import model_scorer
     from recsft.training.pipeline import run_training
 
     results: dict[str, Any] = {}

@@ -12,14 +12,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 from conftest import tiny_config  # noqa: E402
 
 from recsft.retrieval.recommender import Recommender  # noqa: E402
-from recsft.training.pipeline import evaluate_run, run_training  # noqa: E402
+from recsft.runs.evaluate import evaluate_run  # noqa: E402
+from recsft.training.pipeline import run_training  # noqa: E402
 
 
 @pytest.mark.parametrize("model_type", ["sasrec", "gru4rec", "lstm_attention"])
 def test_model_type_trains_evaluates_and_recommends(tmp_path, model_type):
-    config = tiny_config(tmp_path, epochs=15, eval_every=5)
-    config.model.model_type = model_type
-    config.model.num_hidden_layers = 1
+    config = tiny_config(tmp_path, model_type=model_type, epochs=15, eval_every=5)
     record = run_training(config)
     popular = record["baselines"]["most_popular"]["test"]["ndcg@10"]
     assert record["test"]["ndcg@10"] > 2 * popular

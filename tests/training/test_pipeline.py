@@ -31,34 +31,12 @@ def _config(tmp_path, **data):
     return config
 
 
-def test_splits_from_the_run_config(tmp_path):
-    from recsft.training.pipeline import prepare_data, split_events
+def test_sliding_windows_add_training_rows(tmp_path):
+    from recsft.training.pipeline import prepare_data
 
-    log, loo = split_events(_config(tmp_path))
-    assert loo.protocol == "leave-one-out" and len(loo.test) > 0
-    _, buys = split_events(_config(tmp_path, target_event_type="buy"))
-    assert 0 < len(buys.test) < len(loo.test)
-    assert set(buys.test.target_event_types) == {"buy"}
-    _, kfold = split_events(_config(tmp_path, split="user-kfold", folds=4, fold=1))
-    held_out = set(kfold.test.user_ids)
-    assert held_out and not held_out & set(kfold.train.user_ids)
-    times = log.frame["timestamp"]
-    cutoff, valid_cutoff = int(times.quantile(0.9)), int(times.quantile(0.8))
-    _, temporal = split_events(_config(tmp_path, split="temporal", cutoff=cutoff,
-                                       valid_cutoff=valid_cutoff))
-    assert max(max(t) for t in temporal.train.timestamps if t) < valid_cutoff
     windows = prepare_data(_config(tmp_path, train_stride=5, max_length=10))
     plain = prepare_data(_config(tmp_path, max_length=10))
     assert windows.train_dataset.num_rows > plain.train_dataset.num_rows
-
-
-def test_temporal_split_needs_both_cutoffs(tmp_path):
-    from recsft.training.pipeline import split_events
-
-    with pytest.raises(ValueError, match="needs data.cutoff and data.valid_cutoff"):
-        split_events(_config(tmp_path, split="temporal", cutoff=10))
-    with pytest.raises(ValueError, match="unknown split 'random'"):
-        split_events(_config(tmp_path, split="random"))
 
 
 @pytest.mark.parametrize("model_type", ["bert4rec", "gru4rec"])
@@ -67,11 +45,15 @@ def test_time_gaps_and_categories_through_the_pipeline(tmp_path, model_type):
     import os
 
     from recsft.retrieval.recommender import Recommender
-    from recsft.training.pipeline import CATEGORIES_FILE, evaluate_run, run_training
+    from recsft.runs.evaluate import evaluate_run
+    from recsft.runs.files import CATEGORIES as CATEGORIES_FILE
+    from recsft.training.pipeline import run_training
 
     config = _config(tmp_path)
     config.training.epochs, config.training.eval_every = 2, 1
     config.model.model_type = model_type
+    if model_type == "gru4rec":  # transformer fields of the tiny config do not apply
+        del config.model.num_attention_heads, config.model.intermediate_size
     config.model.use_time_gaps = config.model.use_categories = True
     record = run_training(config)
     assert evaluate_run(config.run_dir)["metrics"] == record["test"]
@@ -99,7 +81,7 @@ def test_categories_need_an_item_table(tmp_path):
 
 def test_model_fields_of_another_model_type_are_rejected(tmp_path):
     from recsft.tokenization import BehaviorTokenizer
-    from recsft.training.pipeline import create_model
+    from recsft.modeling.factory import create_model
 
     config = _config(tmp_path)
     config.model.model_type, config.model.attention_type = "sasrec", "dot"
@@ -109,12 +91,13 @@ def test_model_fields_of_another_model_type_are_rejected(tmp_path):
 
 def test_norm_first_reaches_transformers_and_is_rejected_for_recurrent_models(tmp_path):
     from recsft.tokenization import BehaviorTokenizer
-    from recsft.training.pipeline import create_model
+    from recsft.modeling.factory import create_model
 
     config = _config(tmp_path)
     config.model.model_type, config.model.norm_first = "sasrec", True
     model = create_model(config, BehaviorTokenizer.from_sequences([["a"]]))
     assert model.config.norm_first and model.final_layer_norm is not None
     config.model.model_type = "gru4rec"
+    del config.model.num_attention_heads, config.model.intermediate_size
     with pytest.raises(ValueError, match="model.norm_first does not apply to model_type"):
         create_model(config, BehaviorTokenizer.from_sequences([["a"]]))
