@@ -137,36 +137,10 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
         return [token for token, _ in ordered[len(SPECIAL_TOKENS):]]
 
     def known_positions(self, histories: Sequence[Sequence[str]]) -> list[list[int]]:
-        """The positions of each history whose items this tokenizer knows, oldest first."""
+        """The positions of each history whose items this tokenizer knows, oldest first (the
+        ``unknown="drop"`` policy of :func:`recsft.scoring.inputs.model_inputs`)."""
         vocab = self._item_vocab
         return [[i for i, item in enumerate(history) if item in vocab] for history in histories]
-
-    def keep_known(
-        self,
-        histories: Sequence[Sequence[str]],
-        event_types: Sequence[Sequence[Any]] | None = None,
-        timestamps: Sequence[Sequence[Any]] | None = None,
-    ) -> tuple[list[list[str]], list[list[Any]] | None, list[list[Any]] | None]:
-        """Drop the items this tokenizer does not know, with their parallel entries.
-
-        Model inputs follow :func:`recsft.scoring.inputs.model_inputs` (whose ``unknown="drop"``
-        policy this is); this is the bare filter.
-
-        Args:
-            histories: Item-id sequences.
-            event_types: Optional parallel event types.
-            timestamps: Optional parallel times.
-
-        Returns:
-            ``(histories, event_types, timestamps)`` without the unknown items (``None`` where
-            not given).
-        """
-        keep = self.known_positions(histories)
-
-        def pick(rows: Sequence[Sequence[Any]] | None) -> list[list[Any]] | None:
-            return None if rows is None else [[row[i] for i in k] for row, k in zip(rows, keep)]
-
-        return pick(histories), pick(event_types), pick(timestamps)
 
     def items_to_ids(self, items: Sequence[str]) -> list[int]:
         """Token ids of items; unknown items map to the ``[UNK]`` id."""

@@ -45,8 +45,7 @@ def test_evaluator_gives_the_same_lists_through_the_index_as_densely(model_type,
     monkeypatch.setattr(ranking, "EXACT_CHUNK_USERS", 8)
     model, tokenizer = tiny_parts(model_type)
     eval_set = tiny_eval_set()
-    evaluator = RankingEvaluator(eval_set, tokenizer, max_length=8, ks=(1, 2),
-                                 batch_size=8, append_mask=model_type == "bert4rec")
+    evaluator = RankingEvaluator(eval_set, tokenizer, model.config, ks=(1, 2), batch_size=8)
     scorer = ModelScorer(model)
     top_index, targets = evaluator.top_k(scorer)
     # Chunks of short histories go through the index; the longest (2 + 6 > 60 / 8) does not.
@@ -90,8 +89,7 @@ def test_slices_ranked_where_they_are_encoded_give_the_whole_batch_lists(model_t
 
     model, tokenizer = tiny_parts(model_type)
     eval_set = tiny_eval_set(n_users=30, seed=7)
-    evaluator = RankingEvaluator(eval_set, tokenizer, max_length=8, ks=(1, 3), batch_size=30,
-                                 append_mask=model_type == "bert4rec")
+    evaluator = RankingEvaluator(eval_set, tokenizer, model.config, ks=(1, 3), batch_size=30)
     rows = []
     ranked = evaluator._dense_top_k
 

@@ -148,3 +148,22 @@ def test_batches_carry_each_rows_history_count_and_offsets():
         for row in range(len(counts)):
             flat = batch["seen_flat"][offsets[row]:offsets[row + 1]] - row * evaluator.num_items
             assert torch.equal(flat, batch["seen"][row, : counts[row]])
+
+
+def test_the_inputs_come_from_the_models_config_or_its_three_settings():
+    from recsft.scoring.inputs import InputConfig
+
+    tokenizer, eval_set, _ = setup(n_users=6, seed=2)
+    by_hand = RankingEvaluator(eval_set, tokenizer, max_length=4, append_mask=True)
+    by_config = RankingEvaluator(eval_set, tokenizer, {"max_position_embeddings": 4,
+                                                       "uses_mask_token": True})
+    assert by_hand._input_ids == by_config._input_ids
+    assert all(ids[-1] == tokenizer.mask_token_id and len(ids) <= 4
+               for ids in by_config._input_ids)
+    assert by_config.protocol.max_length == 4
+    causal = RankingEvaluator(eval_set, tokenizer, InputConfig(4))
+    assert all(tokenizer.mask_token_id not in ids for ids in causal._input_ids)
+    with pytest.raises(ValueError, match="the model's config, or"):
+        RankingEvaluator(eval_set, tokenizer)
+    with pytest.raises(ValueError, match="the model's config, or"):
+        RankingEvaluator(eval_set, tokenizer, InputConfig(4), max_length=4)
