@@ -24,8 +24,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from recsft.evaluation.ranking import RankingEvaluator
 from recsft.config import TrainingConfig
+from recsft.evaluation.ranking import RankingEvaluator
 from recsft.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
 
