@@ -35,7 +35,7 @@ import torch
 from recsft.retrieval.explain import METHODS, HistoryWeight, attention_weights, occlusion_weights
 from recsft.retrieval.index import ItemIndex
 from recsft.retrieval.popularity import Popularity
-from recsft.scoring.inputs import model_inputs
+from recsft.scoring.inputs import check_parallel, model_inputs
 from recsft.tokenization import BehaviorTokenizer
 
 if TYPE_CHECKING:
@@ -48,19 +48,6 @@ logger = logging.getLogger(__name__)
 # An allow-list of item ids, or a predicate on an item id (applied to every indexed item).
 ItemFilter = Collection[str] | Callable[[str], bool]
 Recommendations = list[tuple[str, float]]
-
-
-def _parallel(name: str, values: Sequence[Sequence] | None, histories: Sequence[Sequence[str]]):
-    """Check that ``values`` has one row per history, each as long as its history."""
-    if values is None:
-        return
-    if len(values) != len(histories):
-        raise ValueError(f"{name} must hold one row per history: expected {len(histories)} "
-                         f"rows, got {len(values)}")
-    for row, (value, history) in enumerate(zip(values, histories)):
-        if len(value) != len(history):
-            raise ValueError(f"{name}[{row}] has {len(value)} entries for a history of "
-                             f"{len(history)} items")
 
 
 class Recommender:
@@ -229,8 +216,7 @@ class Recommender:
         Raises:
             ValueError: ``event_types`` or ``timestamps`` are not parallel to ``histories``.
         """
-        _parallel("event_types", event_types, histories)
-        _parallel("timestamps", timestamps, histories)
+        check_parallel(histories, event_types, timestamps, empty_times=False)
         batch = model_inputs(self.tokenizer, self.model.config, histories, event_types,
                              timestamps)
         device = next(self.model.parameters()).device
@@ -312,8 +298,7 @@ class Recommender:
         if exclude is not None and len(exclude) != len(histories):
             raise ValueError(f"exclude must hold one collection per history: expected "
                              f"{len(histories)}, got {len(exclude)}")
-        _parallel("event_types", event_types, histories)
-        _parallel("timestamps", timestamps, histories)
+        check_parallel(histories, event_types, timestamps, empty_times=False)
         allowed = self._allowed(filter)
         unknown = sorted({item for history in histories for item in self.unknown_items(history)})
         if unknown:

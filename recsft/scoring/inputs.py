@@ -140,15 +140,22 @@ def _check_unknown(unknown: str) -> None:
 
 def check_parallel(histories: Sequence[Sequence[str]],
                    event_types: Sequence[Sequence[Any]] | None = None,
-                   timestamps: Sequence[Sequence[Any]] | None = None) -> None:
+                   timestamps: Sequence[Sequence[Any]] | None = None, *,
+                   empty_times: bool = True) -> None:
     """Check that the event types and timestamps have one row per history, each as long as its
-    history (a row of timestamps may also be empty: unknown times).
+    history.
+
+    Args:
+        histories: ``n`` item-id sequences.
+        event_types: Optional rows of event types.
+        timestamps: Optional rows of times.
+        empty_times: Also accept an empty row of timestamps (that user's times are unknown).
 
     Raises:
         RecsftError: a row count or a row length that does not match, naming the row.
     """
     for name, rows, may_be_empty in (("event_types", event_types, False),
-                                     ("timestamps", timestamps, True)):
+                                     ("timestamps", timestamps, empty_times)):
         if rows is None:
             continue
         if len(rows) != len(histories):

@@ -110,11 +110,13 @@ def test_event_types_and_timestamps_must_be_parallel(recommender) -> None:
     times = [0, 60, 3600, 7200]
     got = recommender.recommend(HISTORY, k=3, event_types=types, timestamps=times)
     assert len(got) == 3
-    with pytest.raises(ValueError, match=r"event_types\[1\] has 1 entries for a history of 2"):
+    with pytest.raises(ValueError, match=r"event_types\[1\]: expected 2 entries, one per"):
         recommender.recommend_batch([HISTORY, ["i1", "i2"]], k=3,
                                     event_types=[types, ["view"]])
-    with pytest.raises(ValueError, match="timestamps must hold one row per history"):
+    with pytest.raises(ValueError, match=r"timestamps: expected one row per history \(1\), got 2"):
         recommender.recommend_batch([HISTORY], k=3, timestamps=[times, times])
+    with pytest.raises(ValueError, match=r"timestamps\[0\]: expected 4 entries"):
+        recommender.recommend(HISTORY, k=3, timestamps=[])  # the service wants every time
     with pytest.raises(TypeError, match=r"histories\[0\] must be a sequence"):
         recommender.recommend_batch(["i01"], k=3)
     with pytest.raises(ValueError, match="k must be a positive integer"):
