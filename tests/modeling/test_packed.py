@@ -98,7 +98,7 @@ def test_wrong_number_of_projections_is_refused():
 
 @needs_onednn
 def test_the_evaluation_scorer_encodes_through_packs_on_the_cpu():
-    from recsft.evaluation.ranking import model_scorer
+    from recsft.scoring.model import model_scorer
 
     scorer = model_scorer(_model("bert4rec"))
     assert scorer.projections is not None
