@@ -83,6 +83,10 @@ def test_compare_command(trained_run, tmp_path, capsys):
     generator = torch.Generator().manual_seed(0)
     weights[key] = weights[key] + 0.05 * torch.randn(weights[key].shape, generator=generator)
     save_file(weights, str(other / "model.safetensors"), metadata={"format": "pt"})
+    # A changed model is refused until its owner records it on purpose.
+    assert main(["compare", config.run_dir, str(other)]) == 2
+    assert "model.safetensors: differs" in capsys.readouterr().err
+    assert main(["run", "seal", "--run", str(other)]) == 0
     out_file = tmp_path / "compare.json"
     assert main(["compare", config.run_dir, str(other), "--output", str(out_file)]) == 0
     table = capsys.readouterr().out
@@ -126,8 +130,7 @@ def test_evaluate_transfers_to_other_data(trained_run, tmp_path, capsys):
 
 
 def _tiny_run(tmp_path) -> str:
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "retrieval"))
-    from tiny_run import save_run
+    from tests.retrieval.tiny_run import save_run
 
     return save_run(tmp_path / "run")
 

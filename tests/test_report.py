@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 
 from recsft.cli import main
@@ -36,12 +35,8 @@ def test_report_of_one_run(trained_run, tmp_path, capsys) -> None:
 
 
 def test_report_compares_runs_on_the_same_users(trained_run, tmp_path) -> None:
-    import sys
-
-    sys.path.insert(0, os.path.dirname(__file__))
-    from conftest import tiny_config
-
     from recsft.training.pipeline import run_training
+    from tests.conftest import tiny_config
 
     config, _ = trained_run
     other = tiny_config(tmp_path / "other", model_type="gru4rec", epochs=2, eval_every=1)

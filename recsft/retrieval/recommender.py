@@ -105,28 +105,16 @@ class Recommender:
             transitions: Also load its item transitions (``transitions.safetensors``) and
                 score with the mixture.
 
+        The folder is opened as a :class:`recsft.runs.Run` (manifest and digests checked,
+        weights from safetensors only, every id-bearing file against the tokenizer).
+
         Raises:
-            FileNotFoundError: ``transitions`` and the run has none.
+            RunFolderError: the run is incomplete, altered or unsafe, the index was built for
+                another model, or ``transitions`` and the run has none.
         """
-        from transformers import AutoModel
+        from recsft.runs import Run
 
-        from recsft.modeling import register_auto_classes
-
-        register_auto_classes()
-
-        run_dir = str(run_dir)
-        if not os.path.isdir(run_dir):
-            raise FileNotFoundError(f"{run_dir}: no such run folder")
-        model = AutoModel.from_pretrained(run_dir)
-        tokenizer = BehaviorTokenizer.from_pretrained(run_dir)
-        index = ItemIndex.load(index_dir or run_dir)
-        chain = None
-        if transitions:
-            from recsft.modeling.transitions import ItemTransitions
-
-            chain = ItemTransitions.load(run_dir)
-        return cls(model, tokenizer, index, popularity=Popularity.load(run_dir),
-                   transitions=chain)
+        return Run.open(run_dir).recommender(index_dir=index_dir, transitions=transitions)
 
     @property
     def max_length(self) -> int:

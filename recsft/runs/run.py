@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from recsft.modeling.transitions import ItemTransitions
     from recsft.retrieval.index import ItemIndex
     from recsft.retrieval.popularity import Popularity
+    from recsft.retrieval.recommender import Recommender
     from recsft.tokenization import BehaviorTokenizer
 
 _CODE_KEYS = ("auto_map", "custom_pipelines")
@@ -236,6 +237,17 @@ class Run:
             raise RunFolderError(f"{self.path / F.TRANSITIONS}: covers {chain.num_items} items, "
                                  f"the tokenizer {self.tokenizer.num_items}; not the same run")
         return chain
+
+    def recommender(self, index_dir: str | os.PathLike | None = None,
+                    transitions: bool = False) -> Recommender:
+        """A :class:`~recsft.retrieval.recommender.Recommender` over this run (its model,
+        tokenizer, index — or one built for it in ``index_dir`` —, popularity, and with
+        ``transitions`` its item transitions)."""
+        from recsft.retrieval.recommender import Recommender
+
+        return Recommender(self.model(), self.tokenizer, self.index(index_dir),
+                           popularity=self.popularity(),
+                           transitions=self.transitions() if transitions else None)
 
     def category_names(self) -> list[str] | None:
         """Names of category ids ``1..n`` (``categories.json``) for models with categories."""

@@ -1,5 +1,3 @@
-import os
-import sys
 
 import numpy as np
 import pytest
@@ -9,9 +7,7 @@ from recsft.data.split import EvalSet
 from recsft.evaluation.ranking import RankingEvaluator
 from recsft.scoring.exact_search import filtered_top_k, search_pays
 from recsft.scoring.model import ModelScorer
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "retrieval"))
-from tiny_run import ITEMS, tiny_parts  # noqa: E402
+from tests.retrieval.tiny_run import ITEMS, tiny_parts  # noqa: E402
 
 
 def tiny_eval_set(n_users=30, seed=0):

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, os.path.dirname(__file__))
-from tiny_run import COUNTS, ITEMS, save_run, tiny_parts  # noqa: E402
-
+from recsft.errors import RunFolderError  # noqa: E402
 from recsft.retrieval.popularity import POPULARITY_FILE, Popularity  # noqa: E402
 from recsft.retrieval.recommender import Recommender  # noqa: E402
+from recsft.runs import Run  # noqa: E402
+from tests.retrieval.tiny_run import COUNTS, ITEMS, save_run, tiny_parts  # noqa: E402
 
 HISTORY = ["i03", "i10", "i07", "i22"]
 
@@ -188,11 +187,12 @@ def test_from_pretrained_reads_the_run_folder(tmp_path) -> None:
         recommender, HISTORY, 5)
     with open(os.path.join(run, POPULARITY_FILE), "w") as handle:
         json.dump({"i00": -1}, handle)
+    with pytest.raises(RunFolderError, match=f"{POPULARITY_FILE}: differs from the file"):
+        Recommender.from_pretrained(run)
+    # Even recorded in the manifest (a crafted folder), the counts themselves are checked.
     with pytest.raises(ValueError, match=f"{POPULARITY_FILE}: popularity of item 'i00' must be "
                                          "a non-negative number"):
-        Recommender.from_pretrained(run)
-    os.remove(os.path.join(run, POPULARITY_FILE))
-    assert Recommender.from_pretrained(run).popularity is None
+        Run.seal(run)
 
 
 def test_popularity_ranks_stably() -> None:
@@ -254,8 +254,9 @@ def test_transitions_must_be_fitted_for_the_same_items(tmp_path) -> None:
         Recommender(model, tokenizer, transitions=ItemTransitions.fit(
             [[0, 1]], 5, _chain(0.5).settings))
     run = save_run(tmp_path / "run")
-    with pytest.raises(FileNotFoundError, match="recsft transitions --run"):
+    with pytest.raises(RunFolderError, match="recsft transitions --run"):
         Recommender.from_pretrained(run, transitions=True)
     _chain(1.0).save(run)
+    Run.seal(run)
     loaded = Recommender.from_pretrained(run, transitions=True)
     assert [i for i, _ in loaded.recommend(HISTORY, k=2)] == ["i40", "i50"]

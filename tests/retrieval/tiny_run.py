@@ -37,10 +37,22 @@ def tiny_parts(model_type: str = "sasrec", max_length: int = 8):
 
 
 def save_run(directory, model_type: str = "sasrec") -> str:
-    """Write what ``Recommender.from_pretrained`` reads into ``directory``."""
+    """Write a complete run folder (what ``Recommender.from_pretrained`` reads, a run config,
+    empty metrics, the manifest) into ``directory``."""
+    import json
+
+    import yaml
+
+    from recsft.config import RunConfig
+    from recsft.runs import Run
+
     model, tokenizer = tiny_parts(model_type)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     ItemIndex(model.item_embeddings().detach().numpy(), tokenizer.item_ids).save(directory)
     Popularity(COUNTS).save(directory)
+    config = RunConfig.from_dict({"name": "tiny", "model": {"model_type": model_type}})
+    (directory / "run_config.yaml").write_text(yaml.safe_dump(config.to_dict()))
+    (directory / "metrics.json").write_text(json.dumps({}))
+    Run.seal(directory)
     return str(directory)

@@ -1,7 +1,5 @@
 """The one rule that turns histories into model inputs, and every path that must follow it."""
 
-import os
-import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -21,9 +19,7 @@ from recsft.scoring.inputs import (
     read_positions,
 )
 from recsft.tokenization import NO_GAP, UNK, BehaviorTokenizer, time_gap_ids
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "retrieval"))
-from tiny_run import ITEMS, tiny_parts  # noqa: E402
+from tests.retrieval.tiny_run import ITEMS, tiny_parts  # noqa: E402
 
 TYPES = ("view", "cart")
 WINDOW = 8  # tiny_parts' max_position_embeddings

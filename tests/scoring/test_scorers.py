@@ -1,5 +1,3 @@
-import os
-import sys
 
 import numpy as np
 import pytest
@@ -11,9 +9,7 @@ from recsft.scoring.inputs import model_inputs
 from recsft.scoring.model import ModelScorer
 from recsft.scoring.popularity import popularity_scorer
 from recsft.scoring.vectors import VectorScorer
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "retrieval"))
-from tiny_run import ITEMS, tiny_parts  # noqa: E402
+from tests.retrieval.tiny_run import ITEMS, tiny_parts  # noqa: E402
 
 
 def test_small_cpu_score_products_stay_in_torch_and_large_ones_use_numpy(monkeypatch):

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from conftest import tiny_config  # noqa: E402
 
 from recsft.tasks.baselines import BagVocabulary, bag_features, logistic_regression  # noqa: E402
 from recsft.tasks.classifier import POOLINGS, SequenceClassifier  # noqa: E402
@@ -24,6 +20,7 @@ from recsft.tasks.finetune import (  # noqa: E402
     train_classifier,
 )
 from recsft.tasks.labels import DAY, TaskConfig, TaskExamples  # noqa: E402
+from tests.conftest import tiny_config  # noqa: E402
 
 CUTOFF = 1_600_000_000 + 20 * DAY
 

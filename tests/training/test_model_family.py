@@ -1,19 +1,15 @@
 """Every model type trains through the same pipeline, beats most-popular, and its run folder
 serves recommendations equal to scoring every item with the model."""
 
-import os
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from conftest import tiny_config  # noqa: E402
-
 from recsft.retrieval.recommender import Recommender  # noqa: E402
 from recsft.runs.evaluate import evaluate_run  # noqa: E402
 from recsft.training.pipeline import run_training  # noqa: E402
+from tests.conftest import tiny_config  # noqa: E402
 
 
 @pytest.mark.parametrize("model_type", ["sasrec", "gru4rec", "lstm_attention"])

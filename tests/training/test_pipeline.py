@@ -20,10 +20,7 @@ def test_cpu_processes_when_launched_distributed_without_gpu(monkeypatch):
 
 
 def _config(tmp_path, **data):
-    import sys
-
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1]))
-    from conftest import tiny_config
+    from tests.conftest import tiny_config
 
     config = tiny_config(tmp_path)
     for key, value in data.items():
@@ -80,8 +77,8 @@ def test_categories_need_an_item_table(tmp_path):
 
 
 def test_model_fields_of_another_model_type_are_rejected(tmp_path):
-    from recsft.tokenization import BehaviorTokenizer
     from recsft.modeling.factory import create_model
+    from recsft.tokenization import BehaviorTokenizer
 
     config = _config(tmp_path)
     config.model.model_type, config.model.attention_type = "sasrec", "dot"
@@ -90,8 +87,8 @@ def test_model_fields_of_another_model_type_are_rejected(tmp_path):
 
 
 def test_norm_first_reaches_transformers_and_is_rejected_for_recurrent_models(tmp_path):
-    from recsft.tokenization import BehaviorTokenizer
     from recsft.modeling.factory import create_model
+    from recsft.tokenization import BehaviorTokenizer
 
     config = _config(tmp_path)
     config.model.model_type, config.model.norm_first = "sasrec", True

@@ -3,13 +3,9 @@
 import json
 import math
 import os
-import sys
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from conftest import tiny_config  # noqa: E402
 
 from recsft.training.repeats import (  # noqa: E402
     drift_labels,
@@ -18,6 +14,7 @@ from recsft.training.repeats import (  # noqa: E402
     summarise,
     time_window_variants,
 )
+from tests.conftest import tiny_config  # noqa: E402
 
 
 def test_window_cutoffs_tile_the_end_of_the_log(tmp_path):

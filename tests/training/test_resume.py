@@ -6,14 +6,10 @@ import json
 import os
 import pickle
 import random
-import sys
 
 import numpy as np
 import pytest
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from conftest import tiny_config  # noqa: E402
 
 from recsft.errors import RecsftError, RunFolderError  # noqa: E402
 from recsft.training import masking  # noqa: E402
@@ -24,6 +20,7 @@ from recsft.training.checkpoint import (  # noqa: E402
     save_checkpoint,
 )
 from recsft.training.pipeline import run_training  # noqa: E402
+from tests.conftest import tiny_config  # noqa: E402
 
 
 class _Planted:

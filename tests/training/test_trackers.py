@@ -3,13 +3,10 @@
 import glob
 import os
 import struct
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-from conftest import tiny_config  # noqa: E402
 
 from recsft.runs.files import TRACKER_DIR  # noqa: E402
 from recsft.training.pipeline import run_training, tracker_names  # noqa: E402
+from tests.conftest import tiny_config  # noqa: E402
 
 
 def scalar_tags(folder):
