@@ -126,3 +126,57 @@ def create_model(config: RunConfig, tokenizer: BehaviorTokenizer,
 
         model.set_item_categories(torch.from_numpy(item_categories))
     return model
+
+
+#: Keys of a ``config.json`` that name code to import; recsft never follows them.
+CODE_KEYS = ("auto_map", "custom_pipelines")
+
+
+def load_model(directory: Any) -> Any:
+    """A recsft model saved with ``save_pretrained``, loaded without running code from it.
+
+    The config's ``model_type`` picks one of recsft's own model classes (never ``auto_map`` /
+    ``trust_remote_code``), and the weights come from ``model.safetensors`` only.
+
+    Args:
+        directory: The folder (a run, a task's classifier, a user encoder).
+
+    Returns:
+        The model in eval mode.
+
+    Raises:
+        RunFolderError: no readable ``config.json``, a config naming code to import, an unknown
+            model type, or weights that are missing, pickled only, or do not fit.
+    """
+    import json
+    import os
+
+    from recsft.errors import RunFolderError
+
+    path = os.path.join(os.fspath(directory), "config.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunFolderError(f"{path}: cannot be read as a model config ({err})") from None
+    if not isinstance(config, dict):
+        raise RunFolderError(f"{path}: expected a JSON object")
+    for key in CODE_KEYS:
+        if key in config:
+            raise RunFolderError(f"{path}: field '{key}' points at code to import; recsft never "
+                                 "runs code from a model folder (remove the field)")
+    try:
+        _, model_class = model_classes(config.get("model_type"))
+    except ValueError:
+        raise RunFolderError(f"{path}: field 'model_type' is not a recsft model type") from None
+    weights = os.path.join(os.fspath(directory), "model.safetensors")
+    if not os.path.isfile(weights):
+        raise RunFolderError(f"{weights}: missing; recsft loads weights from safetensors only")
+    try:
+        model = model_class.from_pretrained(os.fspath(directory), use_safetensors=True,
+                                            trust_remote_code=False)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
+        text = " ".join(str(err).split())[:300]
+        raise RunFolderError(f"{weights}: cannot be loaded into a {config['model_type']} model "
+                             f"({text})") from None
+    return model.eval()

@@ -62,23 +62,29 @@ def load_log(config: RunConfig) -> EventLog:
 
 
 def build_evaluator(config: RunConfig, eval_set: Any, tokenizer: BehaviorTokenizer,
-                    protocol: str) -> RankingEvaluator:
+                    protocol: str, model_config: Any) -> RankingEvaluator:
     """The evaluator a config asks for, on one evaluation set.
+
+    Args:
+        config: The run config (its ``evaluation`` section).
+        eval_set: The users, histories and targets.
+        tokenizer: The run's tokenizer.
+        protocol: The split's name, recorded beside the numbers.
+        model_config: The model's config (object or ``config.json`` dict): how a history
+            becomes model inputs (:func:`recsft.scoring.inputs.model_inputs`).
 
     Raises:
         RecsftError: the evaluation set is empty.
     """
     from recsft.evaluation.ranking import RankingEvaluator
-    from recsft.modeling.factory import uses_mask_token
 
     if len(eval_set) == 0:
         raise RecsftError(f"data.split: the split '{protocol}' leaves no user to evaluate; "
                           "check the split settings of the data section")
     return RankingEvaluator(
-        eval_set, tokenizer, max_length=config.data.max_length, ks=config.evaluation.ks,
+        eval_set, tokenizer, model_config, ks=config.evaluation.ks,
         filter_seen=config.evaluation.filter_seen, batch_size=config.evaluation.batch_size,
-        split=protocol, append_mask=uses_mask_token(config.model.model_type),
-        time_gaps=config.model.use_time_gaps,
+        split=protocol,
     )
 
 

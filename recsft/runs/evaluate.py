@@ -148,7 +148,8 @@ def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
 
     run = as_run(run)
     tokenizer, splits = run.tokenizer, run.splits()
-    valid = build_evaluator(run.config, splits.valid, tokenizer, splits.protocol)
+    valid = build_evaluator(run.config, splits.valid, tokenizer, splits.protocol,
+                            run.model_config)
     offset = tokenizer.first_item_id
     chain = ItemTransitions.fit(
         (np.asarray(tokenizer.items_to_ids(items), dtype=np.int64) - offset

@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from recsft.retrieval.recommender import Recommender
     from recsft.tokenization import BehaviorTokenizer
 
-_CODE_KEYS = ("auto_map", "custom_pipelines")
 
 
 class Run:
@@ -167,16 +166,10 @@ class Run:
         Raises:
             RunFolderError: the weights cannot be read or do not fit the config.
         """
-        from recsft.modeling.factory import model_classes
+        from recsft.modeling.factory import load_model
 
-        _, model_class = model_classes(self.model_config["model_type"])
-        try:
-            model = model_class.from_pretrained(str(self.path), use_safetensors=True,
-                                                trust_remote_code=False)
-        except (OSError, ValueError, RuntimeError, KeyError, TypeError) as err:
-            raise RunFolderError(f"{self.path / F.WEIGHTS}: cannot be loaded into a "
-                                 f"{self.model_config['model_type']} model "
-                                 f"({_one_line(err)})") from None
+        self.model_config  # noqa: B018 (no code references, a known model type)
+        model = load_model(self.path)
         config = model.config
         if getattr(config, "num_categories", 0):
             from recsft.data.categories import check_category_table
@@ -305,7 +298,7 @@ class Run:
         config = self.config if data is None else self._with_data(data)
         splits = self.splits(data)
         evaluator = build_evaluator(config, getattr(splits, split), self.tokenizer,
-                                    splits.protocol)
+                                    splits.protocol, self.model_config)
         evaluator.item_counts = train_item_counts(splits.train.items, self.tokenizer)
         evaluator.item_categories = catalogue_categories(config, self.events(data),
                                                          self.tokenizer)
@@ -381,7 +374,9 @@ def _refuse_pickled_weights(path: Path) -> None:
 
 
 def _refuse_code(path: Path, config: dict[str, Any]) -> None:
-    for key in _CODE_KEYS:
+    from recsft.modeling.factory import CODE_KEYS
+
+    for key in CODE_KEYS:
         if key in config:
             raise RunFolderError(f"{path}: field '{key}' points at code to import; recsft never "
                                  "runs code from a model folder (remove the field)")

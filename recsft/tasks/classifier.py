@@ -114,14 +114,12 @@ class SequenceClassifier(nn.Module):
     def from_pretrained(cls, directory: str) -> tuple[SequenceClassifier, dict]:
         """Load a classifier saved by :meth:`save_pretrained` and its task record."""
         from safetensors.torch import load_file
-        from transformers import AutoModel
 
-        from recsft.modeling import register_auto_classes
+        from recsft.modeling.factory import load_model
 
-        register_auto_classes()
         with open(os.path.join(directory, TASK_FILE)) as handle:
             task = json.load(handle)
-        model = cls(AutoModel.from_pretrained(directory), task["num_classes"], task["pooling"])
+        model = cls(load_model(directory), task["num_classes"], task["pooling"])
         path = os.path.join(directory, HEAD_FILE)
         missing, unexpected = model.load_state_dict(load_file(path), strict=False)
         absent = [name for name in missing if not name.startswith("encoder.")]

@@ -302,17 +302,10 @@ def plot_clusters(vectors: np.ndarray, labels: np.ndarray, path: str,
     return save_figure(figure, path)
 
 
-def _run_users(run_dir: str) -> tuple[Any, Any, Any]:
-    """The run's config, its event log and the synthetic segments (or ``None``)."""
-    from recsft.config import RunConfig
-    from recsft.data.sources import load_events
-    from recsft.runs.files import RUN_CONFIG
-
-    path = os.path.join(run_dir, RUN_CONFIG)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: not a run folder written by recsft train")
-    run = RunConfig.from_yaml(path)
-    log = load_events(run.data)
+def _run_users(opened: Any) -> tuple[Any, Any, Any]:
+    """The run's config, its event log (saved with the run) and the synthetic segments (or
+    ``None``; the generator is run again for them, the events are not)."""
+    run, log = opened.config, opened.events()
     segments = None
     if run.data.source == "synthetic":
         from recsft.data.synthetic import SyntheticConfig, generate_events
@@ -352,12 +345,13 @@ def cluster_run(run_dir: str, config: ClusterConfig | None = None,
         The record: ``k``, silhouette by ``k``, quality, agreement (model and LSA baseline),
         profiles, the protocol.
     """
-    from recsft.retrieval.recommender import Recommender
+    from recsft.runs import Run
 
     config = config or ClusterConfig()
-    run, log, segments = _run_users(run_dir)
+    opened = Run.open(run_dir)
+    run, log, segments = _run_users(opened)
     sequences = log.sequences()
-    recommender = Recommender.from_pretrained(run_dir)
+    recommender = opened.recommender()
     contrastive = None
     if config.representation == "contrastive":
         vectors, contrastive = _contrastive(recommender, sequences, config, output_dir)

@@ -296,15 +296,13 @@ def save_user_encoder(model: UserContrastiveModel, directory: str, config: Contr
 def load_user_encoder(directory: str) -> tuple[UserContrastiveModel, ContrastiveConfig]:
     """A model saved by :func:`save_user_encoder` (safetensors only) and its config."""
     from safetensors.torch import load_file
-    from transformers import AutoModel
 
-    from recsft.modeling import register_auto_classes
+    from recsft.modeling.factory import load_model
 
-    register_auto_classes()
     with open(os.path.join(directory, CONTRASTIVE_FILE)) as handle:
         config = ContrastiveConfig(**json.load(handle)["config"])
     state = load_file(os.path.join(directory, PROJECTION_FILE))
-    model = UserContrastiveModel(AutoModel.from_pretrained(directory),
+    model = UserContrastiveModel(load_model(directory),
                                  int(state["2.weight"].shape[0]))
     model.projection.load_state_dict(state)
     return model.eval(), config

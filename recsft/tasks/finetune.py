@@ -128,18 +128,15 @@ def task_data(config: FinetuneConfig) -> tuple[Any, TaskExamples, dict[str, Any]
     Raises:
         ValueError: the pretrained run's data reaches into the label window (leakage).
     """
-    from recsft.config import RunConfig
-    from recsft.data.sources import load_events
-    from recsft.runs.files import RUN_CONFIG
+    from recsft.runs import Run
     from recsft.tasks.labels import make_examples, resolve_cutoff
 
-    path = os.path.join(config.pretrained, RUN_CONFIG)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path}: not a run folder written by recsft train")
-    run = RunConfig.from_yaml(path)
+    opened = Run.open(config.pretrained)
+    run = opened.config
     data = copy.deepcopy(run.data)
     end = data.preprocess.pop("end", None)
-    log = load_events(data)
+    # The labels come after the pretraining data ends: the source read without that end.
+    log = opened.events(data)
     task = config.task
     if task.cutoff is None and end is not None:
         task = dataclasses.replace(task, cutoff=end)
@@ -170,17 +167,17 @@ def _encode(tokenizer: Any, model_config: Any, examples: TaskExamples) -> dict[s
 
 def _encoder(run_dir: str, init: str, seed: int) -> Any:
     """The run's model with its weights, or the same architecture freshly initialised."""
+    import copy
+
     import torch
-    from transformers import AutoConfig, AutoModel
 
-    from recsft.modeling import register_auto_classes
+    from recsft.runs import Run
 
-    register_auto_classes()
-    pretrained = AutoModel.from_pretrained(run_dir)
+    pretrained = Run.open(run_dir).model()
     if init == "pretrained":
         return pretrained
     torch.manual_seed(seed)
-    fresh = AutoModel.from_config(AutoConfig.from_pretrained(run_dir))
+    fresh = type(pretrained)(copy.deepcopy(pretrained.config))
     # Buffers (the item → category table) are data, not learned: keep them.
     buffers = {name: value for name, value in pretrained.named_buffers()}
     fresh.load_state_dict(buffers, strict=False)
@@ -216,13 +213,13 @@ def train_classifier(config: FinetuneConfig, splits: tuple[TaskExamples, ...],
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from recsft.runs import Run
     from recsft.tasks.classifier import SequenceClassifier
-    from recsft.tokenization import BehaviorTokenizer
 
     started = time.perf_counter()
     set_seed(config.seed)
     train, valid, test = splits
-    tokenizer = BehaviorTokenizer.from_pretrained(config.pretrained)
+    tokenizer = Run.open(config.pretrained).tokenizer
     encoder = _encoder(config.pretrained, config.init, config.seed)
     encoded = [_encode(tokenizer, encoder.config, split) for split in splits]
     model = SequenceClassifier(encoder, len(train.classes), config.pooling, config.dropout)

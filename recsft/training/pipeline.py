@@ -78,7 +78,8 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
     """
     import datasets
 
-    from recsft.modeling.factory import uses_mask_token
+    from recsft.modeling.factory import model_config
+    from recsft.scoring.inputs import model_inputs
 
     log = load_log(config) if log is None else log
     splits = split_log(config, log)
@@ -90,23 +91,22 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
     if config.data.train_stride:
         train = sliding_windows(train, window=config.data.max_length,
                                 stride=config.data.train_stride)
-    # Causal models predict every next item: max_length inputs need max_length + 1 events.
-    masked = uses_mask_token(config.model.model_type)
-    length = config.data.max_length + (0 if masked else 1)
-    encoded = tokenizer.encode_histories(
-        train.items, train.event_types, max_length=length, padding=False,
-        timestamps=train.timestamps if config.model.use_time_gaps else None,
-    )
+    table, names = item_categories(config, log, tokenizer)
+    model = model_config(config, tokenizer, table)
+    # The one model-input rule; "train" keeps max_length + 1 events for causal models (they
+    # predict every next item). Sequences without times hold an empty list of them.
+    encoded = model_inputs(tokenizer, model, train.items, train.event_types,
+                           train.timestamps or None, use="train", padding=False,
+                           return_tensors=None)
     keep = [i for i, ids in enumerate(encoded["input_ids"]) if ids]
     train_dataset = datasets.Dataset.from_dict(
         {name: [column[i] for i in keep] for name, column in encoded.items()
          if name != "attention_mask"}
     )
-    table, names = item_categories(config, log, tokenizer)
     return PreparedData(
         log=log, splits=splits, tokenizer=tokenizer, train_dataset=train_dataset,
-        valid=build_evaluator(config, splits.valid, tokenizer, splits.protocol),
-        test=build_evaluator(config, splits.test, tokenizer, splits.protocol),
+        valid=build_evaluator(config, splits.valid, tokenizer, splits.protocol, model),
+        test=build_evaluator(config, splits.test, tokenizer, splits.protocol, model),
         item_categories=table, category_names=names,
     )
 
