@@ -11,6 +11,7 @@ import base64
 import hashlib
 import ipaddress
 import json
+import os
 import re
 import shutil
 import socket
@@ -25,7 +26,9 @@ import pytest
 import yaml
 
 from recsft.cli import main
-from recsft.hub import REQUIRED_FILES, HubError, push_to_hub, write_model_card
+from recsft.errors import RunFolderError
+from recsft.hub import HubError, push_to_hub, write_model_card
+from recsft.runs.files import REQUIRED as REQUIRED_FILES
 
 _PREUPLOAD = re.compile(r"^/api/models/([^/]+/[^/]+)/preupload/([^/]+)$")
 _COMMIT = re.compile(r"^/api/models/([^/]+/[^/]+)/commit/([^/]+)$")
@@ -309,6 +312,9 @@ def test_push_creates_the_repo_and_commits_every_file_byte_for_byte(
     (run_copy / ".tmp-abc123metrics.json").write_text("{")  # left by an interrupted write
     (run_copy / "checkpoints" / "step-5").mkdir(parents=True)  # resume state: not pushed
     (run_copy / "checkpoints" / "step-5" / "optimizer.bin").write_bytes(b"pickle")
+    (run_copy / ".env").write_text("HF_TOKEN=hf_secret")                 # never pushed
+    (run_copy / "notes.txt").write_text("not written by recsft")          # not in the manifest
+    os.symlink("/etc/hostname", run_copy / "hostname")                   # never followed
     url = push_to_hub(run_copy, "alice/tiny-bert4rec", token="hf_test", private=True,
                       endpoint=fake_hub.url)
 
@@ -320,11 +326,12 @@ def test_push_creates_the_repo_and_commits_every_file_byte_for_byte(
     assert commit["other"] == []  # no LFS / deletion / copy operations
 
     on_disk = {p.relative_to(run_copy).as_posix(): p.read_bytes() for p in run_copy.rglob("*")
-               if p.is_file() and not p.name.startswith(".tmp-")
-               and p.relative_to(run_copy).parts[0] != "checkpoints"}
+               if p.is_file() and not p.name.startswith(".")
+               and p.relative_to(run_copy).parts[0] not in ("checkpoints", "data")
+               and p.name not in ("notes.txt", "hostname")}
     assert any(name.startswith("logs/events.out.tfevents") for name in on_disk)
     assert {*REQUIRED_FILES, "README.md", "run_config.yaml", "training_log.jsonl"} <= set(on_disk)
-    assert commit["files"] == on_disk  # every file of the run folder, exact bytes
+    assert commit["files"] == on_disk  # the manifest's files and the card, exact bytes
     for name in ("config.json", "model.safetensors", "tokenizer.json", "item_index.faiss",
                  "metrics.json", "README.md"):
         assert commit["files"][name] == (run_copy / name).read_bytes()
@@ -383,9 +390,9 @@ def test_the_pushed_files_load_with_auto_classes_and_the_recommender(
 
 def test_push_refuses_an_incomplete_run_folder_before_any_request(run_copy, fake_hub):
     (run_copy / "model.safetensors").unlink()
-    with pytest.raises(FileNotFoundError, match="missing model.safetensors"):
+    with pytest.raises(RunFolderError, match="model.safetensors: missing"):
         push_to_hub(run_copy, "alice/tiny", endpoint=fake_hub.url)
-    with pytest.raises(FileNotFoundError, match="no such run folder"):
+    with pytest.raises(RunFolderError, match="no such run folder"):
         push_to_hub(run_copy / "nope", "alice/tiny", endpoint=fake_hub.url)
     assert fake_hub.requests == []
 
@@ -429,4 +436,4 @@ def test_cli_push_errors_are_one_line_and_exit_2(run_copy, fake_hub, monkeypatch
 
     (run_copy / "item_index.faiss").unlink()
     assert main(["push", "--run", str(run_copy), "--repo-id", "bob/tiny"]) == 2
-    assert "missing item_index.faiss" in capsys.readouterr().err
+    assert "item_index.faiss: missing" in capsys.readouterr().err

@@ -1,8 +1,9 @@
 """Publish a run on the Hugging Face Hub: exactly the files its manifest lists.
 
 Uploaded: the model, tokenizer, item index and id map, popularity, transitions, metrics, run
-config, training log, TensorBoard logs and the model card: every file the run's manifest lists,
-each checked against its digest first. Never uploaded: the run's saved events (``data/``:
+config, training log, TensorBoard logs: every file the run's manifest lists, each checked
+against its digest first; the manifest itself (so that a downloaded copy is checked the same
+way), and the model card. Never uploaded: the run's saved events (``data/``:
 datasets have their own terms), resume checkpoints, dotfiles (``.env``, locks), temporary files,
 symlinks, and anything else a user put in the folder. ``recsft push --dry-run`` lists them.
 
@@ -23,7 +24,7 @@ import re
 
 from recsft.errors import RecsftError
 from recsft.runs import Run
-from recsft.runs.files import CARD
+from recsft.runs.files import CARD, MANIFEST
 
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -33,7 +34,7 @@ class HubError(RecsftError):
 
 
 def files_to_push(run: Run | str | os.PathLike) -> list[str]:
-    """The files :func:`push_to_hub` uploads (the card included once written), each checked.
+    """The files :func:`push_to_hub` uploads (the card included), each listed one checked.
 
     Raises:
         RunFolderError: the run is incomplete or a file differs from its manifest.
@@ -42,7 +43,7 @@ def files_to_push(run: Run | str | os.PathLike) -> list[str]:
     names = run.manifest.pushable()
     for name in names:
         run.manifest.check_file(run.path, name)
-    return sorted(set(names) | {CARD})
+    return sorted(set(names) | {CARD, MANIFEST})
 
 
 def push_to_hub(run: Run | str | os.PathLike, repo_id: str, token: str | None = None,
@@ -50,8 +51,8 @@ def push_to_hub(run: Run | str | os.PathLike, repo_id: str, token: str | None = 
                 endpoint: str | None = None) -> str:
     """Upload a run to a Hub model repository, with a model card, in one commit.
 
-    A card is written into the run (and recorded in its manifest) if it has none; an existing
-    card is uploaded as it is.
+    A card is written into the run if it has none; an existing card (a regular file) is
+    uploaded as it is.
 
     Args:
         run: A :class:`~recsft.runs.Run` or run folder.
@@ -73,15 +74,13 @@ def push_to_hub(run: Run | str | os.PathLike, repo_id: str, token: str | None = 
     run = run if isinstance(run, Run) else Run.open(run)
     if not _REPO_ID.match(repo_id):
         raise RecsftError(f"repo id '{repo_id}' must look like user/name")
-    if CARD not in run.manifest.files:
-        from recsft.hub.card import render_model_card
-        from recsft.runs.update import updating
+    card = run.path / CARD
+    if card.is_symlink() or (card.exists() and not card.is_file()):
+        raise RecsftError(f"{card}: not a regular file; the model card is uploaded only as one")
+    if not card.exists():
+        from recsft.hub.card import write_model_card
 
-        text = render_model_card(run.path, repo_id=repo_id)
-        with updating(run, CARD) as folder:
-            from recsft.fileio import atomic_write_text
-
-            atomic_write_text(folder / CARD, text)
+        write_model_card(run.path, repo_id=repo_id)
     names = files_to_push(run)
     if commit_message is None:
         commit_message = f"Upload recsft run {run.path.name}"

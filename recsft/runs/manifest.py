@@ -27,7 +27,7 @@ from typing import Any
 
 from recsft.errors import RunFolderError
 from recsft.fileio import TEMP_PREFIX, atomic_write_text
-from recsft.runs.files import LOCAL_ONLY_DIRS, MANIFEST, UNLISTED_DIRS
+from recsft.runs.files import CARD, LOCAL_ONLY_DIRS, MANIFEST, UNLISTED_DIRS
 
 FORMAT_VERSION = 1
 KINDS = ("recsft-run", "recsft-index")
@@ -47,12 +47,13 @@ def listable(relative: str) -> bool:
     """Whether a file (path relative to the folder, ``/``-separated) belongs in a manifest.
 
     Dotfiles and dot-folders (locks, temporary files of atomic writes, ``.env``), the manifest
-    itself and resume checkpoints are never listed.
+    itself and resume checkpoints are never listed, nor the model card (``README.md``): it is
+    documentation its owner edits, loaded by nothing, uploaded as it is.
     """
     parts = relative.split("/")
     if any(part.startswith(".") or part.startswith(TEMP_PREFIX) for part in parts):
         return False
-    return relative != MANIFEST and parts[0] not in UNLISTED_DIRS
+    return relative not in (MANIFEST, CARD) and parts[0] not in UNLISTED_DIRS
 
 
 def folder_files(folder: Path) -> list[str]:
@@ -170,10 +171,18 @@ class Manifest:
         return path
 
     def check_all(self, folder: str | os.PathLike) -> None:
-        """:meth:`check_file` for every listed file."""
+        """:meth:`check_file` for every listed file present; local-only files (the saved
+        events, never pushed) may be absent from a downloaded copy."""
         for name in self.files:
+            if self.local_only(name) and not os.path.lexists(Path(folder) / name):
+                continue
             self.check_file(folder, name)
+
+    @staticmethod
+    def local_only(name: str) -> bool:
+        """Whether a listed file stays on the machine that wrote it (not pushed)."""
+        return name.split("/")[0] in LOCAL_ONLY_DIRS
 
     def pushable(self) -> list[str]:
         """Listed files that may go to a hub (not the local-only data)."""
-        return [name for name in self.files if name.split("/")[0] not in LOCAL_ONLY_DIRS]
+        return [name for name in self.files if not self.local_only(name)]

@@ -266,7 +266,8 @@ class Run:
     def _events(self) -> EventLog:
         from recsft.runs.data import load_log, read_events
 
-        saved = read_events(self.path) if F.DATA_INFO in self.manifest.files else None
+        saved = (read_events(self.path) if F.DATA_INFO in self.manifest.files
+                 and (self.path / F.DATA_INFO).is_file() else None)
         return saved if saved is not None else load_log(self.config)
 
     def splits(self, data: DataConfig | None = None) -> SequenceSplits:
