@@ -64,12 +64,13 @@ def test_recommender_equals_scoring_every_item(trained_run):
     assert not set(history) & {item for item, _ in results}
 
 
-def test_recommender_skips_unknown_items(trained_run):
+def test_recommender_reads_unknown_items_as_unk(trained_run):
     config, _ = trained_run
     recommender = Recommender.from_pretrained(config.run_dir)
     known = recommender.tokenizer.item_ids[:3]
     assert recommender.unknown_items([*known, "nope"]) == ["nope"]
-    assert recommender.recommend([*known, "nope"], k=5) == recommender.recommend(known, k=5)
+    assert recommender.recommend([*known, "nope"], k=5) == recommender.recommend(
+        [*known, "another-unknown"], k=5)
 
 
 def test_auto_classes_load_the_run_folder(trained_run):

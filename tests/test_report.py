@@ -52,4 +52,4 @@ def test_report_compares_runs_on_the_same_users(trained_run, tmp_path) -> None:
 
 def test_report_of_a_missing_run(tmp_path, capsys) -> None:
     assert main(["report", "--run", str(tmp_path / "nope")]) == 2
-    assert "no such run folder" in capsys.readouterr().err
+    assert "nope: no such run folder" in capsys.readouterr().err

@@ -109,9 +109,11 @@ def build_report(run_dirs: list[str], output_dir: str | None = None, n_resamples
         The path of ``report.html``.
     """
     from recsft.errors import RecsftError
+    from recsft.runs import Run
 
     if not run_dirs:
         raise RecsftError("give at least one run folder")
+    runs = [Run.open(run_dir) for run_dir in run_dirs]     # checked before anything is written
     names = [os.path.basename(os.path.normpath(r)) for r in run_dirs]
     if len(set(names)) != len(names):
         names = [os.path.normpath(r) for r in run_dirs]
@@ -122,7 +124,7 @@ def build_report(run_dirs: list[str], output_dir: str | None = None, n_resamples
                                 _is_report_folder, "a report", inputs=tuple(run_dirs))
     work = temporary_folder(final.resolve().parent, final.name)
     try:
-        _write_report(run_dirs, names, str(work), n_resamples, split)
+        _write_report(runs, run_dirs, names, str(work), n_resamples, split)
         swap_in(work, final)
     except BaseException:
         import shutil
@@ -138,8 +140,8 @@ def _is_report_folder(path: Any) -> bool:
         os.path.join(path, "report.html"))
 
 
-def _write_report(run_dirs: list[str], names: list[str], output_dir: str, n_resamples: int,
-                  split: str) -> None:
+def _write_report(runs: list[Any], run_dirs: list[str], names: list[str], output_dir: str,
+                  n_resamples: int, split: str) -> None:
     """Evaluate the runs and write the report's files into ``output_dir`` (a new folder)."""
     from recsft.fileio import atomic_write_text
     from recsft.report import plots
@@ -147,9 +149,9 @@ def _write_report(run_dirs: list[str], names: list[str], output_dir: str, n_resa
     from recsft.runs.evaluate import evaluate_run
 
     # Each run is evaluated once; the comparisons pair the per-user values of those passes.
-    records = {name: evaluate_run(run_dir, split, n_resamples=n_resamples, segments=True,
+    records = {name: evaluate_run(run, split, n_resamples=n_resamples, segments=True,
                                   per_user=len(run_dirs) > 1)
-               for name, run_dir in zip(names, run_dirs)}
+               for name, run in zip(names, runs)}
     comparisons = {name: compare_results(run_dirs[0], records[names[0]], run_dir, records[name],
                                          n_resamples=n_resamples)
                    for name, run_dir in zip(names[1:], run_dirs[1:])}

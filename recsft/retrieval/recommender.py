@@ -274,11 +274,11 @@ class Recommender:
             One ``[(item_id, score), ...]`` list per history, as :meth:`recommend`.
 
         Raises:
-            ValueError: ``k < 1``, rows not parallel to ``histories``, or a history the
-                model cannot read and no item popularity to fall back on.
+            ValueError: ``k`` not in ``1..catalogue size`` (checked before anything is
+                allocated), rows not parallel to ``histories``, or a history the model cannot
+                read and no item popularity to fall back on.
         """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        self._check_k(k)
         for row, history in enumerate(histories):
             if isinstance(history, str):
                 raise TypeError(f"histories[{row}] must be a sequence of item ids, not a "
@@ -363,6 +363,21 @@ class Recommender:
 
     # ------------------------------------------------------------------ items and explanations
 
+    def _check_k(self, k: object) -> None:
+        """``k`` must be an integer from 1 to the catalogue size.
+
+        Raises:
+            ResourceError: naming the value and the bound.
+        """
+        from recsft.errors import ResourceError
+
+        size = len(self.tokenizer.item_ids)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= size:
+            from recsft.errors import shorten
+
+            raise ResourceError(f"k must be an integer from 1 to the catalogue size ({size:,} "
+                                f"items), got {shorten(k)}")
+
     def similar_items(
         self,
         item_id: str,
@@ -387,7 +402,9 @@ class Recommender:
 
         Raises:
             KeyError: ``item_id`` is unknown to the model.
+            ResourceError: ``k`` not in ``1..catalogue size``.
         """
+        self._check_k(k)
         vector = self.item_vector(item_id)
         if self._similarity is None:
             self._similarity = ItemIndex(self.item_matrix(), self.tokenizer.item_ids,

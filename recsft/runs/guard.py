@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from recsft.errors import RefusedError
-from recsft.fileio import atomic_write_text, make_folder
+from recsft.fileio import atomic_write_text, make_folder, temporary_folder
 from recsft.runs.files import MANIFEST, MODEL_CONFIG, RUN_CONFIG
 
 PARTIAL_MARKER = ".recsft-partial.json"
@@ -191,9 +191,11 @@ def plan_run(output_dir: str | os.PathLike, name: str, resume: bool = False,
                                "checkpoints there; continue it with --resume, or discard it "
                                "with --overwrite")
         shutil.rmtree(work)
-    make_folder(work)
-    atomic_write_text(work / PARTIAL_MARKER,
+    # Built aside with its marker, then renamed: a work folder never exists without it.
+    fresh = temporary_folder(parent, f"{name}.partial")
+    atomic_write_text(fresh / PARTIAL_MARKER,
                       json.dumps({"name": name, "overwrite": overwrite, "pid": os.getpid()}))
+    os.replace(fresh, work)
     return RunPlan(final, work, resume=False)
 
 

@@ -99,7 +99,9 @@ def test_first_training_killed_anywhere_leaves_no_run(tmp_path):
         if final.exists():      # only ever complete
             Run.open(final)
 
-    kill_everywhere(["train", "--config", "tiny.yaml"], tmp_path, check)
+    # After a kill the interrupted training's folder is kept (a plain retry is refused and
+    # says so); the retry discards it explicitly with --overwrite.
+    kill_everywhere(["train", "--config", "tiny.yaml", "--overwrite"], tmp_path, check)
     Run.open(tmp_path / "runs" / "tiny")
 
 
