@@ -241,6 +241,8 @@ def test_transitions_command_then_evaluate_with_them(trained_run, tmp_path, caps
     chain = ItemTransitions.load(run_dir)
     chain.settings.weight = 0.5  # whatever validation chose: scores are then log-probabilities
     chain.save(run_dir)
+    assert main(["run", "seal", "--run", run_dir]) == 0   # a deliberate change, recorded
+    capsys.readouterr()
     history = ",".join(BehaviorTokenizer.from_pretrained(run_dir).item_ids[:3])
     assert main(["recommend", "--run", run_dir, "--history", history, "--k", "4", "--json",
                  "--transitions"]) == 0

@@ -118,7 +118,7 @@ def test_event_types_and_timestamps_must_be_parallel(recommender) -> None:
         recommender.recommend(HISTORY, k=3, timestamps=[])  # the service wants every time
     with pytest.raises(TypeError, match=r"histories\[0\] must be a sequence"):
         recommender.recommend_batch(["i01"], k=3)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="k must be an integer from 1 to the catalogue size"):
         recommender.recommend(HISTORY, k=0)
 
 
