@@ -16,6 +16,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("imports", CASES.values(), ids=list(CASES))
 def test_auto_classes_load_a_run_after_import_recsft(trained_run, imports):
     config, _ = trained_run
@@ -30,6 +31,7 @@ print(type(AutoConfig.from_pretrained(run)).__name__, type(AutoModel.from_pretra
     assert done.stdout.split()[-3:] == ["Bert4RecConfig", "Bert4RecModel", "BehaviorTokenizer"]
 
 
+@pytest.mark.slow
 def test_without_recsft_transformers_does_not_know_the_model(trained_run):
     config, _ = trained_run
     script = ("from transformers import AutoConfig\n"

@@ -43,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``recsft`` console script."""
     args = build_parser().parse_args(argv)
-    return guarded(args.command, lambda: args.handler(args))
+    verb = next((getattr(args, name) for name in ("data_command", "index_command", "run_command")
+                 if getattr(args, name, None)), None)
+    name = f"{args.command} {verb}" if verb else args.command
+    return guarded(name, lambda: args.handler(args))
 
 
 if __name__ == "__main__":

@@ -78,11 +78,12 @@ def _prepare(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     options = {k: _scalar(v) for k, v in pairs(args.preprocess, "--preprocess").items()}
-    try:
-        config = PreprocessConfig(**options)
-    except TypeError as err:
-        known = ", ".join(sorted(PreprocessConfig.__dataclass_fields__))
-        raise RecsftError(f"--preprocess: {err}; the options are {known}") from None
+    known = sorted(PreprocessConfig.__dataclass_fields__)
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise RecsftError(f"--preprocess: unknown option '{unknown[0]}'; the options are "
+                          f"{', '.join(known)}")
+    config = PreprocessConfig(**options)
     _, source_file = _source_file(args)
     check_folder_output(args.out, "--out", is_prepared_folder, "a prepared dataset",
                         inputs=(source_file,))

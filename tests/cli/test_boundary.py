@@ -217,4 +217,4 @@ def test_ctrl_c_is_one_line(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(run_commands, "_verify", interrupted)
     assert main(["run", "verify", "--run", str(tmp_path)]) == 130
-    assert capsys.readouterr().err.strip() == "recsft run: interrupted"
+    assert capsys.readouterr().err.strip() == "recsft run verify: interrupted"

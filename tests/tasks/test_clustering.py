@@ -59,6 +59,7 @@ def test_lsa_vectors() -> None:
     assert labels[0] == labels[2] != labels[1] == labels[3]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("representation", ["items", "mean", "query"])
 def test_cluster_a_run_against_its_segments(trained_run, tmp_path, representation) -> None:
     config, _ = trained_run
@@ -77,6 +78,7 @@ def test_cluster_a_run_against_its_segments(trained_run, tmp_path, representatio
     assert (out / "clusters.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_cluster_command(trained_run, tmp_path, capsys) -> None:
     from recsft.cli import main
 

@@ -96,6 +96,7 @@ def test_too_few_users(pretrained) -> None:
         train_user_contrastive(recommender, one, ContrastiveConfig(epochs=1))
 
 
+@pytest.mark.slow
 def test_cluster_run_with_the_contrastive_representation(trained_run, tmp_path) -> None:
     from recsft.tasks.clustering import ClusterConfig, cluster_run
 
@@ -109,6 +110,7 @@ def test_cluster_run_with_the_contrastive_representation(trained_run, tmp_path) 
     assert 0.0 <= record["agreement"]["v_measure"] <= 1.0
 
 
+@pytest.mark.slow
 def test_cluster_command_with_contrastive_fine_tuning(trained_run, tmp_path, capsys) -> None:
     import json
 
