@@ -243,3 +243,31 @@ def require_regular_file(path: str | os.PathLike, what: str = "input file") -> P
     if not os.access(path, os.R_OK):
         raise RecsftError(f"{path}: permission denied (the {what} cannot be read)")
     return path
+
+
+def read_json(path: str | os.PathLike, what: str, error: type[RecsftError] = RecsftError,
+              **load: object) -> object:
+    """Read a JSON file someone handed in: a regular file, decoded, one error line otherwise.
+
+    Args:
+        path: The file.
+        what: How the message names it ("item popularity file").
+        error: The error type raised (a :class:`RecsftError` subclass).
+        **load: Passed to :func:`json.load` (``object_pairs_hook``); exceptions the hook raises
+            propagate.
+
+    Raises:
+        error: not a regular readable file, not UTF-8, not JSON, or nested too deeply.
+    """
+    import json
+
+    try:
+        require_regular_file(path, what)
+    except RecsftError as err:
+        raise error(str(err)) from None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle, **load)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        reason = " ".join(str(err).split())[:160]
+        raise error(f"{path}: cannot read the {what} ({reason})") from None

@@ -38,11 +38,11 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     args = parser.parse_args()
 
-    from recsft.scoring.model import model_scorer
-    from recsft.evaluation.statistics import normal_interval
     from recsft.config import RunConfig
     from recsft.environment import environment
+    from recsft.evaluation.statistics import normal_interval
     from recsft.runs import Run
+    from recsft.scoring.model import model_scorer
 
     base = RunConfig.from_yaml(args.config, args.overrides)
     common = [*(f"--set={o}" for o in args.overrides), f"--set=output_dir={args.output_dir}"]
@@ -56,7 +56,8 @@ def main() -> None:
     per_user = {}
     for name, sets in runs.items():
         started = time.perf_counter()
-        command = [sys.executable, "-m", "recsft.cli", "train", "--overwrite", "--config", args.config,
+        command = [sys.executable, "-m", "recsft.cli", "train", "--overwrite",
+                   "--config", args.config,
                    *common, *sets, f"--set=name={name}"]
         subprocess.run(command, check=True, cwd=ROOT, env={**os.environ, "TQDM_DISABLE": "1"})
         run_dir = os.path.join(args.output_dir, name)

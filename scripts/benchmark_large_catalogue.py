@@ -50,7 +50,8 @@ def main() -> None:
         "training.epochs": args.epochs, "training.eval_every": args.epochs,
         "training.batch_size": 128, "evaluation.batch_size": 64,
     }
-    command = [sys.executable, "-m", "recsft.cli", "train", "--overwrite", "--config", "configs/demo.yaml",
+    command = [sys.executable, "-m", "recsft.cli", "train", "--overwrite",
+                   "--config", "configs/demo.yaml",
                *[f"--set={k}={v}" for k, v in sets.items()]]
     out = subprocess.run([sys.executable, "-c", WRAPPER, *command], cwd=ROOT, check=True,
                          capture_output=True, text=True,

@@ -37,26 +37,27 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
 
-    from recsft.scoring.model import model_scorer
-    from recsft.evaluation.statistics import normal_interval as interval
     from recsft.config import RunConfig
     from recsft.environment import environment
+    from recsft.evaluation.statistics import normal_interval as interval
     from recsft.runs import Run
+    from recsft.scoring.model import model_scorer
 
     base = RunConfig.from_yaml(args.config, args.overrides)
     sets = [f"--set={o}" for o in args.overrides] + [f"--set=output_dir={args.output_dir}"]
     runs = {
-        "one_process": [sys.executable, "-m", "recsft.cli", "train", "--overwrite", "--config", args.config,
-                        *sets, "--set=name=one-process"],
+        "one_process": [sys.executable, "-m", "recsft.cli", "train", "--overwrite",
+                        "--config", args.config, *sets, "--set=name=one-process"],
         # Training noise reference: the same single-process run with another seed.
-        "one_process_other_seed": [sys.executable, "-m", "recsft.cli", "train", "--overwrite", "--config",
-                                   args.config, *sets, "--set=name=one-process-other-seed",
+        "one_process_other_seed": [sys.executable, "-m", "recsft.cli", "train", "--overwrite",
+                                   "--config", args.config, *sets,
+                                   "--set=name=one-process-other-seed",
                                    f"--set=training.seed={base.training.seed + 1}"],
         # On a machine without GPU, --multi_gpu starts two CPU processes (torch.distributed
         # over gloo); `--cpu --num_processes 2` would start one (huggingface/accelerate#2741).
         "two_processes": [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-                          "--num_processes", "2", "scripts/finetune.py", "--overwrite", "--config", args.config,
-                          *sets, "--set=name=two-processes"],
+                          "--num_processes", "2", "scripts/finetune.py", "--overwrite",
+                          "--config", args.config, *sets, "--set=name=two-processes"],
     }
     result: dict = {"config": base.to_dict(), "environment": environment(), "runs": {}}
     per_user = {}

@@ -146,8 +146,8 @@ def real_case(run_dir: str, kinds: list[str], single: int) -> dict:
     import numpy as np
     import torch
 
-    from recsft.tokenization import BehaviorTokenizer
     from recsft.runs import Run
+    from recsft.tokenization import BehaviorTokenizer
 
     run = Run.open(run_dir)
     model, evaluator, log = run.model(), run.evaluator(), run.events()
@@ -278,8 +278,8 @@ def main() -> None:
 
     import faiss
 
-    from recsft.report.text import write_benchmark_result
     from recsft.environment import environment
+    from recsft.report.text import write_benchmark_result
 
     # Parts not run this time keep their figures from an earlier run of the same output.
     path = os.path.join(ROOT, "benchmarks", "results", f"{args.output}.json")

@@ -28,10 +28,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from recsft.scoring.model import model_scorer
-    from recsft.scoring.popularity import popularity_scorer
     from recsft.environment import environment
     from recsft.runs import Run
+    from recsft.scoring.model import model_scorer
+    from recsft.scoring.popularity import popularity_scorer
 
     protocols = {"full": None, f"sampled{args.negatives}": "uniform",
                  f"sampled{args.negatives}pop": "popularity"}

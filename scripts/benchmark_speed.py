@@ -206,10 +206,10 @@ def measure_recsft(model: str, length: int, epochs: int, warmup: int, dataset: s
 
     import torch
 
-    from recsft.scoring.model import model_scorer
     from recsft.config import RunConfig
     from recsft.modeling.factory import create_model
     from recsft.runs import Run
+    from recsft.scoring.model import model_scorer
     from recsft.training.pipeline import prepare_data, run_training
 
     out = tempfile.mkdtemp()
@@ -335,8 +335,8 @@ def main() -> None:
                                         int(repeats))))
         return
 
-    from recsft.report.text import write_benchmark_result
     from recsft.environment import environment
+    from recsft.report.text import write_benchmark_result
 
     if not args.epochs:
         args.warmup = 0

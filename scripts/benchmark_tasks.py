@@ -130,9 +130,9 @@ def main() -> None:
     parser.add_argument("--output-root", default="runs/tasks")
     args = parser.parse_args()
 
-    from recsft.report.text import write_benchmark_result
     from recsft.config import RunConfig
     from recsft.environment import environment
+    from recsft.report.text import write_benchmark_result
     from recsft.training.pipeline import run_training
 
     config = RunConfig.from_yaml(args.config)

@@ -173,18 +173,10 @@ def read_category_names(path: str | os.PathLike, num_categories: int | None = No
         RecsftError: unreadable, not a JSON list of distinct strings, or the wrong count (one
             line naming the file).
     """
-    import json
-
     from recsft.errors import RecsftError, shorten
-    from recsft.fileio import require_regular_file
+    from recsft.fileio import read_json
 
-    require_regular_file(path, "category names file")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            names = json.load(handle)
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
-        reason = " ".join(str(err).split())[:160]
-        raise RecsftError(f"{path}: cannot read the category names ({reason})") from None
+    names = read_json(path, "category names file")
     if not isinstance(names, list):
         raise RecsftError(f"{path}: expected a JSON list of category names, got "
                           f"{type(names).__name__}")

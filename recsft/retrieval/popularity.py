@@ -109,21 +109,17 @@ class Popularity:
             RunFolderError: the file is not a JSON object of distinct item ids to finite,
                 non-negative counts (one line naming the file and the item).
         """
-        from recsft.fileio import require_regular_file
+        from recsft.fileio import read_json
 
         path = os.path.join(os.fspath(directory), POPULARITY_FILE)
         if not os.path.exists(path):
             return None
-        require_regular_file(path, "item popularity file")
         try:
-            with open(path, encoding="utf-8") as handle:
-                counts = json.load(handle, object_pairs_hook=_distinct_keys)
+            counts = read_json(path, "item popularity", RunFolderError,
+                               object_pairs_hook=_distinct_keys)
         except _RepeatedItem as repeat:
             raise RunFolderError(f"{path}: item {shorten(repeat.args[0])} appears twice; "
                                  f"expected one count per item") from None
-        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
-            reason = " ".join(str(err).split())[:160]
-            raise RunFolderError(f"cannot read item popularity {path}: {reason}") from None
         if not isinstance(counts, dict):
             raise RunFolderError(f"{path}: expected a JSON object of item id -> count, got "
                                  f"{type(counts).__name__}")
