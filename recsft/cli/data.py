@@ -93,8 +93,10 @@ def _prepare(args: argparse.Namespace) -> int:
     key = cache_key(digest, settings)
 
     def build():
+        from recsft.data.sources import require_events
+
         log, _ = _open(args)
-        return preprocess(log, config)
+        return require_events(preprocess(log, config), "--preprocess")
 
     metadata = {"source": str(source_file), "source_sha256": digest, "settings": settings}
     record, was_cached = prepare_or_load(args.out, key, build, metadata, force=args.force)

@@ -79,6 +79,9 @@ def _recommend(args: argparse.Namespace) -> int:
             from recsft.runs.guard import check_file_output
 
             check_file_output(args.output, "--output", _looks_like_answers, inputs=(args.input,))
+        from recsft.fileio import require_regular_file
+
+        require_regular_file(args.input, "request file")
         requests = read_requests(args.input)
     recommender = _load(args)
     catalogue = len(recommender.tokenizer.item_ids)

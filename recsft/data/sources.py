@@ -71,7 +71,22 @@ def load_events(config: DataConfig) -> EventLog:
     else:
         log, _ = open_source(input=config.source, format=config.format, columns=config.columns,
                              event_map=config.event_map)
-    return preprocess(log, options)
+    return require_events(preprocess(log, options), "data.preprocess")
+
+
+def require_events(log: EventLog, where: str) -> EventLog:
+    """The log, unless reading and cleaning left no event at all.
+
+    Raises:
+        RecsftError: naming ``where`` (the options that were applied) and the steps.
+    """
+    from recsft.errors import RecsftError
+
+    if len(log) == 0:
+        steps = ", ".join(f"{s.get('name')}" for s in log.steps) or "none"
+        raise RecsftError(f"{where}: no event of {log.source} is left after cleaning (steps: "
+                          f"{steps}); loosen the options (k-core, time window, lengths)")
+    return log
 
 
 def _is_registered(name: str) -> bool:

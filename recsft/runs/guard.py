@@ -188,8 +188,8 @@ def plan_run(output_dir: str | os.PathLike, name: str, resume: bool = False,
     if work.exists():
         if not overwrite:
             raise RefusedError(f"{work}: an interrupted training of run '{name}' left its "
-                               "checkpoints there; continue it with --resume, or discard it "
-                               "with --overwrite")
+                               "work folder (and any checkpoints) there; continue it with "
+                               "--resume, or discard it with --overwrite")
         shutil.rmtree(work)
     # Built aside with its marker, then renamed: a work folder never exists without it.
     fresh = temporary_folder(parent, f"{name}.partial")

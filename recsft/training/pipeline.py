@@ -193,9 +193,28 @@ def run_training(config: RunConfig, resume: bool = False, overwrite: bool = Fals
         if plan is None:
             final = Path(config.output_dir) / config.name
             plan = RunPlan(final, final.with_name(f".{config.name}.partial"), resume)
-        return _train(config, plan, log)
+        try:
+            return _train(config, plan, log)
+        except BaseException:
+            if state.is_main_process:
+                _discard_without_checkpoints(plan)
+            raise
     finally:
         lock.release()
+
+
+def _discard_without_checkpoints(plan: Any) -> None:
+    """After a failed training, remove its work folder if it holds no checkpoint (recsft made
+    it, nothing in it can be resumed): a retry then needs neither --resume nor --overwrite."""
+    import shutil
+
+    from recsft.runs.files import CHECKPOINT_DIR
+    from recsft.runs.guard import is_partial_folder
+
+    checkpoints = Path(plan.work) / CHECKPOINT_DIR
+    kept = checkpoints.is_dir() and any(p.name.startswith("step-") for p in checkpoints.iterdir())
+    if not kept and is_partial_folder(Path(plan.work)):
+        shutil.rmtree(plan.work, ignore_errors=True)
 
 
 def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]:
