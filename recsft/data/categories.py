@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from recsft.data.config import DataConfig
+    from recsft.data.events import EventLog
 
 #: Columns looked for, in this order, when no category column is named.
 CATEGORY_COLUMNS = ("category", "categories", "genres", "attributes", "class")
@@ -104,6 +108,38 @@ def category_table(
     table = np.zeros((len(tokens), width), dtype=np.int64)
     for r, row in enumerate(rows):
         table[r, : len(row)] = [ids[label] for label in row]
+    return table, names
+
+
+def log_categories(data: DataConfig, log: EventLog, tokens: Sequence[str],
+                   first_item_id: int) -> tuple[np.ndarray, list[str]]:
+    """The category table of an event log's item table, as a run's ``data`` section asks
+    (``category_column``, ``max_item_categories``).
+
+    Args:
+        data: The run config's data section.
+        log: The cleaned events with their item table.
+        tokens: Every token of the vocabulary, special tokens first.
+        first_item_id: Id of the first item token.
+
+    Returns:
+        ``(len(tokens), C)`` category ids per token and the category names (see
+        :func:`category_table`).
+
+    Raises:
+        RecsftError: no item table, no category column, or no item with a category.
+    """
+    from recsft.errors import RecsftError
+
+    if log.items is None:
+        raise RecsftError(f"model.use_categories needs an item table with categories, and "
+                          f"{log.source} has none (give one with the reader's items_path)")
+    table, names = category_table(log.items, tokens, first_item_id,
+                                  column=data.category_column,
+                                  max_item_categories=data.max_item_categories)
+    if not names:
+        raise RecsftError(f"model.use_categories: no item of {log.source} has a category in "
+                          "its item table")
     return table, names
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -27,6 +26,7 @@ from typing import Any
 
 from recsft.data.events import EventLog
 from recsft.data.readers import read_events
+from recsft.fileio import atomic_save
 
 
 class DatasetNotAvailable(FileNotFoundError):
@@ -329,9 +329,8 @@ def fetch(spec: DatasetSpec, folder: Path) -> None:
     for remote in spec.remote:
         target = folder / remote.filename
         if not target.exists():
-            handle, tmp = tempfile.mkstemp(dir=folder, prefix=".download-")
-            os.close(handle)
-            try:
+
+            def fetch_checked(tmp: str, remote=remote) -> None:
                 _download(remote.url, Path(tmp), spec.name)
                 digest = sha256_of(tmp)
                 if remote.sha256 and digest != remote.sha256:
@@ -341,10 +340,8 @@ def fetch(spec: DatasetSpec, folder: Path) -> None:
                     )
                 if not remote.sha256:
                     print(f"{remote.filename}: sha256 {digest} (not pinned in the registry)")
-                os.replace(tmp, target)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
+
+            atomic_save(target, fetch_checked)
         if target.suffix == ".zip":
             with zipfile.ZipFile(target) as archive:
                 archive.extractall(folder)

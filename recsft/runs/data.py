@@ -112,26 +112,17 @@ def catalogue(config: RunConfig, log: EventLog) -> list[str]:
 
 def token_categories(config: RunConfig, log: EventLog, tokenizer: BehaviorTokenizer
                      ) -> tuple[np.ndarray, list[str]]:
-    """``(vocab_size, C)`` category ids per token and the category names, from the source's
-    item table (see :func:`recsft.data.categories.category_table`).
+    """``(vocab_size, C)`` category ids per token of the run's tokenizer, and the category
+    names (:func:`recsft.data.categories.log_categories`).
 
     Raises:
         RecsftError: no item table, no category column, or no item with a category.
     """
-    from recsft.data.categories import category_table
+    from recsft.data.categories import log_categories
     from recsft.tokenization import SPECIAL_TOKENS
 
-    if log.items is None:
-        raise RecsftError(f"model.use_categories needs an item table with categories, and "
-                          f"{log.source} has none (give one with the reader's items_path)")
-    tokens = list(SPECIAL_TOKENS) + tokenizer.item_ids
-    table, names = category_table(log.items, tokens, tokenizer.first_item_id,
-                                  column=config.data.category_column,
-                                  max_item_categories=config.data.max_item_categories)
-    if not names:
-        raise RecsftError(f"model.use_categories: no item of {log.source} has a category in "
-                          "its item table")
-    return table, names
+    return log_categories(config.data, log, list(SPECIAL_TOKENS) + tokenizer.item_ids,
+                          tokenizer.first_item_id)
 
 
 def catalogue_categories(config: RunConfig, log: EventLog,

@@ -72,8 +72,10 @@ def test_categories_need_an_item_table(tmp_path):
     log = EventLog(__import__("pandas").DataFrame(
         {"user_id": ["u"], "item_id": ["i"], "timestamp": [0], "event_type": ["view"]}),
         source="events.csv")
+    from recsft.tokenization import BehaviorTokenizer
+
     with pytest.raises(ValueError, match="events.csv has none"):
-        item_categories(config, log, None)
+        item_categories(config, log, BehaviorTokenizer.from_sequences([["i"]]))
 
 
 def test_model_fields_of_another_model_type_are_rejected(tmp_path):
