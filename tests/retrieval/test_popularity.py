@@ -49,7 +49,8 @@ def test_long_values_are_shortened(tmp_path):
     (tmp_path / POPULARITY_FILE).write_text(json.dumps({"x" * 10_000: "y" * 10_000}))
     with pytest.raises(RunFolderError, match="must be a non-negative number") as error:
         Popularity.load(tmp_path)
-    assert len(str(error.value)) < 300
+    # Bounded apart from the file's own path (whose length depends on the machine).
+    assert len(str(error.value).replace(str(tmp_path), "")) < 250
 
 
 def test_a_folder_in_its_place_is_refused(tmp_path):
