@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import product
+from typing import TYPE_CHECKING
 
-# Re-exported for callers that import the scorers from here.
-from recsft.scoring.mixture import BatchSoftmax, MixtureScorer
+if TYPE_CHECKING:
+    from recsft.scoring.mixture import MixtureScorer
 
-__all__ = ["DEFAULT_WEIGHTS", "DEFAULT_SMOOTHINGS", "DEFAULT_TEMPERATURES", "choose_mixture",
-           "BatchSoftmax", "MixtureScorer"]
+__all__ = ["DEFAULT_WEIGHTS", "DEFAULT_SMOOTHINGS", "DEFAULT_TEMPERATURES", "choose_mixture"]
 
 #: Mixture weights tried on validation by default.
 DEFAULT_WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)

@@ -27,10 +27,7 @@ import torch
 from recsft.data.split import EvalSet
 from recsft.scoring.exact_search import filtered_top_k, search_pays
 from recsft.scoring.inputs import InputConfig, input_config, model_inputs
-
-# ModelScorer and popularity_scorer are re-exported for callers that import them from here.
-from recsft.scoring.model import ModelScorer, model_scorer
-from recsft.scoring.popularity import popularity_scorer
+from recsft.scoring.model import model_scorer
 from recsft.scoring.top_k import block_top_k
 from recsft.scoring.vectors import Scorer, VectorScorer
 from recsft.tokenization import BehaviorTokenizer, pad_left
@@ -38,8 +35,7 @@ from recsft.tokenization import BehaviorTokenizer, pad_left
 if TYPE_CHECKING:
     from accelerate import Accelerator
 
-__all__ = ["RankingEvaluator", "RankingProtocol", "EXACT_CHUNK_USERS", "ModelScorer",
-           "model_scorer", "popularity_scorer"]
+__all__ = ["RankingEvaluator", "RankingProtocol", "EXACT_CHUNK_USERS"]
 
 #: Users per FAISS search on the exact-search path: chunks are encoded as usual (padded to
 #: their own longest history) and gathered into one search, whose matrix products run best
