@@ -85,3 +85,19 @@ class PreprocessConfig:
     def to_dict(self) -> dict[str, Any]:
         """The options as a plain dict (for run records)."""
         return asdict(self)
+
+
+def example_log():
+    """The four-event log the examples of this package's docstrings clean: user ``a`` views
+    item ``x`` at t = 1, buys it at 2, views ``y`` at 9000; user ``b`` views ``y`` at 3.
+
+    Returns:
+        An :class:`~recsft.data.events.EventLog`.
+    """
+    import pandas as pd
+
+    from recsft.data.events import EventLog
+
+    return EventLog(pd.DataFrame({
+        "user_id": ["a", "a", "a", "b"], "item_id": ["x", "x", "y", "y"],
+        "timestamp": [1, 2, 9000, 3], "event_type": ["view", "buy", "view", "view"]}))

@@ -1,11 +1,8 @@
 """The iterative user / item k-core: the cleaning step that keeps dense users and items.
 
 Example:
-    >>> import pandas as pd
-    >>> from recsft.data.events import EventLog
-    >>> log = EventLog(pd.DataFrame({
-    ...     "user_id": ["a", "a", "a", "b"], "item_id": ["x", "x", "y", "y"],
-    ...     "timestamp": [1, 2, 9000, 3], "event_type": ["view", "buy", "view", "view"]}))
+    >>> from recsft.data.preprocess.config import example_log
+    >>> log = example_log()  # a: view x (t=1), buy x (2), view y (9000); b: view y (3)
     >>> from recsft.data.preprocess import k_core
     >>> dense = k_core(log, user_k=2, item_k=2)
     >>> dense.frame["user_id"].tolist(), dense.steps[-1]["iterations"]

@@ -1,11 +1,8 @@
 """Bounds on the number of events per user: drop short users, truncate or drop long ones.
 
 Example:
-    >>> import pandas as pd
-    >>> from recsft.data.events import EventLog
-    >>> log = EventLog(pd.DataFrame({
-    ...     "user_id": ["a", "a", "a", "b"], "item_id": ["x", "x", "y", "y"],
-    ...     "timestamp": [1, 2, 9000, 3], "event_type": ["view", "buy", "view", "view"]}))
+    >>> from recsft.data.preprocess.config import example_log
+    >>> log = example_log()  # a: view x (t=1), buy x (2), view y (9000); b: view y (3)
     >>> from recsft.data.preprocess import filter_sequence_length
     >>> bounded = filter_sequence_length(log, min_length=2, max_length=2)
     >>> bounded.frame["timestamp"].tolist()  # a's newest two; b is too short

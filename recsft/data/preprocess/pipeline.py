@@ -5,11 +5,8 @@ Filters only narrow the selection and each column is factorised at most once for
 chain, so the frame is materialised once at the end (and after each transforming step).
 
 Example:
-    >>> import pandas as pd
-    >>> from recsft.data.events import EventLog
-    >>> log = EventLog(pd.DataFrame({
-    ...     "user_id": ["a", "a", "a", "b"], "item_id": ["x", "x", "y", "y"],
-    ...     "timestamp": [1, 2, 9000, 3], "event_type": ["view", "buy", "view", "view"]}))
+    >>> from recsft.data.preprocess.config import example_log
+    >>> log = example_log()  # a: view x (t=1), buy x (2), view y (9000); b: view y (3)
     >>> from recsft.data.preprocess import PreprocessConfig, preprocess
     >>> clean = preprocess(log, PreprocessConfig(drop_duplicates=True, user_k=2, item_k=2))
     >>> [step["name"] for step in clean.steps]

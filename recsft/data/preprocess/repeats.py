@@ -1,11 +1,8 @@
 """Collapsing repeats: consecutive events of a user on one item become one event.
 
 Example:
-    >>> import pandas as pd
-    >>> from recsft.data.events import EventLog
-    >>> log = EventLog(pd.DataFrame({
-    ...     "user_id": ["a", "a", "a", "b"], "item_id": ["x", "x", "y", "y"],
-    ...     "timestamp": [1, 2, 9000, 3], "event_type": ["view", "buy", "view", "view"]}))
+    >>> from recsft.data.preprocess.config import example_log
+    >>> log = example_log()  # a: view x (t=1), buy x (2), view y (9000); b: view y (3)
     >>> from recsft.data.preprocess import collapse_repeats
     >>> collapsed = collapse_repeats(log)  # a's view and buy of x become one "buy" at t=1
     >>> collapsed.frame.values.tolist()

@@ -2,11 +2,8 @@
 ``"<user_id>#<k>"``, and the table that maps sessions back to users.
 
 Example:
-    >>> import pandas as pd
-    >>> from recsft.data.events import EventLog
-    >>> log = EventLog(pd.DataFrame({
-    ...     "user_id": ["a", "a", "a", "b"], "item_id": ["x", "x", "y", "y"],
-    ...     "timestamp": [1, 2, 9000, 3], "event_type": ["view", "buy", "view", "view"]}))
+    >>> from recsft.data.preprocess.config import example_log
+    >>> log = example_log()  # a: view x (t=1), buy x (2), view y (9000); b: view y (3)
     >>> from recsft.data.preprocess import session_table, split_sessions
     >>> sessions = split_sessions(log, gap_seconds=1800)
     >>> sessions.frame["user_id"].tolist()

@@ -1,11 +1,8 @@
 """Event weights: a ``weight`` column computed from each event's type.
 
 Example:
-    >>> import pandas as pd
-    >>> from recsft.data.events import EventLog
-    >>> log = EventLog(pd.DataFrame({
-    ...     "user_id": ["a", "a", "a", "b"], "item_id": ["x", "x", "y", "y"],
-    ...     "timestamp": [1, 2, 9000, 3], "event_type": ["view", "buy", "view", "view"]}))
+    >>> from recsft.data.preprocess.config import example_log
+    >>> log = example_log()  # a: view x (t=1), buy x (2), view y (9000); b: view y (3)
     >>> from recsft.data.preprocess import weight_event_types
     >>> weight_event_types(log, {"view": 1.0, "buy": 4.0}).frame["weight"].tolist()
     [1.0, 4.0, 1.0, 1.0]
