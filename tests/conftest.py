@@ -33,6 +33,14 @@ def tiny_config(tmp_path, model_type="bert4rec", **training):
     return RunConfig.from_dict(raw)
 
 
+def tiny_data_config(tmp_path, **data):
+    """:func:`tiny_config` with some of its ``data`` section's fields changed."""
+    config = tiny_config(tmp_path)
+    for key, value in data.items():
+        setattr(config.data, key, value)
+    return config
+
+
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """Train the tiny config once; returns (config, metrics record)."""

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import tiny_config
+from tests.conftest import tiny_data_config
 
-
-def _config(tmp_path, **data):
-    config = tiny_config(tmp_path)
-    for key, value in data.items():
-        setattr(config.data, key, value)
-    return config
+_config = tiny_data_config
 
 
 def _split(config):

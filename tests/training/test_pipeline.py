@@ -20,12 +20,9 @@ def test_cpu_processes_when_launched_distributed_without_gpu(monkeypatch):
 
 
 def _config(tmp_path, **data):
-    from tests.conftest import tiny_config
+    from tests.conftest import tiny_data_config
 
-    config = tiny_config(tmp_path)
-    for key, value in data.items():
-        setattr(config.data, key, value)
-    return config
+    return tiny_data_config(tmp_path, **data)
 
 
 def test_sliding_windows_add_training_rows(tmp_path):
