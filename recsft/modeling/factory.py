@@ -132,6 +132,52 @@ def create_model(config: RunConfig, tokenizer: BehaviorTokenizer,
 CODE_KEYS = ("auto_map", "custom_pipelines")
 
 
+def refuse_code(path: Any, config: dict[str, Any]) -> None:
+    """Refuse a config (``config.json``, ``tokenizer_config.json``) that names code to import.
+
+    Raises:
+        RunFolderError: naming the file and the key (:data:`CODE_KEYS`).
+    """
+    from recsft.errors import RunFolderError
+
+    for key in CODE_KEYS:
+        if key in config:
+            raise RunFolderError(f"{path}: field '{key}' points at code to import; recsft never "
+                                 "runs code from a model folder (remove the field)")
+
+
+def read_model_config(directory: Any) -> dict[str, Any]:
+    """A model folder's ``config.json``, refused when it names code to import or a model type
+    recsft does not have.
+
+    Args:
+        directory: The folder.
+
+    Returns:
+        The config as a dict.
+
+    Raises:
+        RunFolderError: not a readable JSON object, a code key (:data:`CODE_KEYS`), or an
+            unknown ``model_type``; the message names the file and the field.
+    """
+    import os
+
+    from recsft.errors import RunFolderError
+    from recsft.fileio import read_json
+
+    path = os.path.join(os.fspath(directory), "config.json")
+    config = read_json(path, "model config", RunFolderError)
+    if not isinstance(config, dict):
+        raise RunFolderError(f"{path}: expected a JSON object")
+    refuse_code(path, config)
+    try:
+        model_classes(config.get("model_type"))
+    except ValueError:
+        raise RunFolderError(f"{path}: field 'model_type' is {config.get('model_type')!r}, not "
+                             "a recsft model type") from None
+    return config
+
+
 def load_model(directory: Any) -> Any:
     """A recsft model saved with ``save_pretrained``, loaded without running code from it.
 
@@ -148,27 +194,12 @@ def load_model(directory: Any) -> Any:
         RunFolderError: no readable ``config.json``, a config naming code to import, an unknown
             model type, or weights that are missing, pickled only, or do not fit.
     """
-    import json
     import os
 
     from recsft.errors import RunFolderError
 
-    path = os.path.join(os.fspath(directory), "config.json")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            config = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunFolderError(f"{path}: cannot be read as a model config ({err})") from None
-    if not isinstance(config, dict):
-        raise RunFolderError(f"{path}: expected a JSON object")
-    for key in CODE_KEYS:
-        if key in config:
-            raise RunFolderError(f"{path}: field '{key}' points at code to import; recsft never "
-                                 "runs code from a model folder (remove the field)")
-    try:
-        _, model_class = model_classes(config.get("model_type"))
-    except ValueError:
-        raise RunFolderError(f"{path}: field 'model_type' is not a recsft model type") from None
+    config = read_model_config(directory)
+    _, model_class = model_classes(config["model_type"])
     weights = os.path.join(os.fspath(directory), "model.safetensors")
     if not os.path.isfile(weights):
         raise RunFolderError(f"{weights}: missing; recsft loads weights from safetensors only")

@@ -19,14 +19,13 @@ Example:
 from __future__ import annotations
 
 import functools
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from recsft.errors import RunFolderError
 from recsft.runs import files as F
-from recsft.runs.manifest import Manifest
+from recsft.runs.manifest import Manifest, folder_files
 
 if TYPE_CHECKING:
     from recsft.config import RunConfig
@@ -107,7 +106,7 @@ class Run:
         missing = [n for n in F.REQUIRED if not (path / n).is_file() or (path / n).is_symlink()]
         if missing:
             raise RunFolderError(f"{path}: cannot seal, missing {', '.join(missing)}")
-        names = [n for n in _listed_files(path)]
+        names = folder_files(path)
         provisional = Manifest.build(path, "recsft-run", {}, names)
         run = cls(path, provisional)
         run._check_model_config()
@@ -134,10 +133,10 @@ class Run:
     @functools.cached_property
     def tokenizer(self) -> BehaviorTokenizer:
         """The run's tokenizer, checked against the model's vocabulary size."""
+        from recsft.modeling.factory import refuse_code
         from recsft.tokenization import BehaviorTokenizer
 
-        tokenizer_config = _read_json(self.path / F.TOKENIZER_CONFIG)
-        _refuse_code(self.path / F.TOKENIZER_CONFIG, tokenizer_config)
+        refuse_code(self.path / F.TOKENIZER_CONFIG, _read_json(self.path / F.TOKENIZER_CONFIG))
         try:
             tokenizer = BehaviorTokenizer.from_pretrained(str(self.path))
         except Exception as err:  # the tokenizers library raises its own exception types
@@ -200,7 +199,7 @@ class Run:
                                      f"(run {manifest.info.get('run', '?')}), not from "
                                      f"{self.path}")
         index = ItemIndex.load(folder)
-        _same_items(folder / F.INDEX_IDS, list(index.item_ids), self.tokenizer.item_ids)
+        index.check_ids(self.tokenizer.item_ids)
         return index
 
     def popularity(self) -> Popularity:
@@ -210,8 +209,7 @@ class Run:
         popularity = Popularity.load(self.path)
         if popularity is None:
             raise RunFolderError(f"{self.path / F.POPULARITY}: missing")
-        _same_items(self.path / F.POPULARITY, sorted(popularity._counts),
-                    sorted(self.tokenizer.item_ids))
+        popularity.check_ids(self.tokenizer.item_ids)
         return popularity
 
     def transitions(self) -> ItemTransitions:
@@ -226,9 +224,7 @@ class Run:
             raise RunFolderError(f"{self.path}: no item transitions; fit them with "
                                  f"'recsft transitions --run {self.path}'")
         chain = ItemTransitions.load(str(self.path))
-        if chain.num_items != self.tokenizer.num_items:
-            raise RunFolderError(f"{self.path / F.TRANSITIONS}: covers {chain.num_items} items, "
-                                 f"the tokenizer {self.tokenizer.num_items}; not the same run")
+        chain.check_items(self.tokenizer.num_items, self.path / F.TRANSITIONS)
         return chain
 
     def recommender(self, index_dir: str | os.PathLike | None = None,
@@ -332,19 +328,10 @@ class Run:
                 "num_items": self.tokenizer.num_items}
 
     def _check_model_config(self) -> dict[str, Any]:
-        from recsft.modeling.factory import model_classes
+        from recsft.modeling.factory import read_model_config
 
         path = self.path / F.MODEL_CONFIG
-        config = _read_json(path)
-        if not isinstance(config, dict):
-            raise RunFolderError(f"{path}: expected a JSON object")
-        _refuse_code(path, config)
-        model_type = config.get("model_type")
-        try:
-            model_classes(model_type)
-        except ValueError:
-            raise RunFolderError(f"{path}: field 'model_type' is {model_type!r}, not a recsft "
-                                 "model type") from None
+        config = read_model_config(self.path)
         vocab = config.get("vocab_size")
         if not isinstance(vocab, int) or isinstance(vocab, bool) or vocab < 1:
             raise RunFolderError(f"{path}: field 'vocab_size' must be a positive integer")
@@ -354,12 +341,6 @@ class Run:
                                  f"{recorded}")
         self.__dict__["model_config"] = config
         return config
-
-
-def _listed_files(path: Path) -> list[str]:
-    from recsft.runs.manifest import folder_files
-
-    return folder_files(path)
 
 
 def _refuse_pickled_weights(path: Path) -> None:
@@ -374,33 +355,12 @@ def _refuse_pickled_weights(path: Path) -> None:
             f"'{pickled[0]}', weights_only=True), 'model.safetensors')\"")
 
 
-def _refuse_code(path: Path, config: dict[str, Any]) -> None:
-    from recsft.modeling.factory import CODE_KEYS
-
-    for key in CODE_KEYS:
-        if key in config:
-            raise RunFolderError(f"{path}: field '{key}' points at code to import; recsft never "
-                                 "runs code from a model folder (remove the field)")
-
-
 def _read_json(path: Path) -> Any:
-    try:
-        if path.is_symlink():
-            raise RunFolderError(f"{path}: a symlink; expected a regular file")
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunFolderError(f"{path}: missing") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RunFolderError(f"{path}: not valid JSON ({err})") from None
+    from recsft.fileio import read_json
 
-
-def _same_items(path: Path, found: list[str], expected: list[str]) -> None:
-    if found != expected:
-        extra = next((i for i in found if i not in set(expected)), None)
-        detail = (f"item {extra!r} is not in the tokenizer" if extra is not None else
-                  f"{len(found)} items where the tokenizer has {len(expected)}")
-        raise RunFolderError(f"{path}: its item ids disagree with the run's tokenizer "
-                             f"({detail}); it was not built for this run")
+    if path.is_symlink():
+        raise RunFolderError(f"{path}: a symlink; expected a regular file")
+    return read_json(path, "run file", RunFolderError)
 
 
 def _one_line(err: BaseException) -> str:
