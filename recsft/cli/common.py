@@ -33,7 +33,7 @@ def write_json(result: dict[str, Any], path: str | None) -> None:
     """Write a command's JSON result through a temporary file (nothing half-written)."""
     if path:
         from recsft.fileio import atomic_write_text
-        from recsft.runs.guard import refuse_existing_non_file
+        from recsft.runs.guard import check_json_output
 
-        refuse_existing_non_file(path, "--output")
+        check_json_output(path, "--output")
         atomic_write_text(path, json.dumps(result, indent=2, default=str))

@@ -19,18 +19,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def _push(args: argparse.Namespace) -> int:
     from recsft.hub import HubError, files_to_push, push_to_hub
-    from recsft.runs import Run
 
-    run = Run.open(args.run)
     if args.dry_run:
-        names = files_to_push(run)
+        names = files_to_push(args.run)
         for name in names:
             print(name)
         print(f"{len(names)} files would be uploaded to {args.repo_id} (with README.md, the "
               "model card, written if missing)")
         return 0
     try:
-        url = push_to_hub(run, args.repo_id, token=args.token, private=args.private)
+        url = push_to_hub(args.run, args.repo_id, token=args.token, private=args.private)
     except HubError as err:
         from recsft.errors import RecsftError
 

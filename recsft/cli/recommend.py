@@ -69,8 +69,9 @@ def _load(args: argparse.Namespace):
 
 
 def _recommend(args: argparse.Namespace) -> int:
-    if args.k < 1:
-        check_k(args.k, 1)
+    if args.k < 1:   # before the run is loaded
+        raise ResourceError(f"--k {args.k}: expected a positive integer, at most the catalogue "
+                            "size")
     requests = None
     if args.input:
         from recsft.retrieval.requests import read_requests

@@ -34,16 +34,15 @@ class HubError(RecsftError):
 
 
 def files_to_push(run: Run | str | os.PathLike) -> list[str]:
-    """The files :func:`push_to_hub` uploads (the card included), each listed one checked.
+    """The files :func:`push_to_hub` uploads: the manifest's pushable files, the manifest and
+    the model card.
 
     Raises:
-        RunFolderError: the run is incomplete or a file differs from its manifest.
+        RunFolderError: a folder given by path is incomplete or a file differs from its manifest
+            (:meth:`Run.open` checks them).
     """
     run = run if isinstance(run, Run) else Run.open(run)
-    names = run.manifest.pushable()
-    for name in names:
-        run.manifest.check_file(run.path, name)
-    return sorted(set(names) | {CARD, MANIFEST})
+    return sorted(set(run.manifest.pushable()) | {CARD, MANIFEST})
 
 
 def push_to_hub(run: Run | str | os.PathLike, repo_id: str, token: str | None = None,
@@ -71,7 +70,10 @@ def push_to_hub(run: Run | str | os.PathLike, repo_id: str, token: str | None = 
         RecsftError: ``repo_id`` is malformed.
         HubError: the Hub refused a request or could not be reached.
     """
-    run = run if isinstance(run, Run) else Run.open(run)
+    if isinstance(run, Run):
+        run.manifest.check_all(run.path)    # opened earlier: the files may have changed since
+    else:
+        run = Run.open(run)
     if not _REPO_ID.match(repo_id):
         raise RecsftError(f"repo id '{repo_id}' must look like user/name")
     card = run.path / CARD

@@ -177,7 +177,12 @@ def plan_run(output_dir: str | os.PathLike, name: str, resume: bool = False,
             where = (f"{final} is complete" if is_run_folder(final) else "none was started")
             raise RefusedError(f"--resume: no interrupted training of run '{name}' to continue "
                                f"({where}); start it without --resume")
-        marker = json.loads((work / PARTIAL_MARKER).read_text(encoding="utf-8"))
+        from recsft.fileio import read_json
+
+        marker = read_json(work / PARTIAL_MARKER, "interrupted training's marker", RefusedError)
+        if not isinstance(marker, dict):
+            raise RefusedError(f"{work / PARTIAL_MARKER}: expected a JSON object; discard the "
+                               "interrupted training with --overwrite")
         if final.exists() and not (overwrite or marker.get("overwrite")):
             raise RefusedError(f"{final} exists; resuming would replace it: add --overwrite")
         return RunPlan(final, work, resume=True)
@@ -255,7 +260,7 @@ def check_file_output(path: str | os.PathLike, flag: str, ours: Callable[[Path],
     return target
 
 
-def refuse_existing_non_file(path: str | os.PathLike, flag: str) -> None:
+def check_json_output(path: str | os.PathLike, flag: str) -> None:
     """``--output`` for a JSON result: refuse anything but a new file or recsft's own JSON."""
     check_file_output(path, flag, _recsft_json)
 

@@ -52,6 +52,8 @@ class PreparedData:
         item_categories: ``(vocab_size, max_item_categories)`` category ids per token when the
             model uses categories (:func:`recsft.data.categories.category_table`), else ``None``.
         category_names: Name of category id ``i`` at ``i - 1``.
+        model_config: The model's config class instance the data was encoded for
+            (:func:`recsft.modeling.factory.model_config`).
     """
 
     log: EventLog
@@ -62,6 +64,7 @@ class PreparedData:
     test: RankingEvaluator
     item_categories: np.ndarray | None = None
     category_names: list[str] | None = None
+    model_config: Any = None
 
     def dataset_record(self) -> dict[str, Any]:
         return {"source": self.log.source, **self.log.stats(), "steps": self.log.steps}
@@ -107,7 +110,7 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
         log=log, splits=splits, tokenizer=tokenizer, train_dataset=train_dataset,
         valid=build_evaluator(config, splits.valid, tokenizer, splits.protocol, model),
         test=build_evaluator(config, splits.test, tokenizer, splits.protocol, model),
-        item_categories=table, category_names=names,
+        item_categories=table, category_names=names, model_config=model,
     )
 
 
@@ -136,10 +139,10 @@ def check_model_memory(config: RunConfig, prepared: PreparedData, num_processes:
     """
     import torch
 
-    from recsft.modeling.factory import model_classes, model_config
+    from recsft.modeling.factory import model_classes
     from recsft.training.memory import check_memory, estimate_memory
 
-    model = model_config(config, prepared.tokenizer, prepared.item_categories)
+    model = prepared.model_config
     _, model_class = model_classes(config.model.model_type)
     with torch.device("meta"):
         shell = model_class(model)
