@@ -1,6 +1,6 @@
-"""Accuracy, precision, recall and F1 for single-label classification, in numpy.
+"""Accuracy, precision, recall and F1 for single-label classification, on scikit-learn.
 
-Self-contained (absolute imports of numpy, datasets and evaluate only, exactly one
+Self-contained (absolute imports of numpy, scikit-learn, datasets and evaluate only, exactly one
 ``evaluate.Metric`` subclass) so it also works as a local ``evaluate`` metric script.
 
 For a label ``l`` let ``tp_l`` be the samples predicted ``l`` whose reference is ``l``,
@@ -13,7 +13,8 @@ For a label ``l`` let ``tp_l`` be the samples predicted ``l`` whose reference is
 * ``micro``: ``precision = sum tp / sum pp``, ``recall = sum tp / sum t`` and
   ``f1 = 2 sum tp / (sum pp + sum t)``, sums over ``labels``.
 
-A ratio whose denominator is zero is 0.0 (``zero_division=0``).
+A ratio whose denominator is zero is 0.0 (``zero_division=0``). The counting is
+``sklearn.metrics.precision_recall_fscore_support``; this module adds the input checks.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import datasets
 import evaluate
 import numpy as np
+import sklearn.metrics
 
 _DESCRIPTION = """
 Accuracy, precision, recall and F1 for single-label (binary or multi-class) classification,
@@ -61,15 +63,6 @@ _CITATION = """
 AVERAGES: tuple[str, ...] = ("binary", "macro", "micro")
 
 
-def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """Element-wise ``numerator / denominator`` with 0.0 where the denominator is 0."""
-    numerator = np.asarray(numerator, dtype=np.float64)
-    denominator = np.asarray(denominator, dtype=np.float64)
-    out = np.zeros(np.broadcast(numerator, denominator).shape, dtype=np.float64)
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
-    return out
-
-
 def _as_labels(values: Any, name: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.ndim != 1:
@@ -77,14 +70,6 @@ def _as_labels(values: Any, name: str) -> np.ndarray:
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name} must contain integer labels, got dtype {arr.dtype}")
     return arr.astype(np.int64, copy=False)
-
-
-def _count_labels(values: np.ndarray, sorted_labels: np.ndarray) -> np.ndarray:
-    """Occurrences of each of ``sorted_labels`` ``(n_labels,)`` in ``values`` ``(n,)``."""
-    idx = np.searchsorted(sorted_labels, values)
-    clipped = np.minimum(idx, sorted_labels.shape[0] - 1)
-    known = sorted_labels[clipped] == values
-    return np.bincount(idx[known], minlength=sorted_labels.shape[0])
 
 
 def classification_metrics(
@@ -140,28 +125,20 @@ def classification_metrics(
         if label_set.size == 0:
             raise ValueError("labels must not be empty")
 
-    # Per-label counts, shape (n_labels,) (labels sorted; averages do not depend on order).
-    label_set = np.unique(label_set)
-    tp = _count_labels(y_true[y_pred == y_true], label_set)
-    pred_count = _count_labels(y_pred, label_set)
-    true_count = _count_labels(y_true, label_set)
-
-    if average == "micro":
-        tp, pred_count, true_count = tp.sum(), pred_count.sum(), true_count.sum()
-    precision = _safe_divide(tp, pred_count)
-    recall = _safe_divide(tp, true_count)
-    f1 = _safe_divide(2 * tp, pred_count + true_count)
+    precision, recall, f1, _ = sklearn.metrics.precision_recall_fscore_support(
+        y_true, y_pred, labels=np.unique(label_set),
+        average="macro" if average == "binary" else average, zero_division=0.0)
     return {
-        "accuracy": float(np.mean(y_pred == y_true)),
-        "precision": float(np.mean(precision)),
-        "recall": float(np.mean(recall)),
-        "f1": float(np.mean(f1)),
+        "accuracy": float(sklearn.metrics.accuracy_score(y_true, y_pred)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(f1),
     }
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class ClassificationMetrics(evaluate.Metric):
-    """Accuracy, precision, recall and F1 as an ``evaluate.Metric`` (numpy, no sklearn)."""
+    """Accuracy, precision, recall and F1 as an ``evaluate.Metric`` (scikit-learn)."""
 
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(

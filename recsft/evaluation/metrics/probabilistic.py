@@ -1,14 +1,14 @@
 """ROC-AUC, PR-AUC, log loss, Brier score and calibration error of binary probabilities.
 
-Self-contained (absolute imports of numpy, datasets and evaluate only, exactly one
+Self-contained (absolute imports of numpy, scikit-learn, datasets and evaluate only, exactly one
 ``evaluate.Metric`` subclass) so it also works as a local ``evaluate`` metric script.
 
 For predicted probabilities ``p_i`` of the positive class and labels ``y_i`` in {0, 1}:
 
 * ``roc_auc`` — probability that a random positive scores above a random negative, ties
-  counting one half (the Mann–Whitney statistic; equals the area under the ROC curve);
+  counting one half (the area under the ROC curve; ``sklearn.metrics.roc_auc_score``);
 * ``pr_auc`` — average precision: ``sum_k (R_k - R_{k-1}) P_k`` over the distinct score
-  thresholds, highest first (scikit-learn's ``average_precision_score``);
+  thresholds, highest first (``sklearn.metrics.average_precision_score``);
 * ``log_loss`` — ``-mean(y log p + (1 - y) log(1 - p))`` with ``p`` clipped to
   ``[1e-15, 1 - 1e-15]``;
 * ``brier`` — ``mean((p - y)^2)``;
@@ -25,6 +25,7 @@ from typing import Any
 import datasets
 import evaluate
 import numpy as np
+import sklearn.metrics
 
 _DESCRIPTION = """
 Threshold-free and calibration metrics of predicted probabilities for a binary target:
@@ -73,33 +74,17 @@ def _inputs(predictions: Any, references: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def roc_auc(p: np.ndarray, y: np.ndarray) -> float:
-    """Mann–Whitney AUC with average ranks for ties."""
-    positives, negatives = int(y.sum()), int(y.size - y.sum())
-    if positives == 0 or negatives == 0:
+    """Area under the ROC curve (scikit-learn), NaN when ``y`` holds a single class."""
+    if y.min() == y.max():
         return float("nan")
-    order = np.argsort(p, kind="mergesort")
-    sorted_p = p[order]
-    ranks = np.empty(p.size, dtype=np.float64)
-    boundaries = np.flatnonzero(np.diff(sorted_p)) + 1
-    starts = np.concatenate([[0], boundaries])
-    ends = np.concatenate([boundaries, [p.size]])
-    average = (starts + ends + 1) / 2.0  # 1-based average rank of each tie group
-    ranks[order] = np.repeat(average, ends - starts)
-    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    return float(sklearn.metrics.roc_auc_score(y, p))
 
 
 def average_precision(p: np.ndarray, y: np.ndarray) -> float:
-    """Step-wise area under the precision-recall curve over distinct thresholds."""
-    positives = int(y.sum())
-    if positives == 0 or positives == y.size:
+    """Average precision (scikit-learn), NaN when ``y`` holds a single class."""
+    if y.min() == y.max():
         return float("nan")
-    order = np.argsort(-p, kind="mergesort")
-    sorted_p, sorted_y = p[order], y[order]
-    last = np.concatenate([np.flatnonzero(np.diff(sorted_p)), [p.size - 1]])  # threshold ends
-    true_pos = np.cumsum(sorted_y)[last]
-    precision = true_pos / (last + 1)
-    recall = true_pos / positives
-    return float(np.sum(np.diff(np.concatenate([[0.0], recall])) * precision))
+    return float(sklearn.metrics.average_precision_score(y, p))
 
 
 def calibration_error(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
@@ -119,8 +104,8 @@ def probabilistic_metrics(predictions: Any, references: Any, n_bins: int = 10) -
     return {
         "roc_auc": roc_auc(p, y),
         "pr_auc": average_precision(p, y),
-        "log_loss": float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))),
-        "brier": float(np.mean((p - y) ** 2)),
+        "log_loss": float(sklearn.metrics.log_loss(y, clipped, labels=[0, 1])),
+        "brier": float(sklearn.metrics.brier_score_loss(y, p, pos_label=1)),
         "ece": calibration_error(p, y, n_bins),
     }
 
