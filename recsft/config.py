@@ -11,9 +11,11 @@ A run config has these keys::
 
 The ``model:`` section is handed to the model's own config class: its keys are the fields of
 that model type (:mod:`recsft.modeling.configuration_fields`), and a field the section does not
-set takes the model's own default. Every value is checked against the type of its field when
-the config is read (``--set training.learning_rate=1e-3``, which YAML reads as a string, becomes
-a float; ``--set model.hidden_size=abc`` is an error naming the key and the expected type).
+set takes the model's own default. Every value is validated against the type of its field
+(pydantic, :mod:`recsft.field_types`) when the config is read: ``--set
+training.learning_rate=1e-3``, which YAML reads as a string, becomes a float; ``--set
+model.hidden_size=abc`` is one error line naming the key, the value and the expected type.
+Every key, its type, default and meaning: ``docs/config.md`` (``python -m recsft.config_docs``).
 
 YAML is read without aliases and within bounds (:mod:`recsft.safe_yaml`).
 
@@ -28,9 +30,11 @@ from __future__ import annotations
 import dataclasses
 import os
 import typing
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from recsft.config_upgrade import upgrade
 from recsft.data.config import DataConfig
 from recsft.errors import RecsftError, shorten
 from recsft.field_types import coerce
@@ -166,22 +170,38 @@ class ModelSection:
                 **self.resolved()}
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str = "<dict>") -> ModelSection:
+    def from_dict(cls, raw: dict[str, Any], source: str = "<dict>", *,
+                  overridden: Collection[str] = ()) -> ModelSection:
         """Read the section, checking keys against the model type and values against types.
 
         A key set to ``null`` takes the model's default.
 
+        Args:
+            raw: The section's keys and values.
+            source: How messages name the config.
+            overridden: Dotted keys set by ``--set`` (messages about them name ``--set``).
+
         Raises:
             ConfigError: one line naming the source and the key.
         """
+        where = _Where(source, overridden)
         raw = {key: value for key, value in raw.items() if value is not None
                or key == "model_type"}
         model_type = check_value(raw.pop("model_type", "bert4rec"), str, "model.model_type",
-                                 source)
+                                 where("model.model_type"))
         use_categories = check_value(raw.pop("use_categories", False), bool,
-                                     "model.use_categories", source)
-        section = cls(model_type, use_categories, **raw)
-        resolved = section.resolved(source=source)  # checks keys, types and the model's rules
+                                     "model.use_categories", where("model.use_categories"))
+        section = cls(model_type, use_categories)
+        try:
+            hints = section.field_types()
+        except ConfigError as err:
+            raise ConfigError(f"{where('model.model_type')}: {err}") from None
+        for key, value in raw.items():
+            if key not in hints:
+                raise ConfigError(f"{where(f'model.{key}')}: {section._unknown_field(key)}")
+            raw[key] = check_value(value, hints[key], f"model.{key}", where(f"model.{key}"))
+        object.__setattr__(section, "_fields", raw)
+        resolved = section.resolved(source=source)  # checks the model's own rules
         object.__setattr__(section, "_fields", {key: resolved[key] for key in raw})
         return section
 
@@ -307,6 +327,10 @@ class RunConfig:
     Attributes:
         name: Run name; the run folder is ``output_dir/name``.
         output_dir: Parent folder of run folders.
+        data: The ``data:`` section (:class:`~recsft.data.config.DataConfig`).
+        model: The ``model:`` section (:class:`ModelSection`).
+        training: The ``training:`` section (:class:`TrainingConfig`).
+        evaluation: The ``evaluation:`` section (:class:`EvaluationConfig`).
     """
 
     name: str = "run"
@@ -321,45 +345,61 @@ class RunConfig:
         return os.path.join(self.output_dir, self.name)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any] | None, source: str = "<dict>") -> RunConfig:
+    def from_dict(cls, raw: dict[str, Any] | None, source: str = "<dict>", *,
+                  overridden: Collection[str] = ()) -> RunConfig:
         """Build from a nested dict, rejecting unknown sections and keys and mistyped values.
 
+        Values are validated against the field types (:mod:`recsft.field_types`), the keys of
+        ``data.synthetic`` and ``data.preprocess`` against ``SyntheticConfig`` and
+        ``PreprocessConfig``; ``docs/config.md`` lists every key.
+
+        Args:
+            raw: ``{section: {key: value}}`` and the top-level keys.
+            source: How messages name the config (its file).
+            overridden: Dotted keys set by ``--set`` overrides; messages about them (or keys
+                below them) name ``--set`` instead of ``source``.
+
         Raises:
-            ConfigError: one line naming ``source`` and the key.
+            ConfigError: one line naming the source, the key, the value and what was expected.
         """
         if raw is None:
             raw = {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{source}: expected a mapping of {', '.join(_KEYS)}; got "
                               f"{shorten(raw)}")
-        raw = _upgrade(raw)
+        where = _Where(source, overridden)
+        raw = upgrade(raw, ModelSection.RUN_KEYS)
         hints = typing.get_type_hints(cls)
         values: dict[str, Any] = {}
         for key, value in raw.items():
             if key not in _KEYS:
-                raise ConfigError(f"{source}: unknown key {shorten(key)}; expected one of "
-                                  f"{sorted(_KEYS)}")
+                raise ConfigError(f"{where(str(key))}: unknown key {shorten(key)}; expected one "
+                                  f"of {sorted(_KEYS)}")
             if key not in _SECTIONS:
-                values[key] = check_value(value, hints[key], key, source)
+                values[key] = check_value(value, hints[key], key, where(key))
                 continue
             if not isinstance(value, dict):
-                raise ConfigError(f"{source}: section '{key}' must be a mapping, got "
+                raise ConfigError(f"{where(key)}: section '{key}' must be a mapping, got "
                                   f"{shorten(value)}")
             if key == "model":
-                values[key] = ModelSection.from_dict(value, source)
+                values[key] = ModelSection.from_dict(value, source, overridden=overridden)
                 continue
             section_type = _SECTIONS[key]
             section_hints = typing.get_type_hints(section_type)
             known = [f.name for f in dataclasses.fields(section_type)]
             unknown = sorted((k for k in value if k not in known), key=str)
             if unknown:
-                raise ConfigError(f"{source}: unknown key(s) {shorten(unknown)} in section "
-                                  f"'{key}'; expected some of {sorted(known)}")
-            values[key] = section_type(**{
-                k: check_value(v, section_hints[k], f"{key}.{k}", source)
-                for k, v in value.items()})
+                raise ConfigError(f"{where(f'{key}.{unknown[0]}')}: unknown key(s) "
+                                  f"{shorten(unknown)} in section '{key}'; expected some of "
+                                  f"{sorted(known)}")
+            checked = {k: check_value(v, section_hints[k], f"{key}.{k}", where(f"{key}.{k}"))
+                       for k, v in value.items()}
+            for name in _OPTIONS if key == "data" else ():
+                if checked.get(name):
+                    checked[name] = _check_options(checked[name], f"data.{name}", where)
+            values[key] = section_type(**checked)
         config = cls(**values)
-        _check_counts(config.training, source)
+        _check_counts(config.training, where)
         return config
 
     @classmethod
@@ -368,7 +408,8 @@ class RunConfig:
 
         Raises:
             ConfigError: a missing or special file, unreadable YAML (aliases included), unknown
-                keys, a mistyped value, or a malformed override.
+                keys, a mistyped value, or a malformed override. Messages name the file, or
+                ``--set`` for a key an override set.
         """
         try:
             raw = load_yaml(path, "config file")
@@ -381,9 +422,8 @@ class RunConfig:
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of {', '.join(_KEYS)}; got "
                               f"{shorten(raw)}")
-        for override in overrides or []:
-            apply_override(raw, override)
-        return cls.from_dict(raw, source=str(path))
+        overridden = [apply_override(raw, override) for override in overrides or []]
+        return cls.from_dict(raw, source=str(path), overridden=overridden)
 
     def to_dict(self) -> dict[str, Any]:
         """Every section as plain values; the model section holds every resolved field."""
@@ -410,13 +450,13 @@ _SECTIONS: dict[str, type] = {
 _POSITIVE_COUNTS = ("epochs", "batch_size", "eval_every", "gradient_accumulation_steps")
 
 
-def _check_counts(training: TrainingConfig, source: str) -> None:
+def _check_counts(training: TrainingConfig, where: _Where) -> None:
     """Reject counts below 1 (``training.epochs: 0`` would train nothing and save no model)."""
     for name in _POSITIVE_COUNTS:
         value = getattr(training, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(f"{source}: training.{name} must be an integer of at least 1, "
-                              f"got {shorten(value)}")
+            raise ConfigError(f"{where(f'training.{name}')}: training.{name} must be an integer "
+                              f"of at least 1, got {shorten(value)}")
 
 
 # -- value types -------------------------------------------------------------------------
@@ -431,11 +471,12 @@ def check_value(value: Any, hint: Any, key: str, source: str = "<config>") -> An
         source: The config, for the message.
 
     Returns:
-        ``value``, or the float a numeric string spells where the field is a float (YAML reads
-        ``1e-3`` as a string).
+        The validated value: a float where the field is a float (from an integer, or from a
+        string such as ``1e-3``, which YAML reads as a string), else ``value``.
 
     Raises:
-        ConfigError: ``"{source}: {key} must be {expected}, got {value}"``.
+        ConfigError: ``"{source}: {key} must be {expected}, got {value}"``, e.g.
+            ``"--set: model.hidden_size must be an integer, got 'abc'"``.
     """
     try:
         return coerce(value, hint)
@@ -444,49 +485,63 @@ def check_value(value: Any, hint: Any, key: str, source: str = "<config>") -> An
         raise ConfigError(f"{prefix}{key} must be {err}, got {shorten(value)}") from None
 
 
+class _Where:
+    """How a message names the origin of a key: ``--set`` for a key an override set (or a key
+    below it), else the config's source."""
+
+    def __init__(self, source: str, overridden: Collection[str] = ()) -> None:
+        self.source = source
+        self.overridden = frozenset(overridden)
+
+    def __call__(self, key: str) -> str:
+        parts = key.split(".")
+        if any(".".join(parts[:n]) in self.overridden for n in range(1, len(parts) + 1)):
+            return "--set"
+        return self.source
+
+
+def _options_class(key: str) -> type:
+    """The dataclass whose fields the mapping ``data.synthetic`` / ``data.preprocess`` sets."""
+    if key == "data.synthetic":
+        from recsft.data.synthetic.config import SyntheticConfig
+
+        return SyntheticConfig
+    from recsft.data.preprocess.config import PreprocessConfig
+
+    return PreprocessConfig
+
+
+#: The ``data`` keys that are mappings of another dataclass's fields (:func:`_options_class`).
+_OPTIONS = ("synthetic", "preprocess")
+
+
+def _check_options(values: dict[str, Any], key: str, where: _Where) -> dict[str, Any]:
+    """``data.synthetic`` / ``data.preprocess`` with checked keys and values (tuples as lists);
+    a ConfigError for an unknown key, a mistyped value or values the dataclass rejects."""
+    options_class = _options_class(key)
+    hints = typing.get_type_hints(options_class)
+    unknown = sorted(name for name in values if name not in hints)
+    if unknown:
+        raise ConfigError(f"{where(f'{key}.{unknown[0]}')}: unknown key(s) {shorten(unknown)} "
+                          f"in '{key}'; expected some of {sorted(hints)}")
+    checked = {}
+    for name, value in values.items():
+        value = check_value(value, hints[name], f"{key}.{name}", where(f"{key}.{name}"))
+        checked[name] = list(value) if isinstance(value, tuple) else value
+    try:
+        options_class(**checked)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{where(key)}: {key}: {str(err)[:200]}") from None
+    return checked
+
+
 # -- reading -----------------------------------------------------------------------------
 
-#: The fields of the ``model:`` section before it was handed to the model's config class; run
-#: folders of those versions record all of them, ``null`` meaning "the model's default".
-_LEGACY_MODEL_KEYS = frozenset({
-    "model_type", "hidden_size", "num_hidden_layers", "num_attention_heads",
-    "intermediate_size", "hidden_dropout_prob", "attention_probs_dropout_prob",
-    "use_event_types", "use_time_gaps", "use_categories", "use_output_transform", "norm_first",
-    "initializer_range", "loss", "num_negatives", "negative_sampling", "gbce_t",
-    "embedding_size", "use_output_projection", "attention_type",
-})
-
-
-def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:
-    """Read configs of earlier versions.
-
-    * ``data.collapse_repeats`` is now under ``data.preprocess``.
-    * A ``model:`` section recorded whole by an earlier version (every field of every model
-      type, as ``run_config.yaml`` holds it) keeps the fields of its model type that it set;
-      the others were ignored by that version and are dropped.
-    """
-    raw = dict(raw)
-    data = raw.get("data")
-    if isinstance(data, dict) and "collapse_repeats" in data:
-        data = dict(data)
-        preprocess = dict(data.get("preprocess") or {})
-        preprocess.setdefault("collapse_repeats", data.pop("collapse_repeats"))
-        data["preprocess"] = preprocess
-        raw["data"] = data
-    model = raw.get("model")
-    if isinstance(model, dict) and set(model) == _LEGACY_MODEL_KEYS:
-        from recsft.modeling import MODEL_FIELDS
-
-        fields_class = MODEL_FIELDS.get(model["model_type"])
-        if fields_class is not None:
-            keep = set(fields_class.field_names()) | set(ModelSection.RUN_KEYS)
-            raw["model"] = {key: value for key, value in model.items()
-                            if key in keep and value is not None}
-    return raw
-
-
-def apply_override(raw: dict[str, Any], override: str) -> None:
+def apply_override(raw: dict[str, Any], override: str) -> str:
     """Set ``raw[section][key] = value`` from ``"section.key=value"`` (value parsed as YAML).
+
+    Returns:
+        The dotted key set (``"section.key"``).
 
     Raises:
         ConfigError: not ``section.key=value``, a key below a value that is not a section, or
@@ -507,3 +562,4 @@ def apply_override(raw: dict[str, Any], override: str) -> None:
         raise
     except RecsftError as err:
         raise ConfigError(str(err)) from None
+    return ".".join(keys)

@@ -186,9 +186,9 @@ def test_override_values_are_checked_against_the_field_types(tmp_path):
     assert config.model.hidden_dropout_prob == 0.05
     with pytest.raises(ConfigError) as error:
         RunConfig.from_yaml(path, ["model.hidden_size=abc"])
-    assert str(error.value) == f"{path}: model.hidden_size must be an integer, got 'abc'"
-    with pytest.raises(ConfigError, match=r"training.deterministic must be true or false, "
-                                          r"got 'maybe'"):
+    assert str(error.value) == "--set: model.hidden_size must be an integer, got 'abc'"
+    with pytest.raises(ConfigError, match=r"^--set: training.deterministic must be true or false, "
+                                          r"got 'maybe'$"):
         RunConfig.from_yaml(path, ["training.deterministic=maybe"])
     with pytest.raises(ConfigError, match=r"evaluation.ks must be a list of integers, got"):
         RunConfig.from_yaml(path, ["evaluation.ks=[5, ten]"])
@@ -196,18 +196,94 @@ def test_override_values_are_checked_against_the_field_types(tmp_path):
         RunConfig.from_yaml(path, ["data.max_length=2.5"])
 
 
-def test_check_value_keeps_integers_for_floats_and_accepts_unions():
+def test_a_value_from_the_file_names_the_file_and_one_from_set_names_set(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model: {hidden_size: abc}\ntraining: {epochs: 2}\n")
+    with pytest.raises(ConfigError) as error:
+        RunConfig.from_yaml(path)
+    assert str(error.value) == f"{path}: model.hidden_size must be an integer, got 'abc'"
+    assert RunConfig.from_yaml(path, ["model.hidden_size=32"]).model.hidden_size == 32
+    assert RunConfig.from_yaml(path, ["model={hidden_size: 16}"]).model.hidden_size == 16
+    with pytest.raises(ConfigError, match=r"^--set: training.epochs must be an integer of at "
+                                          r"least 1, got 0$"):
+        RunConfig.from_yaml(path, ["model.hidden_size=32", "training.epochs=0"])
+    with pytest.raises(ConfigError, match=r"^--set: unknown key\(s\) \['epoch'\] in section"):
+        RunConfig.from_yaml(path, ["model.hidden_size=32", "training.epoch=3"])
+    with pytest.raises(ConfigError, match=r"^--set: unknown key 'num_layers' in section 'model'"):
+        RunConfig.from_yaml(path, ["model.hidden_size=32", "model.num_layers=3"])
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), [
+    ("training.epochs", "true", "an integer"),               # a bool is not an int
+    ("training.learning_rate", "true", "a number"),          # nor a number
+    ("training.seed", "'7'", "an integer"),                  # a quoted number is a string
+    ("model.use_event_types", "1", "true or false"),         # 1 is not true
+    ("name", "2024", "a string"),
+    ("training.report_to", "[tensorboard, 3]", "a string or a list of strings"),
+    ("data.columns", "{user_id: 3}", "a mapping of strings to strings"),
+    ("data.cutoff", "[1]", "an integer or a number or a string or a date or null"),
+    ("data.synthetic.num_users", "many", "an integer"),
+    ("data.synthetic.successor_weights", "[0.5, x]", "a list of numbers"),
+    ("data.preprocess.user_k", "2.5", "an integer"),
+    ("data.preprocess.event_weights", "{buy: heavy}", "a mapping of strings to numbers or null"),
+])
+def test_a_mistyped_value_is_one_line_naming_key_value_and_type(tmp_path, key, value, expected):
+    path = tmp_path / "run.yaml"
+    path.write_text("name: x\n")
+    with pytest.raises(ConfigError) as error:
+        RunConfig.from_yaml(path, [f"{key}={value}"])
+    message = str(error.value)
+    assert message.startswith(f"--set: {key} must be {expected}, got "), message
+    assert "\n" not in message
+
+
+def test_numbers_are_floats_where_floats_are_expected_and_strings_stay_strings(tmp_path):
+    config = RunConfig.from_dict({
+        "training": {"weight_decay": 0, "learning_rate": "2e-4", "report_to": "none"},
+        "data": {"synthetic": {"sessions_per_user": 3, "buy_rate": "5e-1",
+                               "successor_weights": [1, 1]},
+                 "preprocess": {"start": "2020-01-01", "end": 1601728000}, "cutoff": "1e9"}})
+    assert config.training.weight_decay == 0.0 and isinstance(config.training.weight_decay, float)
+    assert config.training.learning_rate == 2e-4
+    synthetic = config.data.synthetic
+    assert synthetic == {"sessions_per_user": 3.0, "buy_rate": 0.5, "successor_weights": [1.0, 1.0]}
+    assert isinstance(synthetic["successor_weights"], list)  # (a tuple field; YAML writes lists)
+    assert config.data.preprocess == {"start": "2020-01-01", "end": 1601728000}
+    assert config.data.cutoff == "1e9"  # a string is one of the cut-off's types: kept
+    assert RunConfig.from_dict(config.to_dict()) == config
+
+
+def test_the_synthetic_and_preprocess_options_are_checked_when_the_config_is_read():
+    with pytest.raises(ConfigError, match=r"^<dict>: unknown key\(s\) \['num_user'\] in "
+                                          r"'data.synthetic'; expected some of \["):
+        RunConfig.from_dict({"data": {"synthetic": {"num_user": 5}}})
+    with pytest.raises(ConfigError, match=r"^<dict>: unknown key\(s\) \['min_len'\] in "
+                                          r"'data.preprocess'"):
+        RunConfig.from_dict({"data": {"preprocess": {"min_len": 5}}})
+    with pytest.raises(ConfigError, match=r"^<dict>: data.synthetic: num_items must be >= "
+                                          r"num_categories$"):
+        RunConfig.from_dict({"data": {"synthetic": {"num_items": 3, "num_categories": 5}}})
+    with pytest.raises(ConfigError, match=r"^<dict>: data.synthetic: buy_rate must be in \[0, 1\]"):
+        RunConfig.from_dict({"data": {"synthetic": {"buy_rate": 2}}})
+
+
+def test_check_value_converts_integers_for_floats_and_accepts_unions():
     import datetime
 
     assert check_value(0, float, "training.weight_decay") == 0
-    assert isinstance(check_value(0, float, "training.weight_decay"), int)
+    assert isinstance(check_value(0, float, "training.weight_decay"), float)
     assert check_value(["tensorboard", "wandb"], str | list[str], "training.report_to")
     assert check_value(None, int | None, "data.train_stride") is None
     day = datetime.date(2020, 1, 1)
-    config = RunConfig.from_dict({"data": {"cutoff": day, "test_end": 1.5e9}})
-    assert config.data.cutoff == day
+    moment = datetime.datetime(2020, 1, 1, 12, 30)  # YAML's 2020-01-01 12:30:00
+    config = RunConfig.from_dict({"data": {"cutoff": day, "test_end": 1.5e9,
+                                           "valid_cutoff": moment}})
+    assert (config.data.cutoff, config.data.valid_cutoff) == (day, moment)
     with pytest.raises(ConfigError, match="must be an integer or null, got True"):
         check_value(True, int | None, "data.train_stride")
+    with pytest.raises(ConfigError, match="^<config>: training.learning_rate must be a number, "
+                                          "got False$"):
+        check_value(False, float, "training.learning_rate")
 
 
 def test_messages_never_print_an_unbounded_value():
@@ -295,3 +371,15 @@ def test_a_config_that_is_not_a_mapping_is_refused(tmp_path):
 def test_an_override_below_a_value_is_refused():
     with pytest.raises(ConfigError, match="'name' is not a section"):
         apply_override({"name": "x"}, "name.first=y")
+
+
+def test_the_command_line_reports_a_mistyped_override_in_one_line(tmp_path, capsys):
+    from recsft.cli import main
+
+    code = main(["train", "--config", os.path.join(CONFIGS, "demo.yaml"), "--set",
+                 f"output_dir={tmp_path}", "--set", "model.hidden_size=abc"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == ("recsft train: error: --set: model.hidden_size must be an integer, "
+                           "got 'abc'")
+    assert list(tmp_path.iterdir()) == []  # nothing loaded or written

@@ -1,4 +1,4 @@
-"""The ``data`` section of a run config."""
+"""The ``data`` section of a run config (every key: ``docs/config.md``)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,12 @@ class DataConfig:
         format: Reader for a path (``auto`` or one of :data:`recsft.data.events.FORMATS`).
         columns: Column mapping for tables, canonical name -> name in the file.
         event_map: Source event type -> canonical type (every source type must be mapped).
-        synthetic: Overrides of :class:`recsft.data.synthetic.SyntheticConfig` fields.
-        preprocess: Options of :class:`recsft.data.preprocess.PreprocessConfig`, e.g.
-            ``{collapse_repeats: true, user_k: 5, item_k: 5}``.
+        synthetic: Parameters of the synthetic generator that differ from its defaults, a
+            mapping of :class:`~recsft.data.synthetic.SyntheticConfig` fields
+            (``data.synthetic.*``; keys and values are checked when the config is read).
+        preprocess: Cleaning steps to apply, a mapping of
+            :class:`~recsft.data.preprocess.PreprocessConfig` fields (``data.preprocess.*``),
+            e.g. ``{collapse_repeats: true, user_k: 5, item_k: 5}``.
         max_length: Longest token sequence given to the model (the appended [MASK] included).
         split: ``leave-one-out``, ``temporal`` or ``user-kfold``.
         target_event_type: Leave-one-out on the last event of this type (e.g. ``buy``), with

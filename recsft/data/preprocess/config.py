@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
+from datetime import date
 from typing import Any
 
 STEP_ORDER = (
@@ -31,9 +32,10 @@ class PreprocessConfig:
     """Which cleaning steps :func:`preprocess` applies; every step is off by default.
 
     Attributes:
-        start: :func:`time_window` inclusive start (unix seconds or ISO-8601), or ``None``.
-        end: :func:`time_window` exclusive end, or ``None``. The window step runs when either
-            bound is set.
+        start: :func:`time_window` inclusive start (unix seconds, an ISO-8601 string or a YAML
+            date), or ``None``.
+        end: :func:`time_window` exclusive end, same forms, or ``None``. The window step runs
+            when either bound is set.
         keep_event_types: :func:`filter_event_types`: the behaviour types to keep, or ``None``
             to keep all.
         drop_duplicates: :func:`drop_duplicates`: remove exact duplicate events.
@@ -46,7 +48,8 @@ class PreprocessConfig:
         user_k: :func:`k_core`: minimum events per user; k-core runs when ``user_k`` or
             ``item_k`` is above 1.
         item_k: :func:`k_core`: minimum events per item.
-        min_length: :func:`filter_sequence_length`: drop users with fewer events; ``None``.
+        min_length: :func:`filter_sequence_length`: drop users with fewer events; ``None`` =
+            off.
         max_length: :func:`filter_sequence_length`: longest sequence; ``None`` = unbounded.
         truncate: With ``max_length``: keep the newest ``max_length`` events of longer users
             (``True``) or drop those users (``False``).
@@ -55,8 +58,8 @@ class PreprocessConfig:
         default_weight: Weight of types missing from ``event_weights`` (``None``: an error).
     """
 
-    start: int | str | None = None
-    end: int | str | None = None
+    start: int | float | str | date | None = None
+    end: int | float | str | date | None = None
     keep_event_types: list[str] | None = None
     drop_duplicates: bool = False
     max_events_per_minute: int | None = None

@@ -32,7 +32,7 @@ class SyntheticConfig:
 
     See :mod:`recsft.data.synthetic` for the generative story these parameters control.
 
-    Args:
+    Attributes:
         num_users: Number of users.
         num_items: Number of items in the catalogue (at least ``num_categories``).
         num_categories: Number of item categories; each category is one product ring.
@@ -65,30 +65,6 @@ class SyntheticConfig:
             searches and the ``query`` column).
         repeat_buy_rate: Probability that a purchase of a consumable is repeated in a later
             session of the same user (0 disables repeat purchases).
-
-    Attributes:
-        num_users: See Args.
-        num_items: See Args.
-        num_categories: See Args.
-        num_segments: See Args.
-        segment_categories: See Args.
-        sessions_per_user: See Args.
-        events_per_session: See Args.
-        drift_prob: See Args.
-        neighbour_drift: See Args.
-        popularity_exponent: See Args.
-        transition_strength: See Args.
-        successor_weights: See Args.
-        cart_rate: See Args.
-        fav_rate: See Args.
-        buy_rate: See Args.
-        start_time: See Args.
-        start_spread_days: See Args.
-        session_gap_hours: See Args.
-        event_gap_seconds: See Args.
-        seed: See Args.
-        search_rate: See Args.
-        repeat_buy_rate: See Args.
     """
 
     num_users: int = 3000
