@@ -14,10 +14,12 @@ class DataConfig:
     """Where the events come from, how they are cleaned and split, and how sequences are cut.
 
     Attributes:
-        source: ``"synthetic"`` for the embedded generator, a named dataset of
-            :mod:`recsft.data.registry` (e.g. ``amazon-beauty``), or a path to an event file.
+        source: ``"synthetic"`` for the embedded generator; a path: an event file, a folder
+            written by ``recsft data prepare`` (its cleaned events are read) or by
+            ``datasets.Dataset.save_to_disk``; or a named dataset of
+            :mod:`recsft.data.registry` (e.g. ``amazon-beauty``).
         path: Local copy of a named dataset (its folder or event file); without it the
-            dataset is downloaded into the cache.
+            dataset is read from ``$RECSFT_DATA_DIR/<name>`` or the cache, else downloaded.
         format: Reader for a path (``auto`` or one of :data:`recsft.data.events.FORMATS`).
         columns: Column mapping for tables, canonical name -> name in the file.
         event_map: Source event type -> canonical type (every source type must be mapped).
