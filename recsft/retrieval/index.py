@@ -134,6 +134,7 @@ class ItemIndex:
         ids = self._validate_ids(item_ids, matrix.shape[0])
         if metric == "cosine":
             matrix = _l2_normalise(matrix)
+        config = config.resolved(int(matrix.shape[1]), int(matrix.shape[0]))
         index = config.build(int(matrix.shape[1]), int(matrix.shape[0]))
         self._train(index, config, matrix)
         self._setup(index, [], metric, config)
@@ -156,18 +157,25 @@ class ItemIndex:
 
     @staticmethod
     def _train(index: faiss.Index, config: IndexConfig, matrix: np.ndarray) -> None:
-        """Train an IVF index on a seeded sample of the item vectors."""
-        n_train = config.training_size(matrix.shape[0])
+        """Train an IVF index on a seeded sample of the item vectors (sizes: ``config``,
+        resolved for this catalogue so that FAISS's k-means has enough vectors per centroid;
+        :mod:`recsft.retrieval.kinds`)."""
         if index.is_trained:
             return
+        n_train = config.training_size(matrix.shape[0])
         cells = getattr(index, "nlist", 1)
-        needed = max(cells, 2 ** getattr(config, "nbits", 0))
+        needed = config.training_minimum(matrix.shape[0])
         if n_train < needed:
             raise ValueError(
                 f"a {config.kind!r} index with {cells} cells needs at least {needed} item vectors "
                 f"to train, got {matrix.shape[0]}; lower nlist/nbits or use kind='flat'")
         rows = np.random.default_rng(0).choice(matrix.shape[0], n_train, replace=False)
-        index.train(np.ascontiguousarray(matrix[np.sort(rows)]))
+        sample = np.ascontiguousarray(matrix[np.sort(rows)])
+        if cells == 1 and index.quantizer.ntotal == 0:
+            # One cell: its centroid is the mean (k-means with one centroid ends there), and
+            # FAISS skips k-means for a quantizer that already holds nlist centroids.
+            index.quantizer.add(sample.mean(axis=0, keepdims=True))
+        index.train(sample)
 
     @staticmethod
     def _validate_ids(item_ids: Sequence[str], n_items: int) -> list[str]:
@@ -251,7 +259,7 @@ class ItemIndex:
 
     @property
     def params(self) -> dict[str, Any]:
-        """The kind's parameters (defaults filled in)."""
+        """The kind's parameters, as built (defaults filled in for this catalogue's size)."""
         return self._config.to_dict()
 
     @property

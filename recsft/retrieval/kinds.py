@@ -14,6 +14,22 @@ ivf_flat   ``IndexIVFFlat`` (k-means)      yes / yes           ``nprobe``
 ivf_pq     ``IndexIVFPQ`` (compressed)     yes / yes           ``nprobe``
 =========  ==============================  ==================  =================================
 
+Sizes that suit the catalogue (the defaults of the IVF kinds): FAISS's k-means wants at least
+:data:`MIN_POINTS_PER_CENTROID` (39) training vectors per centroid and says so on stderr when it
+gets fewer, once per k-means (17 times for an ``ivf_pq`` index over 1,000 items with a
+``4·√n``-cell, 8-bit default). The defaults are chosen so that it never has to:
+
+- ``nlist`` = ``min(4·√n, n // 39)``, at least 1: every cell gets 39 training vectors;
+- ``train_size`` = ``64·nlist`` (``ivf_pq``: at least ``64·2^nbits``), at most ``n``;
+- ``nbits`` (``ivf_pq``) = the largest of 1..8 with ``39·2^nbits ≤`` the training vectors: 8
+  from 9,984 items, fewer below (4 for 1,000 items); under 78 items no code fits and the
+  index is refused (use ``flat``: exact search of so few items costs nothing);
+- a single cell takes the training vectors' mean as its centroid (what k-means with one
+  centroid converges to) instead of running k-means on fewer than 39 vectors.
+
+Parameters given explicitly are used as given (FAISS may then warn). The index records the
+values it was built with (:meth:`IndexConfig.resolved`).
+
 All kinds score by inner product (``METRIC_INNER_PRODUCT``); cosine similarity is inner product
 over L2-normalised vectors (:class:`~recsft.retrieval.index.ItemIndex` normalises). The HNSW
 graph is built directly on inner product: the alternative reduction of maximum inner-product
@@ -45,6 +61,11 @@ __all__ = [
 
 #: Largest parameter value: FAISS keeps them in C ``int`` fields.
 _MAX_PARAMETER = 2**31 - 1
+#: Training vectors per centroid below which FAISS's k-means warns
+#: (``ClusteringParameters.min_points_per_centroid``).
+MIN_POINTS_PER_CENTROID = 39
+#: Most bits per ``ivf_pq`` code chosen by default (one byte per sub-quantiser).
+_DEFAULT_MAX_BITS = 8
 
 
 def _check_positive(name: str, value: Any) -> None:
@@ -86,6 +107,16 @@ class IndexConfig:
 
     def training_size(self, n_items: int) -> int:
         """How many vectors to train on (0 for kinds without training)."""
+        return 0
+
+    def resolved(self, dim: int, n_items: int) -> IndexConfig:
+        """This config with every size its kind derives from the data filled in (``nlist``,
+        ``train_size``, ``pq_m``, ``nbits``): what an index over ``n_items`` vectors of
+        dimension ``dim`` is built with, and records."""
+        return self
+
+    def training_minimum(self, n_items: int) -> int:
+        """Fewest training vectors this config can be built from (0: no training)."""
         return 0
 
     def search_parameters(self, selector: Any | None, k: int,
@@ -172,9 +203,11 @@ class IVFFlatConfig(IndexConfig):
     """Inverted lists over k-means cells; a query scans the ``nprobe`` nearest cells exactly.
 
     Attributes:
-        nlist: Number of cells; ``None`` → ``4·√n_items`` (at most ``n_items``).
+        nlist: Number of cells; ``None`` → ``min(4·√n, n // 39)``, at least 1 (39 training
+            vectors per cell: see the module docstring).
         nprobe: Cells scanned per query; search-time.
-        train_size: Vectors sampled to train the k-means (at most ``n_items``).
+        train_size: Vectors sampled to train the k-means; ``None`` → ``64·nlist`` (at most
+            ``n_items``).
     """
 
     kind: ClassVar[str] = "ivf_flat"
@@ -187,11 +220,19 @@ class IVFFlatConfig(IndexConfig):
         """The number of k-means cells for ``n_items`` vectors."""
         if self.nlist is not None:
             return self.nlist
-        return max(1, min(n_items, int(4 * math.sqrt(max(n_items, 1)))))
+        return max(1, min(int(4 * math.sqrt(max(n_items, 1))),
+                          n_items // MIN_POINTS_PER_CENTROID))
 
     def training_size(self, n_items: int) -> int:
         wanted = self.train_size if self.train_size is not None else 64 * self.cells(n_items)
         return min(n_items, wanted)
+
+    def training_minimum(self, n_items: int) -> int:
+        return self.cells(n_items)
+
+    def resolved(self, dim: int, n_items: int) -> IndexConfig:
+        return dataclasses.replace(self, nlist=self.cells(n_items),
+                                   train_size=self.training_size(n_items))
 
     def _quantizer(self, dim: int) -> faiss.Index:
         return faiss.IndexFlatIP(dim)
@@ -222,15 +263,17 @@ class IVFPQConfig(IVFFlatConfig):
     Attributes:
         nlist: As :class:`IVFFlatConfig`.
         nprobe: As :class:`IVFFlatConfig`; search-time.
-        train_size: As :class:`IVFFlatConfig` (at least ``2**nbits`` vectors are needed).
+        train_size: As :class:`IVFFlatConfig`; ``None`` → ``max(64·nlist, 64·2^nbits)`` (at
+            most ``n_items``; at least ``2**nbits`` vectors are needed).
         pq_m: Sub-quantisers; must divide the dimension. ``None`` → ``d / 4`` where that
             divides, else the largest divisor of ``d`` not above it.
-        nbits: Bits per sub-quantiser code.
+        nbits: Bits per sub-quantiser code; ``None`` → the largest of 1..8 with
+            ``39·2^nbits ≤`` the training vectors (8 from 9,984 of them).
     """
 
     kind: ClassVar[str] = "ivf_pq"
     pq_m: int | None = None
-    nbits: int = 8
+    nbits: int | None = None
 
     def sub_quantizers(self, dim: int) -> int:
         """The number of sub-quantisers for dimension ``dim``.
@@ -245,17 +288,44 @@ class IVFPQConfig(IVFFlatConfig):
         target = max(1, dim // 4)
         return max(m for m in range(1, target + 1) if dim % m == 0)
 
+    def code_bits(self, n_items: int) -> int:
+        """Bits per code for ``n_items`` vectors (0: too few vectors for any code)."""
+        if self.nbits is not None:
+            return self.nbits
+        n_train = self.training_size(n_items)
+        fitting = [b for b in range(1, _DEFAULT_MAX_BITS + 1)
+                   if MIN_POINTS_PER_CENTROID * 2 ** b <= n_train]
+        return max(fitting, default=0)
+
     def training_size(self, n_items: int) -> int:
+        bits = self.nbits if self.nbits is not None else _DEFAULT_MAX_BITS
         wanted = self.train_size if self.train_size is not None else max(
-            64 * self.cells(n_items), 64 * 2 ** self.nbits)
+            64 * self.cells(n_items), 64 * 2 ** bits)
         return min(n_items, wanted)
 
+    def training_minimum(self, n_items: int) -> int:
+        bits = self.nbits if self.nbits is not None else 1
+        least = 2 ** bits if self.nbits is not None else MIN_POINTS_PER_CENTROID * 2
+        return max(self.cells(n_items), least)
+
+    def resolved(self, dim: int, n_items: int) -> IndexConfig:
+        return dataclasses.replace(self, nlist=self.cells(n_items),
+                                   train_size=self.training_size(n_items),
+                                   pq_m=self.sub_quantizers(dim),
+                                   nbits=self.code_bits(n_items) or None)
+
     def build(self, dim: int, n_items: int) -> faiss.Index:
-        if self.nbits > 16:
-            raise ValueError(f"nbits must be at most 16, got {self.nbits}")
+        bits = self.code_bits(n_items)
+        if bits > 16:
+            raise ValueError(f"nbits must be at most 16, got {bits}")
+        if bits < 1:
+            raise ValueError(
+                f"an 'ivf_pq' index needs at least {self.training_minimum(n_items)} item "
+                f"vectors to train its codes, got {n_items}; use kind='flat' (exact search of "
+                "so few items costs nothing)")
         quantizer = self._quantizer(dim)
         index = faiss.IndexIVFPQ(quantizer, dim, self.cells(n_items), self.sub_quantizers(dim),
-                                 self.nbits, faiss.METRIC_INNER_PRODUCT)
+                                 bits, faiss.METRIC_INNER_PRODUCT)
         index.nprobe = self.nprobe
         return index
 

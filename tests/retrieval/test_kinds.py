@@ -89,7 +89,13 @@ def test_ivf_needs_enough_vectors_to_train(data) -> None:
 def test_default_sizes() -> None:
     assert IVFPQConfig().sub_quantizers(128) == 32 and IVFPQConfig().sub_quantizers(30) == 6
     assert index_config("ivf_flat").cells(1_000_000) == 4000
-    assert index_config("ivf_flat").cells(3) == 3
+    # Small catalogues: 39 training vectors per cell at least, one cell at the least.
+    assert index_config("ivf_flat").cells(1000) == 25
+    assert index_config("ivf_flat").cells(3) == 1
+    assert index_config("ivf_flat", nlist=7).cells(3) == 7
+    assert [IVFPQConfig().code_bits(n) for n in (77, 78, 1000, 9983, 9984, 10**6)] == [
+        0, 1, 4, 7, 8, 8]
+    assert IVFPQConfig(nbits=5).code_bits(100) == 5
     assert HNSWConfig().to_dict() == {"m": 32, "ef_construction": 200, "ef_search": 128}
     assert set(KINDS) == {"flat", "hnsw", "ivf_flat", "ivf_pq"}
 
@@ -292,3 +298,35 @@ def test_parameters_beyond_faiss_ints_and_long_names_are_refused_briefly() -> No
     with pytest.raises(ValueError, match="m must be a positive integer, got 'xxx") as error:
         index_config("hnsw", m="x" * 10_000)
     assert len(str(error.value)) < 300
+
+
+@pytest.mark.parametrize("n_items", [20, 100, 1000, 3000])
+@pytest.mark.parametrize("kind", ["ivf_flat", "ivf_pq"])
+def test_defaults_leave_faiss_nothing_to_warn_about(capfd, kind: str, n_items: int) -> None:
+    """FAISS's k-means writes "WARNING clustering N points to K centroids" to the C-level
+    stderr when a centroid gets fewer than 39 training vectors; the defaults never ask that
+    (before, an ivf_pq index over 1,000 items printed 17 of them)."""
+    rng = np.random.default_rng(0)
+    items = rng.standard_normal((n_items, 32)).astype(np.float32)
+    ids = [f"i{n}" for n in range(n_items)]
+    capfd.readouterr()
+    if kind == "ivf_pq" and n_items < 78:
+        with pytest.raises(ValueError, match="needs at least 78 item vectors"):
+            ItemIndex(items, ids, kind=kind)
+        return
+    index = ItemIndex(items, ids, kind=kind)
+    captured = capfd.readouterr()
+    assert "WARNING" not in captured.err + captured.out
+    params = index.params
+    assert params["train_size"] >= 39 * params["nlist"] or params["nlist"] == 1
+    if kind == "ivf_pq":
+        assert params["train_size"] >= 39 * 2 ** params["nbits"]
+    # The index built with those sizes answers: k real items per query.
+    _, found = index.search(items[:5], 3, nprobe=params["nlist"])
+    assert all(item is not None for row in found for item in row)
+
+
+def test_explicit_sizes_are_used_as_given() -> None:
+    items, ids, _ = _clustered()
+    index = ItemIndex(items, ids, kind="ivf_pq", nlist=16, nbits=4, pq_m=8)
+    assert (index.params["nlist"], index.params["nbits"], index.params["pq_m"]) == (16, 4, 8)
