@@ -12,8 +12,19 @@ A user's events become two parallel id streams:
 
 Sequences are truncated to the newest ``max_length`` events and padded on the left, so the newest
 event is always the last position. The item vocabulary is a Hugging Face ``tokenizers``
-``WordLevel`` model wrapped in :class:`transformers.PreTrainedTokenizerFast`, so
-``save_pretrained`` / ``from_pretrained`` work as for any tokenizer.
+``WordLevel`` model (whitespace-split, no normalizer) wrapped in
+:class:`transformers.PreTrainedTokenizerFast`, so ``save_pretrained`` / ``from_pretrained`` /
+``AutoTokenizer`` / ``push_to_hub`` and every standard call (``tok("i1 i2")``, ``encode``,
+``decode``, ``tokenize``, ``is_split_into_words=True``, padding, ``return_tensors``) work as for
+any tokenizer.
+
+Loading: transformers 5 hands a tokenizer class that defines ``__init__`` the ``vocab`` read from
+``tokenizer.json`` (not the file) and expects the class to build its own pipeline from it; a
+class that leaves that to the base class gets a BPE model with no merges, which splits nothing
+and encodes every string to ``[]``. :class:`BehaviorTokenizer` therefore builds its
+``WordLevel`` + ``WhitespaceSplit`` pipeline from ``vocab`` itself, the same pipeline
+:meth:`BehaviorTokenizer.from_sequences` builds, so folders written by any recsft version load
+alike.
 
 Example:
     >>> tok = BehaviorTokenizer.from_sequences([["a", "b"], ["b", "c"]], event_types=["view"])
@@ -29,6 +40,8 @@ from typing import Any
 
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
+
+from recsft.errors import RecsftError
 
 PAD, UNK, MASK, CLS = "[PAD]", "[UNK]", "[MASK]", "[CLS]"
 SPECIAL_TOKENS = (PAD, UNK, MASK, CLS)
@@ -68,14 +81,28 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
     """Word-level tokenizer over item ids, with a parallel event-type vocabulary.
 
     Args:
+        vocab: Token -> id: the special tokens at ids ``0..3`` in :data:`SPECIAL_TOKENS` order,
+            then the items at ``4..n-1`` (what ``from_pretrained`` reads from
+            ``tokenizer.json``). Default: the special tokens only.
         event_types: Known event types; ids ``len(SPECIAL_TOKENS) + i`` in ``token_type_ids``.
-        **kwargs: Passed to :class:`~transformers.PreTrainedTokenizerFast` (``tokenizer_object``
-            or ``tokenizer_file`` carry the item vocabulary).
+        **kwargs: Passed to :class:`~transformers.PreTrainedTokenizerFast`; a
+            ``tokenizer_object`` or ``tokenizer_file`` given there replaces the pipeline built
+            from ``vocab``.
+
+    Raises:
+        RecsftError: ``vocab`` does not start with the special tokens or its ids are not
+            ``0..n-1``.
     """
 
     model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
 
-    def __init__(self, *args: Any, event_types: Sequence[str] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        vocab: dict[str, int] | None = None,
+        event_types: Sequence[str] | None = None,
+        **kwargs: Any,
+    ):
         self.event_types = list(event_types or [])
         for name, token in (
             ("pad_token", PAD), ("unk_token", UNK), ("mask_token", MASK), ("cls_token", CLS)
@@ -85,6 +112,12 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
         kwargs.setdefault("eos_token", None)
         kwargs.setdefault("padding_side", "left")
         kwargs.setdefault("truncation_side", "left")
+        if kwargs.get("tokenizer_object") is None and kwargs.get("tokenizer_file") is None:
+            self._tokenizer = build_backend(
+                vocab if vocab is not None else {t: i for i, t in enumerate(SPECIAL_TOKENS)},
+                source=(f"{kwargs['name_or_path']}/tokenizer.json" if kwargs.get("name_or_path")
+                        else "vocab"),
+            )
         super().__init__(*args, event_types=self.event_types, **kwargs)
         self._type_to_id = {t: i + len(SPECIAL_TOKENS) for i, t in enumerate(self.event_types)}
         self._item_vocab = self.get_vocab()
@@ -113,9 +146,7 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
         ]
         if bad:
             raise ValueError(f"item ids must be non-empty and contain no whitespace: {bad[:5]!r}")
-        model = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
-        model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-        return cls(tokenizer_object=model, event_types=sorted(set(event_types)))
+        return cls(vocab=vocab, event_types=sorted(set(event_types)))
 
     @property
     def first_item_id(self) -> int:
@@ -211,6 +242,30 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
         return pad_left(ids, types, pad_id=self.pad_token_id, padding=padding,
                         return_tensors=return_tensors,
                         time_gaps=gaps if timestamps is not None else None)
+
+
+def build_backend(vocab: dict[str, int], source: str = "vocab") -> Tokenizer:
+    """The ``tokenizers`` pipeline of a :class:`BehaviorTokenizer`: whitespace split, then
+    word-level lookup with ``[UNK]`` for unknown words; no normalizer, no decoder.
+
+    Args:
+        vocab: Token -> id, the special tokens first (ids ``0..3``), ids ``0..n-1``.
+        source: Where ``vocab`` came from (a folder, a repo id), for the error message.
+
+    Raises:
+        RecsftError: The special tokens are not at ids ``0..3`` or the ids are not ``0..n-1``.
+    """
+    if not isinstance(vocab, dict):
+        raise RecsftError(f"{source}: expected a WordLevel vocabulary (token -> id), got "
+                          f"{type(vocab).__name__}")
+    if [vocab.get(t) for t in SPECIAL_TOKENS] != list(range(len(SPECIAL_TOKENS))):
+        raise RecsftError(f"{source}: the vocabulary must start with "
+                          f"{', '.join(SPECIAL_TOKENS)} at ids 0-{len(SPECIAL_TOKENS) - 1}")
+    if sorted(vocab.values()) != list(range(len(vocab))):
+        raise RecsftError(f"{source}: the vocabulary ids must be 0..{len(vocab) - 1}, each once")
+    backend = Tokenizer(models.WordLevel(vocab, unk_token=UNK))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return backend
 
 
 def pad_left(
