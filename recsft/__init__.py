@@ -22,6 +22,8 @@ _LAZY = {
     "RunConfig": "recsft.config",
     "read_events": "recsft.data.readers",
     "EventLog": "recsft.data.events",
+    "train": "recsft.training.api",
+    "TrainedRun": "recsft.training.api",
 }
 
 __all__ = sorted(_LAZY)

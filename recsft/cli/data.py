@@ -12,7 +12,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add the data commands."""
     data = commands.add_parser("data", help="prepare event data and describe it")
     verbs = data.add_subparsers(dest="data_command", required=True, metavar="VERB")
-    prepare = verbs.add_parser("prepare", help="write a prepared dataset folder (Arrow)")
+    prepare = verbs.add_parser("prepare", help="write a prepared dataset folder (Arrow), which "
+                               "a run config's data.source can name")
     _add_source_arguments(prepare)
     prepare.add_argument("--out", required=True, help="prepared dataset folder: a new folder or "
                          "one this command wrote (replaced when the new one is complete)")
@@ -30,7 +31,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", help="named dataset (see `recsft data list`)")
+    parser.add_argument("--dataset", help="named dataset (see `recsft data list`): read from "
+                        "--path, $RECSFT_DATA_DIR/NAME or the cache, else downloaded once")
     parser.add_argument("--path", help="local copy of the named dataset (folder or file)")
     parser.add_argument("--input", help="an event file (csv, tsv, parquet, jsonl, ...)")
     parser.add_argument("--format", default="auto", help="reader for --input (default: auto)")

@@ -3,6 +3,7 @@
 ``recsft data prepare`` writes a folder::
 
     sequences/      datasets.Dataset (Arrow): user_id, item_ids, event_types, timestamps
+    events.parquet  the cleaned events, one row per event, in the order training reads them
     items.parquet   item id map: item_id, index (order of first appearance), count
     users.parquet   user id map: user_id, index
     stats.json      users, items, interactions, density, length percentiles, event mix, span
@@ -11,8 +12,11 @@
 
 The folder is written under a temporary name and renamed when complete, so a failure never
 leaves half a dataset. Preparing again with the same input bytes and the same configuration
-returns the cached folder. Everything is vectorised (no Python loop over events): 10 million
-events prepare in well under a minute on two cores (see ``scripts/benchmark_data_scale.py``).
+returns the cached folder. A run config whose ``data.source`` is such a folder trains on its
+``events.parquet`` (:func:`load_prepared_log`): the same events, in the same order, as reading
+and cleaning the source again, so the same numbers. Everything is vectorised (no Python loop
+over events): 10 million events prepare in well under a minute on two cores (see
+``scripts/benchmark_data_scale.py``).
 
 Example:
     >>> from recsft.data.readers import read_events
@@ -42,6 +46,8 @@ from recsft.fileio import atomic_write_text, swap_in, temporary_folder
 METADATA_FILE = "metadata.json"
 STATS_FILE = "stats.json"
 SEQUENCES_DIR = "sequences"
+EVENTS_FILE = "events.parquet"
+ITEM_ATTRIBUTES_FILE = "item_attributes.parquet"
 ORDER_ONLY_FORMATS = ("sasrec", "s3rec")
 
 
@@ -154,8 +160,10 @@ def cache_key(input_sha256: str, config: dict[str, Any]) -> str:
 
 
 def cached(out_dir: str | os.PathLike, key: str) -> dict[str, Any] | None:
-    """The metadata of ``out_dir`` if it was prepared with ``key``, else ``None``."""
-    if not (Path(out_dir) / METADATA_FILE).is_file():
+    """The metadata of ``out_dir`` if it was prepared with ``key``, else ``None`` (also for a
+    folder written before prepared folders held ``events.parquet``)."""
+    folder = Path(out_dir)
+    if not (folder / METADATA_FILE).is_file() or not (folder / EVENTS_FILE).is_file():
         return None
     metadata = read_metadata(out_dir)
     return metadata if metadata.get("cache_key") == key else None
@@ -186,6 +194,7 @@ def prepare_dataset(
     try:
         table = sequence_table(log)
         datasets.Dataset(table).save_to_disk(str(work / SEQUENCES_DIR))
+        log.frame.to_parquet(work / EVENTS_FILE, index=False)
         items = log.frame["item_id"].value_counts(sort=False)
         item_uniques = pd.unique(log.frame["item_id"])
         pd.DataFrame({
@@ -198,7 +207,7 @@ def prepare_dataset(
             "index": np.arange(table.num_rows),
         }).to_parquet(work / "users.parquet", index=False)
         if log.items is not None:
-            log.items.to_parquet(work / "item_attributes.parquet", index=False)
+            log.items.to_parquet(work / ITEM_ATTRIBUTES_FILE, index=False)
         stats = dataset_stats(log)
         record = {
             **(metadata or {}),
@@ -251,6 +260,38 @@ def load_prepared(directory: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
 
     metadata = read_metadata(directory)
     return datasets.load_from_disk(str(Path(directory) / SEQUENCES_DIR)), metadata
+
+
+def load_prepared_log(directory: str | os.PathLike) -> EventLog:
+    """The cleaned events of a prepared folder, as training reads them.
+
+    Args:
+        directory: A folder ``recsft data prepare`` wrote.
+
+    Returns:
+        The event log: the events in the order they were cleaned (so the catalogue and the
+        splits are those of the source read and cleaned again), the item table when the source
+        had one, and the reading and cleaning steps recorded in ``metadata.json``; its
+        ``source`` is the folder.
+
+    Raises:
+        RecsftError: not a prepared folder, one written before prepared folders held
+            ``events.parquet``, or files that cannot be read.
+    """
+    folder = Path(directory)
+    metadata = read_metadata(folder)
+    if not (folder / EVENTS_FILE).is_file():
+        raise RecsftError(f"{folder}: a prepared dataset without {EVENTS_FILE} (written by an "
+                          "older recsft); prepare it again with `recsft data prepare ... --force`")
+    try:
+        frame = pd.read_parquet(folder / EVENTS_FILE)
+        items_file = folder / ITEM_ATTRIBUTES_FILE
+        items = pd.read_parquet(items_file) if items_file.is_file() else None
+        return EventLog(frame, source=str(folder), items=items,
+                        steps=list(metadata.get("steps") or []))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise RecsftError(f"{folder}: the prepared events cannot be read ({type(err).__name__}: "
+                          f"{str(err)[:200]}); prepare the folder again") from None
 
 
 def prepare_or_load(

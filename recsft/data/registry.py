@@ -1,13 +1,18 @@
 """Named public datasets: where they come from, their terms, and their published statistics.
 
-None of these datasets is shipped with recsft (their terms forbid redistribution). With internet,
-:func:`load_named_dataset` downloads the files once into a cache folder and checks their SHA-256
-where it is pinned; without it, point ``path`` at a local copy. Every dataset's preparation is
-checked against the statistics its paper published, where they exist.
+None of these datasets is shipped with recsft (their terms forbid redistribution). A name is
+found (:func:`locate`) in, in order: the ``path`` given (``data.path``, ``--path``); a folder of
+that name under ``$RECSFT_DATA_DIR`` (one or more folders, separated by ``os.pathsep``, holding
+local copies by name); the download cache (``$RECSFT_CACHE/datasets`` or
+``~/.cache/recsft/datasets``). Failing all three, the files are downloaded into the cache with
+:mod:`pooch` (progress bar, SHA-256 checked where it is pinned, each file written under a
+temporary name and renamed only once complete and checked); without internet that stops with
+one line naming the dataset, the address and the local alternatives. Every dataset's
+preparation is checked against the statistics its paper published, where they exist.
 
 Example:
     >>> from recsft.data.registry import load_named_dataset, compare_with_published
-    >>> log = load_named_dataset("amazon-beauty", path="../shared/data/amazon-beauty")
+    >>> log = load_named_dataset("amazon-beauty")  # RECSFT_DATA_DIR=../shared/data, or cached
     >>> compare_with_published("amazon-beauty", log.stats())["matches"]
     True
 """
@@ -17,8 +22,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +29,17 @@ from typing import Any
 
 from recsft.data.events import EventLog
 from recsft.data.readers import read_events
-from recsft.fileio import atomic_save
+from recsft.errors import RecsftError
+from recsft.fileio import temporary_folder
+
+#: Folders holding local copies of the named datasets, one sub-folder per name.
+DATA_DIR_VARIABLE = "RECSFT_DATA_DIR"
 
 
-class DatasetNotAvailable(FileNotFoundError):
-    """A named dataset is neither in the given path nor in the cache, and cannot be fetched."""
+class DatasetNotAvailable(RecsftError):
+    """A named dataset is neither in the given path, ``$RECSFT_DATA_DIR`` nor the cache, and
+    cannot be fetched (offline, a failed download, a digest that does not match, or a dataset
+    that needs a manual download)."""
 
 
 @dataclass(frozen=True)
@@ -246,6 +255,20 @@ REGISTRY: dict[str, DatasetSpec] = {
         manual="download UserBehavior.csv from the Tianchi page (needs a login) and pass its "
         "folder as --path",
     ),
+    "taobao-sample": DatasetSpec(
+        name="taobao-sample",
+        description="The first 84,475 rows of Taobao UserBehavior (815 users, complete "
+        "histories but the last user's)",
+        events_file="UserBehavior_head.csv",
+        format="taobao",
+        homepage="https://tianchi.aliyun.com/dataset/649",
+        license="Alibaba Tianchi dataset terms: research use, do not redistribute",
+        citation="Zhu et al., Learning Tree-based Deep Model for Recommender Systems, KDD 2018",
+        manual="download UserBehavior.csv from the Tianchi page (needs a login), keep its first "
+        "84,475 lines (head -n 84475 UserBehavior.csv > UserBehavior_head.csv; SHA-256 "
+        "e3013a3a225cf384b66dbbd7557f50829f28bd0de2555e31604eef6891ffa0c7) and pass its folder "
+        "as --path",
+    ),
 }
 
 
@@ -274,8 +297,14 @@ def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def data_dirs() -> list[Path]:
+    """The folders of ``$RECSFT_DATA_DIR`` (``os.pathsep``-separated; empty when unset)."""
+    value = os.environ.get(DATA_DIR_VARIABLE, "")
+    return [Path(part) for part in value.split(os.pathsep) if part.strip()]
+
+
 def locate(name: str, path: str | os.PathLike | None = None, cache_dir: Path | None = None,
-           download: bool = True) -> Path:
+           download: bool = True, progressbar: bool = True) -> Path:
     """Find (or download) the event file of a named dataset.
 
     Args:
@@ -283,12 +312,15 @@ def locate(name: str, path: str | os.PathLike | None = None, cache_dir: Path | N
         path: A local copy: the dataset folder, or the event file itself.
         cache_dir: Download folder (default :func:`default_cache_dir`).
         download: Fetch the files when they are not found locally.
+        progressbar: Show a progress bar while downloading.
 
     Returns:
-        The path of the event file.
+        The path of the event file: in ``path``, else in ``$RECSFT_DATA_DIR/<name>``, else in
+        the cache (downloaded there when missing).
 
     Raises:
-        DatasetNotAvailable: not found and not downloadable (offline, or manual download).
+        DatasetNotAvailable: ``path`` or a ``$RECSFT_DATA_DIR/<name>`` folder without the event
+            file, or not found and not downloadable (offline, manual download, bad digest).
     """
     spec = get_spec(name)
     if path is not None:
@@ -302,60 +334,104 @@ def locate(name: str, path: str | os.PathLike | None = None, cache_dir: Path | N
             f"{candidate}: no '{spec.events_file}' for dataset '{name}' there; expected the "
             f"dataset folder or the event file itself"
         )
+    for root in data_dirs():
+        local = root / name
+        if (local / spec.events_file).is_file():
+            return local / spec.events_file
+        if local.exists():
+            raise DatasetNotAvailable(
+                f"{local}: no '{spec.events_file}' for dataset '{name}' there (found through "
+                f"${DATA_DIR_VARIABLE}); expected the dataset's files in that folder")
     folder = (cache_dir or default_cache_dir()) / name
     events = folder / spec.events_file
     if events.is_file():
         return events
+    elsewhere = (f"put its files in ${DATA_DIR_VARIABLE}/{name}/ or pass their folder as "
+                 "data.path (--path)")
     if not spec.remote:
-        raise DatasetNotAvailable(f"dataset '{name}' must be downloaded by hand: {spec.manual}")
+        raise DatasetNotAvailable(f"dataset '{name}' must be downloaded by hand: {spec.manual} "
+                                  f"(or {elsewhere})")
     if not download:
-        raise DatasetNotAvailable(f"dataset '{name}' is not in {folder}; pass --path or allow "
+        raise DatasetNotAvailable(f"dataset '{name}' is not in {folder}; {elsewhere}, or allow "
                                   "the download")
-    fetch(spec, folder)
+    fetch(spec, folder, progressbar=progressbar)
     if not events.is_file():
         raise DatasetNotAvailable(f"{folder}: the download did not contain {spec.events_file}")
     return events
 
 
-def fetch(spec: DatasetSpec, folder: Path) -> None:
-    """Download a dataset's files into ``folder``, check their digests, unpack zips.
+def fetch(spec: DatasetSpec, folder: Path, progressbar: bool = True) -> None:
+    """Download a dataset's files into ``folder`` with :mod:`pooch`, check their digests,
+    unpack zips.
 
-    Each file is downloaded to a temporary name and renamed only once complete and verified.
+    Each file is downloaded to a temporary name in ``folder`` and renamed only once complete
+    and verified; a zip is unpacked into a temporary folder whose entries are then moved in, so
+    an interrupted download or unpacking never leaves a file that looks complete. A file
+    already there is kept when it matches its pinned digest (downloaded again otherwise).
 
     Raises:
         DatasetNotAvailable: a download failed (offline?) or a digest does not match.
     """
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
-    for remote in spec.remote:
-        target = folder / remote.filename
-        if not target.exists():
-
-            def fetch_checked(tmp: str, remote=remote) -> None:
-                _download(remote.url, Path(tmp), spec.name)
-                digest = sha256_of(tmp)
-                if remote.sha256 and digest != remote.sha256:
-                    raise DatasetNotAvailable(
-                        f"{remote.url}: SHA-256 {digest} does not match the pinned "
-                        f"{remote.sha256}; the file was not kept"
-                    )
-                if not remote.sha256:
-                    print(f"{remote.filename}: sha256 {digest} (not pinned in the registry)")
-
-            atomic_save(target, fetch_checked)
-        if target.suffix == ".zip":
-            with zipfile.ZipFile(target) as archive:
-                archive.extractall(folder)
-
-
-def _download(url: str, destination: Path, name: str) -> None:
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(destination, "wb") as out:
-            shutil.copyfileobj(response, out)
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
+        for remote in spec.remote:
+            target = folder / remote.filename
+            new = not target.exists()
+            if new or remote.sha256:
+                _download(remote, folder, spec.name, progressbar)
+            if new and not remote.sha256:
+                print(f"{remote.filename}: sha256 {sha256_of(target)} (not pinned in the "
+                      "registry)")
+            if target.suffix == ".zip":
+                _unpack(target, folder)
+    except DatasetNotAvailable:
+        if created and not any(folder.iterdir()):
+            folder.rmdir()  # made for this download, which left nothing
+        raise
+
+
+def _download(remote: RemoteFile, folder: Path, name: str, progressbar: bool) -> None:
+    """One file through :func:`pooch.retrieve` (temporary name, digest check, rename)."""
+    import pooch
+    import requests
+
+    known = f"sha256:{remote.sha256}" if remote.sha256 else None
+    downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=60)
+    try:
+        pooch.retrieve(remote.url, known, fname=remote.filename, path=folder,
+                       downloader=downloader)
+    except ValueError as err:
+        if "hash" not in str(err).lower():
+            raise DatasetNotAvailable(f"cannot download dataset '{name}' from {remote.url} "
+                                      f"({str(err)[:200]})") from err
         raise DatasetNotAvailable(
-            f"cannot download dataset '{name}' from {url} ({err}); without internet, download "
-            f"it elsewhere and pass its folder with --path"
-        ) from err
+            f"{remote.url}: the SHA-256 of the download does not match the pinned "
+            f"{remote.sha256}; the file was not kept (dataset '{name}')") from None
+    except (requests.RequestException, OSError) as err:
+        reason = " ".join(str(err).split())
+        reason = reason if len(reason) <= 160 else reason[:157] + "..."
+        raise DatasetNotAvailable(
+            f"cannot download dataset '{name}' from {remote.url} ({type(err).__name__}: "
+            f"{reason}); without internet, download it elsewhere and put its files in "
+            f"${DATA_DIR_VARIABLE}/{name}/ or pass their folder as data.path (--path)"
+        ) from None
+
+
+def _unpack(archive: Path, folder: Path) -> None:
+    """Unpack a zip beside it: into a temporary folder, then each new entry renamed in."""
+    work = temporary_folder(folder, archive.stem)
+    try:
+        with zipfile.ZipFile(archive) as handle:
+            handle.extractall(work)
+        for entry in work.iterdir():
+            if not (folder / entry.name).exists():
+                os.replace(entry, folder / entry.name)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise DatasetNotAvailable(f"{archive}: cannot unpack ({err}); remove it to download "
+                                  "it again") from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def load_named_dataset(name: str, path: str | os.PathLike | None = None,

@@ -188,8 +188,9 @@ def run_training(config: RunConfig, resume: bool = False, overwrite: bool = Fals
         lock.acquire()
     try:
         if state.is_main_process:
-            inputs = () if log is not None or config.data.source == "synthetic" else (
-                config.data.source,)
+            from recsft.data.sources import source_inputs
+
+            inputs = () if log is not None else source_inputs(config.data)
             plan = plan_run(config.output_dir, config.name, resume=resume, overwrite=overwrite,
                             inputs=inputs)
         state.wait_for_everyone()

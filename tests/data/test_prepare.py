@@ -72,3 +72,24 @@ def test_cli_bad_input_exits_non_zero_and_writes_nothing(tmp_path, capsys):
     assert main(["data", "prepare", "--input", str(events), "--out", str(out)]) == 2
     assert "bad.csv, line 3, column 'timestamp'" in capsys.readouterr().err
     assert not out.exists() and sorted(os.listdir(tmp_path)) == ["bad.csv"]
+
+
+def test_a_folder_prepared_without_events_parquet_is_refused_then_rebuilt(tmp_path, capsys):
+    import pytest
+
+    from recsft.data.prepare import EVENTS_FILE, load_prepared_log
+    from recsft.errors import RecsftError
+
+    events = tmp_path / "events.csv"
+    small_log().frame.to_csv(events, index=False)
+    out = tmp_path / "prepared"
+    assert main(["data", "prepare", "--input", str(events), "--out", str(out)]) == 0
+    log = load_prepared_log(out)
+    assert log.frame.equals(small_log().frame) and log.source == str(out)
+    (out / EVENTS_FILE).unlink()  # as an older recsft wrote it
+    with pytest.raises(RecsftError, match=r"prepared dataset without events.parquet .*--force"):
+        load_prepared_log(out)
+    capsys.readouterr()
+    assert main(["data", "prepare", "--input", str(events), "--out", str(out)]) == 0
+    assert "prepared in" in capsys.readouterr().out  # not taken from the cache
+    assert load_prepared_log(out).frame.equals(log.frame)

@@ -1,5 +1,3 @@
-import urllib.error
-
 import pytest
 
 from recsft.data import registry
@@ -33,24 +31,136 @@ def test_local_copy_by_folder_or_file(tmp_path):
         locate("amazon-beauty", tmp_path / "elsewhere")
 
 
-def test_offline_download_gives_a_clear_message(tmp_path, monkeypatch):
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("Temporary failure in name resolution")
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    """A local HTTP server on 127.0.0.1 serving ``tmp_path / "served"``, stopped after the
+    test; ``server.requests`` lists the paths asked for."""
+    import functools
+    import http.server
+    import threading
+    import types
 
-    monkeypatch.setattr(registry.urllib.request, "urlopen", offline)
-    with pytest.raises(DatasetNotAvailable, match="without internet, download it elsewhere"):
-        locate("ml-100k", cache_dir=tmp_path)
-    assert not list((tmp_path / "ml-100k").iterdir())  # nothing half-written
+    served = tmp_path / "served"
+    served.mkdir()
+    asked: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the http.server name)
+            asked.append(self.path)
+            super().do_GET()
+
+        def log_message(self, *args):
+            pass
+
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Handler, directory=str(served)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield types.SimpleNamespace(folder=served, requests=asked,
+                                    url=f"http://127.0.0.1:{httpd.server_port}")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
 
 
-def test_checksum_mismatch_keeps_nothing(tmp_path, monkeypatch):
-    import io
+def _register(monkeypatch, *remote, events_file="events.txt"):
+    spec = registry.DatasetSpec(name="tiny", description="test", events_file=events_file,
+                                format="sasrec", remote=tuple(remote), homepage="-",
+                                license="-")
+    monkeypatch.setitem(REGISTRY, "tiny", spec)
+    return spec
 
-    monkeypatch.setattr(registry.urllib.request, "urlopen",
-                        lambda *a, **k: io.BytesIO(b"not the real file"))
-    with pytest.raises(DatasetNotAvailable, match="does not match the pinned"):
-        locate("amazon-beauty-bert4rec", cache_dir=tmp_path)
-    assert not list((tmp_path / "amazon-beauty-bert4rec").iterdir())
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+EVENTS = b"1 10\n1 11\n2 10\n"
+
+
+def test_download_checks_the_pinned_digest_and_happens_once(tmp_path, server, monkeypatch):
+    (server.folder / "events.txt").write_bytes(EVENTS)
+    _register(monkeypatch, registry.RemoteFile(f"{server.url}/events.txt", "events.txt",
+                                               _sha256(EVENTS)))
+    cache = tmp_path / "cache"
+    events = locate("tiny", cache_dir=cache, progressbar=False)
+    assert events == cache / "tiny" / "events.txt" and events.read_bytes() == EVENTS
+    assert load_named_dataset("tiny", cache_dir=cache).stats() == {
+        "users": 2, "items": 2, "interactions": 3}
+    assert server.requests == ["/events.txt"]  # found in the cache the second time
+    assert sorted(p.name for p in (cache / "tiny").iterdir()) == ["events.txt"]
+
+
+def test_an_unpinned_download_prints_its_digest(tmp_path, server, monkeypatch, capsys):
+    (server.folder / "events.txt").write_bytes(EVENTS)
+    _register(monkeypatch, registry.RemoteFile(f"{server.url}/events.txt", "events.txt"))
+    locate("tiny", cache_dir=tmp_path / "cache", progressbar=False)
+    assert f"events.txt: sha256 {_sha256(EVENTS)} (not pinned" in capsys.readouterr().out
+
+
+def test_checksum_mismatch_keeps_nothing(tmp_path, server, monkeypatch):
+    (server.folder / "events.txt").write_bytes(b"not the real file")
+    _register(monkeypatch, registry.RemoteFile(f"{server.url}/events.txt", "events.txt",
+                                               _sha256(EVENTS)))
+    with pytest.raises(DatasetNotAvailable, match=r"^http://127.0.0.1:\d+/events.txt: the "
+                                                  r"SHA-256 of the download does not match the "
+                                                  "pinned"):
+        locate("tiny", cache_dir=tmp_path, progressbar=False)
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_offline_download_gives_one_clear_line(tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    url = f"http://127.0.0.1:{port}/events.txt"
+    _register(monkeypatch, registry.RemoteFile(url, "events.txt"))
+    with pytest.raises(DatasetNotAvailable) as raised:
+        locate("tiny", cache_dir=tmp_path, progressbar=False)
+    message = str(raised.value)
+    assert message.startswith(f"cannot download dataset 'tiny' from {url} (ConnectionError")
+    assert message.endswith("without internet, download it elsewhere and put its files in "
+                            "$RECSFT_DATA_DIR/tiny/ or pass their folder as data.path (--path)")
+    assert "\n" not in message
+    assert not (tmp_path / "tiny").exists()  # nothing half-written, no empty folder left
+
+
+def test_a_zip_is_unpacked_whole(tmp_path, server, monkeypatch):
+    import zipfile
+
+    with zipfile.ZipFile(server.folder / "tiny.zip", "w") as archive:
+        archive.writestr("tiny/events.txt", EVENTS)
+    _register(monkeypatch, registry.RemoteFile(f"{server.url}/tiny.zip", "tiny.zip"),
+              events_file="tiny/events.txt")
+    events = locate("tiny", cache_dir=tmp_path, progressbar=False)
+    assert events.read_bytes() == EVENTS
+    assert sorted(p.name for p in (tmp_path / "tiny").iterdir()) == ["tiny", "tiny.zip"]
+
+
+def test_local_copies_by_name_under_recsft_data_dir(tmp_path, monkeypatch):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "copies" / "amazon-beauty").mkdir(parents=True)
+    (tmp_path / "copies" / "amazon-beauty" / "Beauty.txt").write_text("1 10 11 12\n")
+    (tmp_path / "copies" / "ml-100k").mkdir()
+    monkeypatch.setenv("RECSFT_DATA_DIR",
+                       f"{tmp_path / 'elsewhere'}{__import__('os').pathsep}{tmp_path / 'copies'}")
+    assert locate("amazon-beauty", cache_dir=tmp_path / "cache") == (
+        tmp_path / "copies" / "amazon-beauty" / "Beauty.txt")
+    with pytest.raises(DatasetNotAvailable, match=r"copies/ml-100k: no 'ml-100k.inter' for "
+                                                  r"dataset 'ml-100k' there \(found through "
+                                                  r"\$RECSFT_DATA_DIR\)"):
+        locate("ml-100k", cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()  # nothing was downloaded
 
 
 def test_manual_datasets_explain_themselves(tmp_path):
