@@ -11,7 +11,9 @@ from recsft.cli.common import write_json
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add the commands that evaluate saved runs."""
     evaluate = commands.add_parser("evaluate", help="re-evaluate a run folder (full ranking)")
-    evaluate.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
+    evaluate.add_argument("--run", required=True,
+                          help="run folder, e.g. runs/demo, or a Hub repository id, e.g. "
+                               "alice/recsft-demo (downloaded once into the Hugging Face cache)")
     evaluate.add_argument("--split", choices=["test", "valid"], default="test")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--output", help="also write the JSON result to this file")
@@ -74,6 +76,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from recsft.hub.download import resolve_run
     from recsft.report.text import format_intervals, format_segments, format_table
     from recsft.runs.evaluate import evaluate_run
 
@@ -82,7 +85,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         from recsft.config import RunConfig
 
         data = RunConfig.from_yaml(args.data_config).data
-    result = evaluate_run(args.run, split=args.split, n_resamples=args.n_resamples,
+    run = str(resolve_run(args.run))
+    result = evaluate_run(run, split=args.split, n_resamples=args.n_resamples,
                           segments=args.segments, data=data, transitions=args.transitions)
     write_json(result, args.output)
     if args.json:

@@ -13,20 +13,18 @@ Example:
     'https://huggingface.co/alice/recsft-demo/commit/...'
 
 A pushed run loads with ``import recsft`` followed by
-``AutoModel.from_pretrained("alice/recsft-demo")`` (no ``trust_remote_code``), or locally with
-``Recommender.from_pretrained(snapshot_download("alice/recsft-demo"))``.
+``AutoModel.from_pretrained("alice/recsft-demo")`` (no ``trust_remote_code``), or with
+``Recommender.from_pretrained("alice/recsft-demo")`` (:mod:`recsft.hub.download`).
 """
 
 from __future__ import annotations
 
 import os
-import re
 
 from recsft.errors import RecsftError
+from recsft.hub.download import is_repo_id
 from recsft.runs import Run
 from recsft.runs.files import CARD, MANIFEST
-
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class HubError(RecsftError):
@@ -74,7 +72,7 @@ def push_to_hub(run: Run | str | os.PathLike, repo_id: str, token: str | None = 
         run.manifest.check_all(run.path)    # opened earlier: the files may have changed since
     else:
         run = Run.open(run)
-    if not _REPO_ID.match(repo_id):
+    if not is_repo_id(repo_id):
         raise RecsftError(f"repo id '{repo_id}' must look like user/name")
     card = run.path / CARD
     if card.is_symlink() or (card.exists() and not card.is_file()):
@@ -82,7 +80,7 @@ def push_to_hub(run: Run | str | os.PathLike, repo_id: str, token: str | None = 
     if not card.exists():
         from recsft.hub.card import write_model_card
 
-        write_model_card(run.path, repo_id=repo_id)
+        write_model_card(run, repo_id=repo_id)  # its files were just checked
     names = files_to_push(run)
     if commit_message is None:
         commit_message = f"Upload recsft run {run.path.name}"

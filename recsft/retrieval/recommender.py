@@ -95,26 +95,42 @@ class Recommender:
     @classmethod
     def from_pretrained(cls, run_dir: str | os.PathLike,
                         index_dir: str | os.PathLike | None = None,
-                        transitions: bool = False) -> Recommender:
-        """Load the model, tokenizer, FAISS index and item popularity of a run folder.
+                        transitions: bool = False, *, revision: str | None = None,
+                        cache_dir: str | os.PathLike | None = None,
+                        token: str | bool | None = None) -> Recommender:
+        """Load the model, tokenizer, FAISS index and item popularity of a run.
 
         Args:
-            run_dir: A run folder (or a Hub snapshot of one).
+            run_dir: A run folder, or the id of a Hub model repository that ``recsft push``
+                wrote (``user/name``): its manifest's files are downloaded once into the
+                Hugging Face cache (safetensors, JSON, YAML, the FAISS index; never a pickle
+                file) and read from there afterwards (:func:`recsft.hub.download.resolve_run`).
+                An existing local path wins over a repository of the same name.
             index_dir: Where the index lives if not in ``run_dir`` (``recsft index build
                 --output``).
             transitions: Also load its item transitions (``transitions.safetensors``) and
                 score with the mixture.
+            revision: Branch, tag or commit of a Hub repository (default ``main``).
+            cache_dir: Hugging Face cache folder for a Hub repository (default
+                ``HF_HUB_CACHE``).
+            token: Hub token for a private repository (default ``HF_TOKEN`` or the saved
+                login).
 
         The folder is opened as a :class:`recsft.runs.Run` (manifest and digests checked,
         weights from safetensors only, every id-bearing file against the tokenizer).
 
         Raises:
             RunFolderError: the run is incomplete, altered or unsafe, the index was built for
-                another model, or ``transitions`` and the run has none.
+                another model, ``transitions`` and the run has none, or ``run_dir`` is neither
+                a folder nor a repository id.
+            HubError: the repository cannot be downloaded (not found, refused, offline and
+                not cached).
         """
+        from recsft.hub.download import resolve_run
         from recsft.runs import Run
 
-        return Run.open(run_dir).recommender(index_dir=index_dir, transitions=transitions)
+        folder = resolve_run(run_dir, revision=revision, cache_dir=cache_dir, token=token)
+        return Run.open(folder).recommender(index_dir=index_dir, transitions=transitions)
 
     @property
     def max_length(self) -> int:

@@ -1,8 +1,16 @@
 """Evaluation metrics shipped with recsft, usable offline (no Hugging Face Hub access).
 
-``load_metric("ranking")`` instantiates the shipped ``evaluate.Metric``. Each metric file is
-also a self-contained ``evaluate`` script, so ``evaluate.load(metric_script_path("ranking"))``
-works offline too.
+Two ways to load one by its name (``"ranking"``, ``"classification"``, ``"probabilistic"``):
+
+- ``load_metric("ranking")`` instantiates the shipped ``evaluate.Metric`` subclass directly;
+- ``evaluate.load(metric_script_path("ranking"))``: each metric file is a self-contained
+  ``evaluate`` script, and ``evaluate.load`` given the path of a local script loads it without
+  any network access (it copies the script into its modules cache, ``HF_MODULES_CACHE``, and
+  imports it from there, whether or not ``HF_HUB_OFFLINE`` is set).
+
+``evaluate.load("ranking")`` (a bare name) is not one of them: evaluate 0.4 reads a bare name
+as ``./ranking/ranking.py`` or else as the Hub module ``evaluate-metric/ranking``, which is
+not recsft's.
 """
 
 from __future__ import annotations
@@ -65,6 +73,13 @@ def metric_script_path(name: str) -> str:
 
     Returns:
         Absolute filesystem path of the ``.py`` file.
+
+    Raises:
+        ValueError: If ``name`` is not a known metric (the message lists the known names).
+
+    Example:
+        >>> import evaluate
+        >>> ranking = evaluate.load(metric_script_path("ranking"))   # doctest: +SKIP
     """
     return str(Path(__file__).resolve().parent / _SCRIPTS[_check_name(name)])
 
