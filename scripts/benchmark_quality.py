@@ -14,7 +14,8 @@ Usage:
     python scripts/benchmark_quality.py --from-run runs/a-seed42 --from-run runs/a-seed43
 
 Named datasets are found in ``$RECSFT_DATA_DIR/<name>`` (``RECSFT_DATA_DIR=../shared/data`` in
-the development layout) or the download cache. ``--reuse`` records a seed's finished run instead of training it again. With one seed and no
+the development layout) or the download cache. ``--reuse`` records a seed's finished run instead
+of training it again. With one seed and no
 ``--seeds``, the run keeps the config's name and seed.
 
 ``--transitions`` records each seed's model interpolated with item transitions
