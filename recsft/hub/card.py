@@ -253,6 +253,14 @@ def _describe_dataset(data_config: dict[str, Any], dataset: dict[str, Any]) -> d
                                                      else ""),
             "terms": spec.license, "citation": spec.citation, "published": spec.published,
         }
+    if source.startswith("<in-memory"):     # recsft.train(config, data=...)
+        what = source.strip("<>").removeprefix("in-memory ").split(" ")[0]
+        return {
+            "kind": "memory", "name": f"in-memory events ({what})", "tags": [],
+            "description": f"events handed to `recsft.train` in memory (a {what}; "
+                           f"`{source}` in `metrics.json`)",
+            "terms": "recsft does not know the terms of these events; they are their owner's.",
+        }
     # A local file: only its name goes into the card, never the path on this machine.
     filename = Path(source).name
     fmt = data_config.get("format") or "auto"
@@ -420,6 +428,8 @@ def _usage_section(repo: str, items: list[str], version: str | None,
                  "recsft's docs/datasets.md)",
         "file": f"needs your copy of {dataset['name']}, which is not in the repository: pass "
                 "`--data-config CONFIG`, a run config whose `data.source` names it",
+        "memory": "needs the events, which are not in the repository: pass `--data-config "
+                  "CONFIG`, a run config whose `data.source` names a file of them",
     }[dataset["kind"]]
     return f"""## How to use
 

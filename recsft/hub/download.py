@@ -33,27 +33,19 @@ from __future__ import annotations
 import fnmatch
 import glob
 import os
-import re
 import shutil
 import uuid
 from pathlib import Path
 
 from recsft.errors import RecsftError, RunFolderError
+from recsft.hub.common import HubError, is_repo_id, one_line
 from recsft.runs.files import CARD, MANIFEST
 
-__all__ = ["PICKLE_PATTERNS", "REPO_ID", "is_repo_id", "resolve_run"]
+__all__ = ["PICKLE_PATTERNS", "is_repo_id", "resolve_run"]
 
-# A Hub model repository id as recsft pushes it: namespace/name.
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Files that can run code when loaded: never downloaded, refused when a manifest lists one.
 PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt")
 VIEW_DIR = "recsft"
-
-
-def is_repo_id(value: str) -> bool:
-    """Whether ``value`` has the form of a Hub repository id, ``user/name`` (no ``..``, no
-    trailing ``.git``)."""
-    return bool(REPO_ID.match(value)) and ".." not in value and not value.endswith(".git")
 
 
 def resolve_run(run: str | os.PathLike, revision: str | None = None,
@@ -195,7 +187,8 @@ def _publish(work: Path, view: Path) -> None:
 
 
 class _hub_errors:  # noqa: N801 (used as a context manager, named like one)
-    """Turn what ``huggingface_hub`` raises into one :class:`~recsft.hub.push.HubError` line."""
+    """Turn what ``huggingface_hub`` raises into one :class:`~recsft.hub.common.HubError`
+    line."""
 
     def __init__(self, repo_id: str, where: str, endpoint: str | None) -> None:
         self.repo_id, self.where, self.endpoint = repo_id, where, endpoint
@@ -214,8 +207,6 @@ class _hub_errors:  # noqa: N801 (used as a context manager, named like one)
         )
         from huggingface_hub.utils import httpx
 
-        from recsft.hub.push import HubError, _one_line
-
         if isinstance(err, RevisionNotFoundError):
             raise HubError(f"{self.where}: no such revision in the repository") from err
         if isinstance(err, RepositoryNotFoundError):
@@ -227,7 +218,7 @@ class _hub_errors:  # noqa: N801 (used as a context manager, named like one)
                            "HF_HUB_OFFLINE is set") from err
         if isinstance(err, (HfHubHTTPError, httpx.HTTPError, OSError)):
             raise HubError(f"downloading {self.where} from {self._host()} failed: "
-                           f"{_one_line(err)}") from err
+                           f"{one_line(err)}") from err
         return False
 
     def _host(self) -> str:

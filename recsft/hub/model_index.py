@@ -8,10 +8,11 @@ cut-offs) with:
 - task: ``type: sequential-recommendation``, ``name: Sequential recommendation (next item)``.
   The Hub has no recommendation pipeline type; ``model-index`` accepts free task types (MTEB
   cards use ``Retrieval``), and this one says what the numbers measure;
-- dataset: ``type`` the registry name (``amazon-beauty``), ``recsft-synthetic`` or the event
-  file's name; ``name`` its description; ``split: test``; ``revision`` a fingerprint of the
-  prepared data (:func:`data_revision`); ``args`` the protocol (leave-one-out, full ranking,
-  history filtered, maximum length, users evaluated, items ranked);
+- dataset: ``type`` the registry name (``amazon-beauty``), ``recsft-synthetic``,
+  ``recsft-in-memory`` (events handed to ``recsft.train``) or the event file's name;
+  ``name`` its description; ``split: test``; ``revision`` a fingerprint of the prepared data
+  (:func:`data_revision`); ``args`` the protocol (leave-one-out, full ranking, history
+  filtered, maximum length, users evaluated, items ranked);
 - metric: ``type`` ``ndcg_at_10``-style ids (as retrieval cards on the Hub use), ``value`` the
   trainer's test figure, ``name`` ``NDCG@10 (95% CI 0.2511-0.2862)`` — the interval is in the
   name because the Hub renders name and value only —, ``args: {k: 10}``.
@@ -56,6 +57,8 @@ def dataset_identity(dataset: dict[str, Any], stats: dict[str, Any]) -> dict[str
         kind, name = "recsft-synthetic", "Synthetic shop (recsft generator)"
     elif dataset["kind"] == "named":
         kind, name = dataset["registry"], dataset["title"]
+    elif dataset["kind"] == "memory":
+        kind, name = "recsft-in-memory", dataset["name"][:1].upper() + dataset["name"][1:]
     else:
         kind, name = dataset["filename"], f"Local event file {dataset['filename']}"
     return {"type": kind, "name": name, "revision": data_revision(kind, stats)}

@@ -22,13 +22,11 @@ from __future__ import annotations
 import os
 
 from recsft.errors import RecsftError
-from recsft.hub.download import is_repo_id
+from recsft.hub.common import HubError, is_repo_id, one_line
 from recsft.runs import Run
 from recsft.runs.files import CARD, MANIFEST
 
-
-class HubError(RecsftError):
-    """The Hub refused a request or could not be reached; the original error is chained."""
+__all__ = ["HubError", "files_to_push", "push_to_hub"]
 
 
 def files_to_push(run: Run | str | os.PathLike) -> list[str]:
@@ -101,15 +99,6 @@ def push_to_hub(run: Run | str | os.PathLike, repo_id: str, token: str | None = 
                                    commit_message=commit_message)
     except (OSError, httpx.HTTPError) as err:
         raise HubError(f"pushing {run.path} to {api.endpoint}/{repo_id} failed: "
-                       f"{_one_line(err)}") from err
+                       f"{one_line(err)}") from err
     return str(commit.commit_url)
 
-
-def _one_line(err: BaseException) -> str:
-    """The first line of an error, with the Hub's own message when it sent one."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    text = lines[0] if lines else type(err).__name__
-    server = getattr(err, "server_message", None)
-    if server and server not in text:
-        text += f" ({' '.join(str(server).split())})"
-    return text

@@ -210,3 +210,17 @@ def test_install_commands(url):
         assert source.startswith("pip install .") and "checkout" in source
     assert pinned.index("#") == source.index("#")
     assert install_commands(None, None)[0].startswith("pip install recsft ")
+
+
+def test_model_card_of_events_handed_in_memory(run_copy):
+    from huggingface_hub import ModelCard
+
+    source = "<in-memory pandas.DataFrame sha256:0123abcd>"
+    _edit_metrics(run_copy, config=source, recorded=source)
+    path = write_model_card(run_copy, n_resamples=0)
+    card = ModelCard.load(path)
+    assert {(r.dataset_type, r.dataset_name) for r in card.data.eval_results} == {
+        ("recsft-in-memory", "In-memory events (pandas.DataFrame)")}
+    assert card.data.license is None
+    assert "events handed to `recsft.train` in memory (a pandas.DataFrame" in card.text
+    assert "pass `--data-config CONFIG`" in card.text
