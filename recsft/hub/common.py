@@ -18,9 +18,25 @@ class HubError(RecsftError):
 
 
 def is_repo_id(value: str) -> bool:
-    """Whether ``value`` has the form of a Hub repository id, ``user/name`` (no ``..``, no
-    trailing ``.git``)."""
-    return bool(REPO_ID.match(value)) and ".." not in value and not value.endswith(".git")
+    """Whether ``value`` is a Hub repository id of the form ``user/name``, by the Hub's rules as
+    ``huggingface_hub.utils.validate_repo_id`` checks them (letters, digits, ``-``, ``_``,
+    ``.``; no ``--`` or ``..``; no part starting or ending in ``-`` or ``.``; at most 96
+    characters).
+
+    Example:
+        >>> is_repo_id("alice/recsft-demo"), is_repo_id("runs/a/b"), is_repo_id("a--b/c")
+        (True, False, False)
+    """
+    if not REPO_ID.match(value):
+        return False
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(value)
+    except HFValidationError:
+        return False
+    return True
 
 
 def one_line(err: BaseException) -> str:

@@ -156,7 +156,8 @@ def test_hub_failures_are_one_line_errors(fake_hub, run_copy):
 
 
 def test_a_missing_local_path_that_is_no_repo_id_makes_no_request(fake_hub, tmp_path):
-    for value in (str(tmp_path / "nope"), "nope", "runs/a/b", "./runs/demo", "a/../b"):
+    for value in (str(tmp_path / "nope"), "nope", "runs/a/b", "./runs/demo", "a/../b",
+                  "runs-/demo", "a--b/c"):
         with pytest.raises(RunFolderError, match=r"no such run folder \(nor a Hub repository "
                                                  r"id of the form user/name\)$"):
             Recommender.from_pretrained(value)
