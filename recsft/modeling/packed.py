@@ -11,14 +11,23 @@ relative), and fewer passes over the activations: the encoder of MovieLens 100K 
 
 These are the kernels torch's own CPU inference path (Inductor with frozen weights) calls:
 ``torch.ops.mkldnn._reorder_linear_weight`` and ``torch.ops.mkldnn._linear_pointwise``.
-They are private to torch, so :func:`packed_projections` returns ``None`` — and callers use
-the eager maps — wherever they are missing or do not apply (not float32 on the CPU, oneDNN
-switched off with ``torch.backends.mkldnn.flags(enabled=False)``, a model in training mode).
+They are private to torch and may change or go in any release, so this module is their only
+user and reaches them through one guard, :func:`onednn_kernels`: at first use it looks the ops
+up and runs each form recsft calls once on a small product against
+``torch.nn.functional.linear``; a missing op, an error or a different result makes it answer
+``None`` for the rest of the process. :func:`packed_projections` then returns ``None`` — and
+callers use the eager maps (:class:`~recsft.modeling.layers.LayerProjections`, plain
+``nn.functional.linear``), which give the same numbers — as it does wherever the packs do not
+apply (not float32 on the CPU, oneDNN switched off with
+``torch.backends.mkldnn.flags(enabled=False)``, a model in training mode).
 
 The packs are a snapshot: build them again after the weights change.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -30,16 +39,75 @@ from recsft.modeling.layers import LayerProjections, TransformerSequenceModel
 PACKING_ROWS = 4096
 
 
+class OneDNNKernels(NamedTuple):
+    """The oneDNN ops this module calls (private to torch; see :func:`onednn_kernels`)."""
+
+    #: ``(weight (out, in), rows) -> packed weight``.
+    reorder: Callable[..., torch.Tensor]
+    #: ``(x, packed, bias, attr, scalars, algorithm) -> act(x W^T + b)``.
+    pointwise: Callable[..., torch.Tensor]
+    #: ``(x, other, packed, bias, "add") -> other + x W^T + b``.
+    binary: Callable[..., torch.Tensor]
+
+
+def _lookup_kernels() -> OneDNNKernels:
+    """The ops, looked up in ``torch.ops`` (``AttributeError`` / ``RuntimeError`` if missing)."""
+    mkldnn = torch.ops.mkldnn
+    return OneDNNKernels(mkldnn._reorder_linear_weight, mkldnn._linear_pointwise,
+                         mkldnn._linear_pointwise.binary)
+
+
+#: The first answer of :func:`onednn_kernels` (``False``: not checked yet).
+_KERNELS: OneDNNKernels | None | bool = False
+
+
+def onednn_kernels() -> OneDNNKernels | None:
+    """oneDNN's packed linear kernels where this torch build has them and they compute what
+    ``nn.functional.linear`` computes, else ``None``; checked once per process, at first use.
+
+    The check runs every form of the ops that :class:`PackedProjections` uses (plain, fused
+    ReLU, fused exact GELU, fused residual addition) on a seeded ``(3, 5, 8)`` input and
+    compares with the eager maps (``atol=1e-5``); any exception or difference means ``None``.
+    """
+    global _KERNELS
+    if _KERNELS is False:
+        _KERNELS = _checked_kernels()
+    return _KERNELS
+
+
+def _checked_kernels() -> OneDNNKernels | None:
+    functional = nn.functional
+    try:
+        kernels = _lookup_kernels()
+        generator = torch.Generator().manual_seed(0)
+        x, residual = (torch.randn(3, 5, 8, generator=generator) for _ in range(2))
+        weight, bias = torch.randn(6, 8, generator=generator), torch.randn(6, generator=generator)
+        with torch.no_grad():
+            packed = kernels.reorder(weight, 16)
+            pairs = [
+                (kernels.pointwise(x, packed, bias, "none", [], ""),
+                 functional.linear(x, weight, bias)),
+                (kernels.pointwise(x, packed, bias, "relu", [], ""),
+                 functional.relu(functional.linear(x, weight, bias))),
+                (kernels.pointwise(x, packed, bias, "gelu", [], "none"),
+                 functional.gelu(functional.linear(x, weight, bias))),
+                (kernels.binary(x, residual[..., :6].contiguous(), packed, bias, "add"),
+                 residual[..., :6] + functional.linear(x, weight, bias)),
+            ]
+        if not all(isinstance(got, torch.Tensor) and got.shape == want.shape
+                   and torch.allclose(got, want, atol=1e-5, rtol=1e-5) for got, want in pairs):
+            return None
+    except (AttributeError, RuntimeError, TypeError, ValueError, NotImplementedError):
+        return None  # missing, renamed, or called differently in this torch build
+    return kernels
+
+
 def packing_available() -> bool:
-    """Whether this torch build has oneDNN's packed linear kernels, switched on."""
+    """Whether oneDNN is switched on and its packed linear kernels work (:func:`onednn_kernels`).
+    """
     if not (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled):
         return False
-    try:
-        torch.ops.mkldnn._reorder_linear_weight  # noqa: B018 (the lookup is the test)
-        torch.ops.mkldnn._linear_pointwise  # noqa: B018
-    except (AttributeError, RuntimeError):
-        return False
-    return True
+    return onednn_kernels() is not None
 
 
 def packed_projections(model: nn.Module, rows: int = PACKING_ROWS
@@ -78,22 +146,21 @@ def _fused_activation(act: nn.Module) -> tuple[str, str] | None:
 class _PackedLinear:
     """``nn.Linear`` maps (several stacked into one product) with a oneDNN-packed weight."""
 
-    def __init__(self, rows: int, *linears: nn.Linear) -> None:
+    def __init__(self, kernels: OneDNNKernels, rows: int, *linears: nn.Linear) -> None:
+        self.kernels = kernels
         with torch.no_grad():
             weight = torch.cat([linear.weight for linear in linears]).detach()
             self.bias = torch.cat([linear.bias for linear in linears]).detach()
-            self.weight = torch.ops.mkldnn._reorder_linear_weight(weight, rows)
+            self.weight = kernels.reorder(weight, rows)
 
     def __call__(self, hidden: torch.Tensor, attr: str = "none", algorithm: str = ""
                  ) -> torch.Tensor:
         """``(..., in)`` → ``(..., out)``, with the post-op ``attr`` fused."""
-        return torch.ops.mkldnn._linear_pointwise(hidden, self.weight, self.bias, attr, [],
-                                                  algorithm)
+        return self.kernels.pointwise(hidden, self.weight, self.bias, attr, [], algorithm)
 
     def add(self, hidden: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """``residual + linear(hidden)``, the addition fused."""
-        return torch.ops.mkldnn._linear_pointwise.binary(
-            hidden, residual.contiguous(), self.weight, self.bias, "add")
+        return self.kernels.binary(hidden, residual.contiguous(), self.weight, self.bias, "add")
 
 
 class PackedProjections(LayerProjections):
@@ -112,16 +179,20 @@ class PackedProjections(LayerProjections):
 
     def __init__(self, layer: nn.Module, rows: int = PACKING_ROWS, last: bool = False) -> None:
         super().__init__(layer)
+        kernels = onednn_kernels()
+        if kernels is None:
+            raise RuntimeError("oneDNN's packed linear kernels are not usable in this torch "
+                               "build; check packing_available() first")
         attention = layer.attention.self
         if last:
-            self._query = _PackedLinear(rows, attention.query)
-            self._key_value = _PackedLinear(rows, attention.key, attention.value)
+            self._query = _PackedLinear(kernels, rows, attention.query)
+            self._key_value = _PackedLinear(kernels, rows, attention.key, attention.value)
         else:
-            self._query_key_value = _PackedLinear(rows, attention.query, attention.key,
+            self._query_key_value = _PackedLinear(kernels, rows, attention.query, attention.key,
                                                   attention.value)
-        self._attention_output = _PackedLinear(rows, layer.attention.output.dense)
-        self._intermediate = _PackedLinear(rows, layer.intermediate.dense)
-        self._output = _PackedLinear(rows, layer.output.dense)
+        self._attention_output = _PackedLinear(kernels, rows, layer.attention.output.dense)
+        self._intermediate = _PackedLinear(kernels, rows, layer.intermediate.dense)
+        self._output = _PackedLinear(kernels, rows, layer.output.dense)
         self._activation = _fused_activation(layer.intermediate.intermediate_act_fn)
         self.last = last
 

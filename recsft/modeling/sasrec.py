@@ -63,11 +63,14 @@ class SASRecModel(TransformerSequenceModel):
         """
         if self.config._attn_implementation == "sdpa":
             return _sdpa_causal_mask(attention_mask)
+        # No key/value cache: every forward pass encodes whole histories. ``cache`` is the
+        # name transformers gives this argument since 5.24 (``past_key_values`` before; that
+        # name is deprecated and goes in 5.40).
         mask = create_causal_mask(
             config=self.config,
             inputs_embeds=embedded,
             attention_mask=attention_mask,
-            past_key_values=None,
+            cache=None,
         )
         if isinstance(mask, torch.Tensor) and mask.ndim == 4:
             length = embedded.shape[1]
