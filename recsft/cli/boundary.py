@@ -1,9 +1,20 @@
-"""The command line's one error boundary (see :mod:`recsft.cli`)."""
+"""The command line's one error boundary (see :mod:`recsft.cli`).
+
+Ctrl-C: the ``KeyboardInterrupt`` unwinds the command (a training removes its unfinished work
+folder, releases its lock; checkpoints stay for ``--resume``), then one line says
+``recsft <command>: interrupted`` and the status is 130. When the boundary owns the process
+(the ``recsft`` command itself, not a caller of :func:`recsft.cli.main` with arguments), a
+further Ctrl-C is ignored and the process ends at once after that line: an interpreter
+shutting down with half-imported native libraries (an interrupt during ``import torch``) can
+otherwise die of the signal or abort, and threads still joining print their own tracebacks.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
+import signal
 import sys
 import tempfile
 import traceback
@@ -16,12 +27,14 @@ EXIT_INTERRUPTED = 130
 _PACKAGE = str(Path(__file__).resolve().parents[1])
 
 
-def guarded(command: str, call: Callable[[], int]) -> int:
+def guarded(command: str, call: Callable[[], int], owns_process: bool = False) -> int:
     """Run one command; turn every failure into one line on stderr and an exit status.
 
     Args:
         command: The command's name, for the message prefix.
         call: The command.
+        owns_process: This is the ``recsft`` process itself: after Ctrl-C, exit at once
+            (:func:`interrupted`) instead of returning.
 
     Returns:
         The command's status, 2 for an anticipated failure, 130 for Ctrl-C, 1 for a bug.
@@ -32,8 +45,7 @@ def guarded(command: str, call: Callable[[], int]) -> int:
     try:
         return call()
     except KeyboardInterrupt:
-        print(f"\nrecsft {command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted(command, owns_process)
     except RecsftError as err:
         print(f"{prefix} {_one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -59,6 +71,27 @@ def guarded(command: str, call: Callable[[], int]) -> int:
         return _report_bug(command, err)
     except Exception as err:  # noqa: BLE001 (the boundary: everything else is a bug)
         return _report_bug(command, err)
+
+
+def interrupted(command: str, owns_process: bool = False) -> int:
+    """Ctrl-C: one line on stderr; status 130 (see the module docstring).
+
+    Args:
+        command: The command's name (``"train"``), or ``""`` before one was parsed.
+        owns_process: Ignore further Ctrl-C and end the process now, skipping the interpreter's
+            shutdown (nothing recsft writes depends on it: files are complete or absent).
+    """
+    if owns_process:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    name = f"recsft {command}" if command else "recsft"
+    with contextlib.suppress(OSError, ValueError):   # a closed stderr
+        print(f"\n{name}: interrupted", file=sys.stderr, flush=True)
+    if owns_process:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        os._exit(EXIT_INTERRUPTED)
+    return EXIT_INTERRUPTED
 
 
 def _raised_by_recsft(err: BaseException) -> bool:

@@ -77,7 +77,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from recsft.hub.download import resolve_run
-    from recsft.report.text import format_intervals, format_segments, format_table
+    from recsft.report.text import (
+        format_beyond_accuracy,
+        format_intervals,
+        format_segments,
+        format_table,
+    )
     from recsft.runs.evaluate import evaluate_run
 
     data = None
@@ -105,8 +110,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         t = result["transfer"]
         print(f"\ntransfer: {t['unknown_target_share']:.1%} of targets and "
               f"{t['unknown_history_item_share']:.1%} of history items unknown to the model")
-    print("\nbeyond accuracy: " + ", ".join(
-        f"{k} {v:.4g}" for k, v in result["beyond_accuracy"].items()))
+    print("\n" + format_beyond_accuracy(result["beyond_accuracy"]))
     for name, table in result.get("segments", {}).items():
         print("\n" + format_segments(name, table))
     return 0
@@ -134,7 +138,8 @@ def _transitions(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from recsft.runs.compare import DEFAULT_METRICS, compare_runs, format_comparison
+    from recsft.report.text import format_comparison
+    from recsft.runs.compare import DEFAULT_METRICS, compare_runs
 
     result = compare_runs(args.run_a, args.run_b, split=args.split,
                           metrics=args.metrics or DEFAULT_METRICS)

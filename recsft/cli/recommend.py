@@ -120,23 +120,50 @@ def _looks_like_answers(path) -> bool:
 
 
 def _recommend_file(recommender, requests, args: argparse.Namespace) -> int:
-    """Answer a request file: one JSON line per request, in order (written atomically)."""
+    """Answer a request file: one JSON line per request, in order (written atomically).
+
+    Requests are answered one model call at a time (``--batch-size`` histories the model
+    reads: the batches ``recommend_batch`` would make of the whole file, so the scores are the
+    same), under one progress bar; items unknown to the model are reported once for the whole
+    file."""
+    import logging
+
+    from recsft import progress
+
     extra = split_ids(args.exclude)
     by_k: dict[int, list[int]] = {}
     for n, request in enumerate(requests):
         by_k.setdefault(request.k or args.k, []).append(n)
     answers: list[list[tuple[str, float]]] = [[] for _ in requests]
-    for k, rows in by_k.items():
-        chosen = [requests[n] for n in rows]
-        typed = all(r.event_types is not None for r in chosen)
-        timed = all(r.timestamps is not None for r in chosen)
-        results = recommender.recommend_batch(
-            [r.history for r in chosen], k,
-            event_types=[r.event_types for r in chosen] if typed else None,
-            timestamps=[r.timestamps for r in chosen] if timed else None,
-            exclude=[r.exclude + extra for r in chosen], batch_size=args.batch_size)
-        for n, result in zip(rows, results):
-            answers[n] = result
+    size = max(1, args.batch_size)
+    warm = [len(recommender.unknown_items(r.history)) < len(r.history) for r in requests]
+    bar = progress.bar(total=len(requests), desc="recommending", unit="request")
+    # recommend_batch warns of unknown items once per call: once for the file instead, below.
+    quiet_logger = logging.getLogger("recsft.retrieval.recommender")
+    level = quiet_logger.level
+    quiet_logger.setLevel(logging.ERROR)
+    try:
+        for k, rows in by_k.items():
+            typed = all(requests[n].event_types is not None for n in rows)
+            timed = all(requests[n].timestamps is not None for n in rows)
+            for part in _chunks(rows, warm, size):
+                chosen = [requests[n] for n in part]
+                results = recommender.recommend_batch(
+                    [r.history for r in chosen], k,
+                    event_types=[r.event_types for r in chosen] if typed else None,
+                    timestamps=[r.timestamps for r in chosen] if timed else None,
+                    exclude=[r.exclude + extra for r in chosen], batch_size=size)
+                for n, result in zip(part, results):
+                    answers[n] = result
+                bar.update(len(part))
+    finally:
+        quiet_logger.setLevel(level)
+        bar.close()
+    unknown = sorted({item for request in requests
+                      for item in recommender.unknown_items(request.history)})
+    if unknown:
+        progress.note(f"read {len(unknown)} item id(s) unknown to the model as [UNK], e.g. "
+                      f"{', '.join(unknown[:5])}")
     lines = []
     for request, result in zip(requests, answers):
         unknown = recommender.unknown_items(request.history)
@@ -157,6 +184,20 @@ def _recommend_file(recommender, requests, args: argparse.Namespace) -> int:
     return 0
 
 
+def _chunks(rows: list[int], warm: list[bool], size: int) -> list[list[int]]:
+    """``rows`` cut so that each part holds ``size`` rows the model reads (``warm``; the others
+    are answered by popularity), the last part the rest."""
+    parts: list[list[int]] = [[]]
+    read = 0
+    for n in rows:
+        if warm[n] and read == size:
+            parts.append([])
+            read = 0
+        parts[-1].append(n)
+        read += warm[n]
+    return [part for part in parts if part]
+
+
 def _index(args: argparse.Namespace) -> int:
     from recsft.retrieval.build import build_run_index, parse_params
 
@@ -168,7 +209,11 @@ def _index(args: argparse.Namespace) -> int:
         return 0
     recall = "not checked" if report.recall_at_10 is None else (
         f"{report.recall_at_10:.4f} against exact search ({report.check_queries} item queries)")
-    print(f"built a {report.kind} index {report.params} of {report.items} items (d = "
-          f"{report.dim}) in {report.build_seconds:.2f} s, {report.size_mib} MiB, "
-          f"into {report.directory}\nrecall@10: {recall}")
+    from recsft.report.text import wrap
+
+    params = ", ".join(f"{k} {v}" for k, v in report.params.items()) or "none"
+    print(wrap(f"built a {report.kind} index of {report.items:,} items (d = {report.dim}) in "
+               f"{report.build_seconds:.2f} s, {report.size_mib} MiB\n"
+               f"  parameters: {params}\n  into {report.directory}\nrecall@10: {recall}",
+               indent="    "))
     return 0

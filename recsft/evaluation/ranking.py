@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from recsft import progress
 from recsft.data.split import EvalSet
 from recsft.scoring.exact_search import filtered_top_k, search_pays
 from recsft.scoring.inputs import InputConfig, input_config, model_inputs
@@ -258,7 +259,10 @@ class RankingEvaluator:
         exact = accelerator is None and isinstance(scorer, VectorScorer) and scorer.searchable
         batches = self._batches(accelerator, self.batch_size)
         tops, targets, order = [], [], []
-        with torch.no_grad():
+        bar = progress.bar(total=len(batches), desc=f"ranking {len(self):,} users",
+                           unit="batch", main_process=accelerator is None
+                           or accelerator.is_local_main_process)
+        with bar, torch.no_grad():
             for group in _groups(batches, EXACT_CHUNK_USERS) if exact else ([b] for b in batches):
                 if exact:
                     top = self._exact_top_k(scorer, group, k)
@@ -271,6 +275,7 @@ class RankingEvaluator:
                 tops.append(top.cpu())
                 targets.append(target.cpu())
                 order.append(index.cpu())
+                bar.update(len(group))
         order = torch.cat(order)
         if len(order) != len(self) or not torch.equal(order.sort().values, torch.arange(len(self))):
             raise RuntimeError(
@@ -302,8 +307,10 @@ class RankingEvaluator:
         k = min(max(self.ks), self.num_items)
         tops: list[list[torch.Tensor]] = [[] for _ in scorers]
         targets, order = [], []
-        with torch.no_grad():
-            for batch in self._batches(None, self.batch_size):
+        batches = self._batches(None, self.batch_size)
+        with progress.bar(batches, desc=f"ranking {len(self):,} users, {len(scorers)} scorers",
+                          unit="batch") as bar, torch.no_grad():
+            for batch in bar:
                 for found, scorer in zip(tops, scorers):
                     found.append(self._dense_top_k(scorer(batch).float(), batch, k).cpu())
                 targets.append(batch["targets"])

@@ -98,20 +98,3 @@ def compare_results(name_a: str, result_a: dict[str, Any], name_b: str,
         "metrics": compared,
     }
 
-
-def format_comparison(result: dict[str, Any]) -> str:
-    """The comparison as a text table: one row per metric."""
-    lines = [f"A = {result['run_a']}", f"B = {result['run_b']}",
-             f"{result['split']} split, {next(iter(result['metrics'].values()))['n_users']:,} "
-             "users, paired; p-values two-sided, Holm-adjusted over the metrics in brackets", ""]
-    header = (f"{'metric':<12} {'A':>8} {'B':>8} {'B - A [95% CI]':>28} {'rel':>8} {'d':>7} "
-              f"{'t-test p':>18} {'Wilcoxon p':>18} {'permutation p':>18}")
-    lines.append(header)
-    for key, c in result["metrics"].items():
-        diff = c["difference"]
-        interval = f"{diff['mean']:+.4f} [{diff['ci95_low']:+.4f}, {diff['ci95_high']:+.4f}]"
-        rel = f"{c['relative_difference']:+.1%}" if c["relative_difference"] is not None else "-"
-        tests = " ".join(f"{c[t]:>8.2g} [{c[t + '_holm']:.2g}]".rjust(18) for t in TESTS)
-        lines.append(f"{key:<12} {c['mean_a']:>8.4f} {c['mean_b']:>8.4f} {interval:>28} "
-                     f"{rel:>8} {c['effect_size']:>7.3f} {tests}")
-    return "\n".join(lines)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from recsft import progress
 from recsft.errors import RunFolderError
 from recsft.runs.run import Run
 
@@ -151,10 +152,13 @@ def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
     valid = build_evaluator(run.config, splits.valid, tokenizer, splits.protocol,
                             run.model_config)
     offset = tokenizer.first_item_id
+    sequences = progress.bar(splits.train.items, desc="counting item transitions", unit="user")
     chain = ItemTransitions.fit(
         (np.asarray(tokenizer.items_to_ids(items), dtype=np.int64) - offset
-         for items in splits.train.items),
+         for items in sequences),
         valid.num_items, settings or TransitionSettings())
+    sequences.close()
+    # The grid is scored in one pass over the validation users (RankingEvaluator's bar).
     base = BatchSoftmax(model_scorer(run.model()))
     best, results = choose_mixture(
         valid.evaluate_many, lambda w, a, t: MixtureScorer(base, chain, offset, w, a, t),

@@ -91,20 +91,23 @@ def _finetune_task(args: argparse.Namespace) -> int:
 
 
 def format_task_table(record: dict) -> str:
-    """Methods × metrics, with 95 % bootstrap intervals of ROC-AUC and F1."""
+    """Methods × metrics, with 95 % bootstrap intervals of ROC-AUC and F1 (at most 100
+    columns: :mod:`recsft.report.text`)."""
+    from recsft.report.text import render, table, wrap
+
     data = record["data"]
-    lines = [f"task {data['task']}: cutoff {data['cutoff']}, horizon {data['horizon_days']} "
-             f"days, {data['examples']} users {data['classes']}; test users "
-             f"{record['splits']['test']['users']}",
-             f"{'method':<20} {'ROC-AUC [95% CI]':<24} {'PR-AUC':>7} {'F1 [95% CI]':<24} "
-             f"{'accuracy':>8}"]
+    grid = table("method", "ROC-AUC [95% CI]", "PR-AUC", "F1 [95% CI]", "accuracy")
     for name, result in record["methods"].items():
         test, ci = result["test"], result["intervals"]
-        auc = f"{test['roc_auc']:.4f} [{ci['roc_auc']['low']:.3f}, {ci['roc_auc']['high']:.3f}]"
-        f1 = f"{test['f1']:.4f} [{ci['f1']['low']:.3f}, {ci['f1']['high']:.3f}]"
-        lines.append(f"{name:<20} {auc:<24} {test['pr_auc']:>7.4f} {f1:<24} "
-                     f"{test['accuracy']:>8.4f}")
-    return "\n".join(lines)
+        grid.add_row(name, _interval(test, ci, "roc_auc"), f"{test['pr_auc']:.4f}",
+                     _interval(test, ci, "f1"), f"{test['accuracy']:.4f}")
+    return wrap(f"task {data['task']}: cutoff {data['cutoff']}, horizon {data['horizon_days']} "
+                f"days, {data['examples']} users {data['classes']}; test users "
+                f"{record['splits']['test']['users']}") + "\n" + render(grid)
+
+
+def _interval(test: dict, intervals: dict, key: str) -> str:
+    return f"{test[key]:.4f} [{intervals[key]['low']:.3f}, {intervals[key]['high']:.3f}]"
 
 
 def _cluster(args: argparse.Namespace) -> int:

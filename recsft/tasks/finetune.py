@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from recsft import progress
 from recsft.tasks.labels import TaskConfig, TaskExamples
 
 __all__ = ["FinetuneConfig", "finetune", "split_examples", "subsample", "task_data", "INITS"]
@@ -236,7 +237,14 @@ def train_classifier(config: FinetuneConfig, splits: tuple[TaskExamples, ...],
     generator = torch.Generator().manual_seed(config.seed)
     best_loss, best_state, best_epoch, stale = float("inf"), None, 0, 0
     history = []
+    per_epoch = -(-len(train) // config.batch_size)
+    # One bar over every epoch's batches: its ETA is that of all epochs (early stopping may
+    # end sooner); the validation passes count in its average rate.
+    bar = progress.bar(total=per_epoch * config.epochs, unit="batch", smoothing=0.0,
+                       desc=f"{config.init}: epoch 1/{config.epochs}",
+                       main_process=accelerator.is_local_main_process)
     for epoch in range(1, config.epochs + 1):
+        bar.set_description_str(f"{config.init}: epoch {epoch}/{config.epochs}")
         model.train()
         order = torch.randperm(len(train), generator=generator)
         total = 0.0
@@ -248,6 +256,7 @@ def train_classifier(config: FinetuneConfig, splits: tuple[TaskExamples, ...],
             optimizer.step()
             optimizer.zero_grad()
             total += loss.detach().item() * rows.numel()
+            bar.update()
         probabilities = _probabilities(model, encoded[1], 512, accelerator)
         picked = probabilities[np.arange(len(valid)), valid.labels]
         valid_loss = float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
@@ -258,6 +267,7 @@ def train_classifier(config: FinetuneConfig, splits: tuple[TaskExamples, ...],
 
             with open(log_path, "a") as handle:
                 handle.write(json.dumps({"init": config.init, **history[-1]}) + "\n")
+        bar.set_postfix_str(f"valid log loss {valid_loss:.4f}", refresh=False)
         if valid_loss < best_loss - 1e-5:
             best_loss, best_epoch, stale = valid_loss, epoch, 0
             best_state = {k: v.detach().clone() for k, v in
@@ -266,6 +276,10 @@ def train_classifier(config: FinetuneConfig, splits: tuple[TaskExamples, ...],
             stale += 1
             if stale >= config.patience:
                 break
+    bar.close()
+    progress.note(f"{config.init}: best valid log loss {best_loss:.4f} at epoch {best_epoch} "
+                  f"of {len(history)} ({progress.format_duration(time.perf_counter() - started)})",
+                  main_process=accelerator.is_main_process)
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.load_state_dict(best_state)
     return {"valid": _probabilities(model, encoded[1], 512, accelerator),
@@ -307,6 +321,7 @@ def finetune(config: FinetuneConfig, output_dir: str | None = None,
     from recsft.environment import environment
     from recsft.tasks.baselines import logistic_regression, most_frequent
 
+    progress.note(f"reading {config.pretrained}'s events and the {config.task.task} labels")
     _, examples, data_record = task_data(config)
     splits = split_examples(examples, config.valid_fraction, config.test_fraction, config.seed)
     if config.train_fraction < 1:
@@ -322,7 +337,11 @@ def finetune(config: FinetuneConfig, output_dir: str | None = None,
                    for name, part in zip(("train", "valid", "test"), splits)},
         "config": config.to_dict(), "methods": {}, "environment": environment(),
     }
-    for method in methods:
+    sizes = ", ".join(f"{len(part):,} {name}"
+                      for name, part in zip(("train", "valid", "test"), splits))
+    progress.note(f"{len(examples):,} users ({sizes}); {len(methods)} method(s)")
+    for number, method in enumerate(methods, start=1):
+        progress.note(f"method {number}/{len(methods)}: {method}")
         if method in INITS:
             trained = train_classifier(dataclasses.replace(config, init=method), splits,
                                        log_path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,9 +20,9 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from recsft import progress
 from recsft.config import TrainingConfig
 from recsft.evaluation.ranking import RankingEvaluator
 from recsft.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
@@ -151,6 +150,14 @@ def fit(
         if state.best_epoch and load_best is not None:
             result.best_state = load_best()
     start = time.perf_counter()
+    # One bar for the whole training ("epoch k/N", its ETA that of every epoch left: an upper
+    # bound when early stopping ends it sooner); its average rate counts validation pauses.
+    per_epoch = len(train_loader)
+    done_before = (state.epoch - 1) * per_epoch + state.step_in_epoch
+    batches_left, batches_run = per_epoch * args.epochs - done_before, 0
+    bar = progress.bar(total=per_epoch * args.epochs, initial=done_before, unit="batch",
+                       desc=f"epoch {state.epoch}/{args.epochs}", smoothing=0.0,
+                       main_process=accelerator.is_local_main_process)
     while state.epoch <= args.epochs:
         epoch = state.epoch
         model.train()
@@ -162,10 +169,8 @@ def fit(
         loader.set_epoch(epoch)
         sampler.set_epoch(epoch)
         epoch_start, sequences, targets = time.perf_counter(), 0, 0
-        # disable=None: no bar when the output is not a terminal (logs stay readable).
-        bar = tqdm(loader, desc=f"epoch {epoch}", leave=False,
-                   disable=None if accelerator.is_local_main_process else True)
-        for batch in bar:
+        bar.set_description_str(f"epoch {epoch}/{args.epochs}")
+        for batch in loader:
             if batch_transform is not None:
                 batch = batch_transform(batch)
             with accelerator.accumulate(model):
@@ -188,8 +193,10 @@ def fit(
             if "labels" in batch:
                 targets += int((batch["labels"] != -100).sum()) * accelerator.num_processes
             rate = sequences / (time.perf_counter() - epoch_start)
-            bar.set_postfix(loss=f"{state.epoch_loss / state.epoch_batches:.3f}",
-                            seq_s=f"{rate:.0f}")
+            bar.set_postfix_str(f"loss {state.epoch_loss / state.epoch_batches:.3f}, "
+                                f"{rate:.0f} seq/s", refresh=False)
+            bar.update()
+            batches_run += 1
             if checkpoint_dir and args.save_every_steps and (
                 state.global_step % args.save_every_steps == 0
             ):
@@ -205,11 +212,13 @@ def fit(
             # Training work of the epoch (a resumed epoch counts only what it ran).
             "epoch_seconds": seconds, "sequences": sequences, "targets": targets,
         }
+        improved = False
         if epoch % args.eval_every == 0 or epoch == args.epochs:
             valid = evaluator.evaluate_model(model, accelerator)
             record["valid"] = valid
             value = valid[args.metric_for_best]
             if value > state.best_metric:
+                improved = True
                 state.best_metric, state.best_epoch, state.best_valid = value, epoch, valid
                 unwrapped = accelerator.unwrap_model(model)
                 result.best_state = {
@@ -222,12 +231,20 @@ def fit(
                 state.waited += 1
         state.history.append(record)
         accelerator.log(tracker_values(record), step=state.global_step)
+        stopping = bool(args.patience and state.waited >= args.patience)
         if accelerator.is_main_process:
-            _log_epoch(record, args.metric_for_best, log_path)
+            left = 0.0 if stopping or epoch == args.epochs else progress.remaining(
+                time.perf_counter() - start, batches_run, batches_left)
+            progress.note(epoch_line(record, args.epochs, args.metric_for_best, improved, left))
+            _log_epoch(record, log_path)
         state.epoch += 1
         state.step_in_epoch, state.epoch_loss, state.epoch_batches = 0, 0.0, 0
-        if args.patience and state.waited >= args.patience:
+        if stopping:
+            progress.note(f"stopped early: {args.metric_for_best} has not improved for "
+                          f"{state.waited} validations; best {state.best_metric:.4f} at epoch "
+                          f"{state.best_epoch}", main_process=accelerator.is_main_process)
             break
+    bar.close()
     accelerator.wait_for_everyone()
     result.best_metric, result.best_epoch = state.best_metric, state.best_epoch
     result.best_valid, result.history = state.best_valid, state.history
@@ -243,15 +260,22 @@ def tracker_values(record: dict[str, Any]) -> dict[str, float]:
     return values
 
 
-def _log_epoch(record: dict[str, Any], metric: str, log_path: str | None) -> None:
+def epoch_line(record: dict[str, Any], epochs: int, metric: str, improved: bool,
+               left: float) -> str:
+    """One epoch in one line: ``epoch  4/60  loss 5.8312  1,204 seq/s  valid ndcg@10 0.0412
+    (best)  eta 3m10s``; the ETA (``left`` seconds, every epoch left) is left out at the end."""
+    width = len(str(epochs))
+    line = (f"epoch {record['epoch']:>{width}}/{epochs}  loss {record['loss']:.4f}  "
+            f"{record['sequences_per_second']:,.0f} seq/s")
     valid = record.get("valid")
-    shown = f"  valid {metric} {valid[metric]:.4f}" if valid else ""
-    # stderr, with the progress bar: stdout stays for results (``--json`` output).
-    tqdm.write(
-        f"epoch {record['epoch']:3d}  loss {record['loss']:.4f}  "
-        f"{record['sequences_per_second']:.0f} seq/s{shown}",
-        file=sys.stderr,
-    )
+    if valid:
+        line += f"  valid {metric} {valid[metric]:.4f}" + (" (best)" if improved else "")
+    if left > 0:
+        line += f"  eta {progress.format_duration(left)}"
+    return line
+
+
+def _log_epoch(record: dict[str, Any], log_path: str | None) -> None:
     if log_path:
         with open(log_path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
