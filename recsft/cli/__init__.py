@@ -20,7 +20,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from recsft.cli.boundary import guarded, interrupted
+from recsft.cli.boundary import guarded, interrupted, watch_interrupts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from recsft import progress
 
     owns_process = argv is None
+    if owns_process:
+        watch_interrupts()
     try:
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt:

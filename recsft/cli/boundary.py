@@ -7,6 +7,13 @@ folder, releases its lock; checkpoints stay for ``--resume``), then one line say
 further Ctrl-C is ignored and the process ends at once after that line: an interpreter
 shutting down with half-imported native libraries (an interrupt during ``import torch``) can
 otherwise die of the signal or abort, and threads still joining print their own tracebacks.
+
+The ``recsft`` process also watches for interrupts that Python would lose
+(:func:`watch_interrupts`): a ``KeyboardInterrupt`` raised inside a callback (importlib's
+module-lock callback, during an import) is "ignored" by Python, which prints its traceback and
+carries on training; and an interrupt that a library caught halfway through an import leaves
+a broken module that fails later with an unrelated error. The first is raised again at once,
+the second is reported as Ctrl-C.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 EXIT_BAD_INPUT = 2
 EXIT_BUG = 1
@@ -43,7 +51,14 @@ def guarded(command: str, call: Callable[[], int], owns_process: bool = False) -
 
     prefix = f"recsft {command}: error:"
     try:
-        return call()
+        try:
+            return call()
+        except Exception:
+            if _SIGINT["received"]:
+                # A library caught the KeyboardInterrupt (an import half done) and failed
+                # later because of it: still Ctrl-C.
+                raise KeyboardInterrupt from None
+            raise
     except KeyboardInterrupt:
         return interrupted(command, owns_process)
     except RecsftError as err:
@@ -71,6 +86,40 @@ def guarded(command: str, call: Callable[[], int], owns_process: bool = False) -
         return _report_bug(command, err)
     except Exception as err:  # noqa: BLE001 (the boundary: everything else is a bug)
         return _report_bug(command, err)
+
+
+_SIGINT = {"received": False}
+
+
+def watch_interrupts() -> None:
+    """In the ``recsft`` process: remember Ctrl-C (raising ``KeyboardInterrupt`` as Python
+    does), and raise it again where Python swallowed it in a callback.
+
+    Only where Python's own handler is in place (not inside a program that set its own)."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def received(signum: int, frame: object) -> None:
+        _SIGINT["received"] = True
+        raise KeyboardInterrupt
+
+    def unraisable(hook_args: Any) -> None:
+        if isinstance(hook_args.exc_value, KeyboardInterrupt):
+            # Python would print "Exception ignored in ..." and go on: deliver it again a
+            # moment later, from another thread, so that it is raised in ordinary code once
+            # this callback is over (if it lands in a callback again, this repeats).
+            import _thread
+            import threading
+
+            timer = threading.Timer(0.05, _thread.interrupt_main, (signal.SIGINT,))
+            timer.daemon = True
+            timer.start()
+            return
+        previous(hook_args)
+
+    previous = sys.unraisablehook
+    signal.signal(signal.SIGINT, received)
+    sys.unraisablehook = unraisable
 
 
 def interrupted(command: str, owns_process: bool = False) -> int:
