@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = ["ENV", "WIDTH", "bar", "bars_enabled", "describe_run", "format_duration", "note",
-           "quiet", "remaining", "set_quiet", "silence_libraries"]
+           "quiet", "remaining", "set_quiet", "silence_libraries", "tqdm_class"]
 
 #: The environment variable that turns bars on (``1``) or off (``0``).
 ENV = "RECSFT_PROGRESS"
@@ -100,6 +100,26 @@ def bar(iterable: Iterable[Any] | None = None, *, total: int | None = None, desc
     return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial, leave=leave,
                 file=sys.stderr, ncols=width(), mininterval=0.5, smoothing=smoothing,
                 disable=not (main_process and bars_enabled()))
+
+
+def tqdm_class() -> type:
+    """A ``tqdm`` class that draws as :func:`bar` does (stderr, at most 100 columns, off by
+    the same rule), for a library that takes one: ``huggingface_hub.snapshot_download(...,
+    tqdm_class=progress.tqdm_class())`` shows its download there although
+    :func:`silence_libraries` turned the library's own bars off.
+    """
+    from tqdm import tqdm
+
+    class RecsftBar(tqdm):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("file", sys.stderr)
+            kwargs.setdefault("ncols", width())
+            kwargs.setdefault("mininterval", 0.5)
+            kwargs["disable"] = bool(kwargs.get("disable")) or not bars_enabled()
+            kwargs.pop("name", None)
+            super().__init__(*args, **kwargs)
+
+    return RecsftBar
 
 
 def note(message: str, main_process: bool = True) -> None:

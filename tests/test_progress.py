@@ -56,6 +56,20 @@ def test_when_bars_show(monkeypatch, env, tty, quiet, shown) -> None:
         assert max(len(line) for line in text.replace("\r", "\n").splitlines()) <= 100
 
 
+def test_tqdm_class_for_libraries_follows_the_same_rule(monkeypatch) -> None:
+    stream = _Stream(tty=False)
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setenv(progress.ENV, "1")
+    cls = progress.tqdm_class()
+    with cls(total=2048, desc="Downloading bytes", unit="B", unit_scale=True) as bar:
+        bar.update(2048)
+    assert "Downloading bytes" in stream.getvalue() and "2.05k/2.05k" in stream.getvalue()
+    monkeypatch.setenv(progress.ENV, "0")
+    with cls(total=10, desc="hidden") as bar:
+        bar.update(10)
+    assert "hidden" not in stream.getvalue()
+
+
 def test_notes_go_to_stderr_unless_quiet(monkeypatch, capsys) -> None:
     progress.note("epoch 1/3  loss 5.0")
     progress.note("not from this process", main_process=False)
