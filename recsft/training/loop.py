@@ -194,7 +194,7 @@ def fit(
                 targets += int((batch["labels"] != -100).sum()) * accelerator.num_processes
             rate = sequences / (time.perf_counter() - epoch_start)
             bar.set_postfix_str(f"loss {state.epoch_loss / state.epoch_batches:.3f}, "
-                                f"{rate:.0f} seq/s", refresh=False)
+                                f"{rate:,.0f} seq/s", refresh=False)
             bar.update()
             batches_run += 1
             if checkpoint_dir and args.save_every_steps and (
