@@ -37,6 +37,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+from recsft import progress
 from recsft.errors import RecsftError, RunFolderError
 from recsft.hub.common import HubError, is_repo_id, one_line
 from recsft.runs.files import CARD, MANIFEST
@@ -116,7 +117,7 @@ def _download(repo_id: str, revision: str | None, cache_dir: str | os.PathLike |
         with _hub_errors(repo_id, where, endpoint):
             snapshot_download(repo_id, revision=commit,
                               allow_patterns=[glob.escape(name) for name in (*names, CARD)],
-                              **options)
+                              tqdm_class=progress.tqdm_class(), **options)
         missing = [name for name in names if not (snapshot / name).is_file()]
         if missing:
             raise RunFolderError(f"{where}: {MANIFEST} lists {missing[0]}, which the "

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from recsft import progress
 from recsft.data.events import EventLog
 from recsft.data.split import SequenceSplits, sliding_windows
 from recsft.runs.data import (
@@ -251,6 +252,9 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
     set_seed(args.seed, deterministic=args.deterministic)
     if trackers:
         accelerator.init_trackers(TRACKER_DIR, config=hyperparameters(config))
+    source = str(config.data.source)
+    progress.note(f"preparing data: {source if len(source) <= 80 else source[:77] + '...'}",
+                  main_process=accelerator.is_main_process)
     with accelerator.main_process_first():
         prepared = prepare_data(config, log=log)
     check_model_memory(config, prepared, accelerator.num_processes)
@@ -277,6 +281,12 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
         # (which carries the masking and dropout), or a resumed epoch would diverge.
         generator=torch.Generator().manual_seed(args.seed),
     )
+    for line in progress.describe_run(
+            name=config.name, model=model, dataset=prepared.dataset_record(),
+            sequences=len(prepared.train_dataset), device=str(accelerator.device),
+            processes=accelerator.num_processes, precision=args.mixed_precision,
+            output=str(config.run_dir), epochs=args.epochs, batch_size=args.batch_size):
+        progress.note(line, main_process=accelerator.is_main_process)
 
     def save_best(unwrapped: torch.nn.Module) -> None:
         unwrapped.save_pretrained(work)

@@ -55,6 +55,9 @@ def test_train_then_recommend_output(tmp_path) -> None:
     trained = _run(["train", "--config", str(path)], tmp_path)
     _check_clean(trained)
     err = trained.stderr
+    # The start-up header: what is trained, on what, where, into where.
+    assert re.search(r"^recsft train: noise$", err, re.MULTILINE), err
+    assert re.search(r"^preparing data: ", err, re.MULTILINE), err
     # One bar for the whole training, labelled "epoch k/N", with elapsed<remaining.
     assert re.search(r"epoch [123]/3: +\d+%\|.*\| *\d+/\d+ \[\d\d:\d\d<\d\d:\d\d", err), err
     # A line per epoch, with the overall ETA until the last.
