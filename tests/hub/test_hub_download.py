@@ -155,7 +155,9 @@ def test_hub_failures_are_one_line_errors(fake_hub, run_copy):
         resolve_run("alice/tiny")
 
 
-def test_a_missing_local_path_that_is_no_repo_id_makes_no_request(fake_hub, tmp_path):
+def test_a_missing_local_path_that_is_no_repo_id_makes_no_request(fake_hub, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)   # "./runs/demo" must not exist (the quick start writes it)
     for value in (str(tmp_path / "nope"), "nope", "runs/a/b", "./runs/demo", "a/../b",
                   "runs-/demo", "a--b/c"):
         with pytest.raises(RunFolderError, match=r"no such run folder \(nor a Hub repository "

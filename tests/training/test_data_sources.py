@@ -154,8 +154,11 @@ def test_cli_train_on_a_plain_folder_exits_2_with_one_line(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(_raw(tmp_path, "x", tmp_path / "folder")))
     assert main(["train", "--config", str(config)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "not a prepared dataset" in err and "Traceback" not in err
+    # Progress notes ("preparing data: ...") may come first; the error itself is one line.
+    lines = [line for line in capsys.readouterr().err.strip().splitlines()
+             if not line.startswith("preparing data: ")]
+    assert len(lines) == 1, lines
+    assert "not a prepared dataset" in lines[0] and "Traceback" not in lines[0]
 
 
 def test_in_memory_data_errors(tmp_path):
