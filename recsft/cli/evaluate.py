@@ -79,6 +79,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from recsft.hub.download import resolve_run
     from recsft.report.text import (
         format_beyond_accuracy,
+        format_cold_start,
         format_intervals,
         format_segments,
         format_table,
@@ -111,6 +112,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         print(f"\ntransfer: {t['unknown_target_share']:.1%} of targets and "
               f"{t['unknown_history_item_share']:.1%} of history items unknown to the model")
     print("\n" + format_beyond_accuracy(result["beyond_accuracy"]))
+    if "cold_start" in result:
+        print("\n" + format_cold_start(result["cold_start"]))
     for name, table in result.get("segments", {}).items():
         print("\n" + format_segments(name, table))
     return 0

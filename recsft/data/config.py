@@ -50,6 +50,11 @@ class DataConfig:
             the first of ``category``, ``categories``, ``genres``, ``attributes``, ``class``
             (RecBole, space-separated) present.
         max_item_categories: Categories kept per item (the first ones of the column).
+        cold_items: Cold-start protocol: the share of the log's items, in ``[0, 1)``, held out
+            from training entirely (their events leave the training sequences; they stay
+            validation and test targets and in evaluation histories, and metrics are reported
+            for warm and cold targets separately); ``0`` for none.
+        cold_seed: Seed choosing the cold items; ``None`` takes ``training.seed``.
     """
 
     source: str = "synthetic"
@@ -72,3 +77,5 @@ class DataConfig:
     catalogue: str = "events"
     category_column: str | None = None
     max_item_categories: int = 4
+    cold_items: float = 0.0
+    cold_seed: int | None = None

@@ -16,6 +16,9 @@ the same input (and, for :func:`user_kfold`, the same seed) gives the same outpu
 - :func:`user_kfold` — users are dealt into K folds by a seeded shuffle; the users of one fold
   are held out entirely and evaluated leave-one-out.
 - :func:`sliding_windows` — overlapping windows of long training sequences.
+- :func:`choose_cold_items` / :func:`hold_out_items` — the cold-start protocol: a seeded share
+  of the items is never trained on (their events leave the training sequences) but stays in
+  the validation and test targets and histories.
 
 Example:
     >>> from recsft.data.split import leave_one_out
@@ -77,6 +80,8 @@ class SequenceSplits:
         test: Test set.
         protocol: A description recorded beside every metric.
         metadata: The split's parameters and counts (cut-off times, fold, seed, ...).
+        cold_items: Items held out from training (cold-start protocol, :func:`hold_out_items`),
+            sorted; empty without it.
     """
 
     train: UserSequences
@@ -84,6 +89,7 @@ class SequenceSplits:
     test: EvalSet
     protocol: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    cold_items: list[str] = field(default_factory=list)
 
 
 class _User:
@@ -437,3 +443,77 @@ def sliding_windows(sequences: UserSequences, window: int, stride: int) -> UserS
             if has_times:
                 out.timestamps.append(list(sequences.timestamps[index][start:end]))
     return out
+
+
+def choose_cold_items(items: list[str], fraction: float, seed: int) -> list[str]:
+    """A seeded ``fraction`` of ``items`` to hold out from training (cold-start protocol).
+
+    The items are sorted, shuffled with ``numpy.random.default_rng(seed)`` and the first
+    ``round(fraction * len(items))`` are taken, so the choice depends only on the set of items,
+    the fraction and the seed (not on their order).
+
+    Args:
+        items: The catalogue's item ids (repeats are ignored).
+        fraction: Share of the items to hold out, ``0 <= fraction < 1``.
+        seed: Seed of the shuffle.
+
+    Returns:
+        The cold item ids, sorted.
+
+    Raises:
+        ValueError: ``fraction`` outside ``[0, 1)``.
+    """
+    if not 0 <= fraction < 1:
+        raise ValueError(f"cold items: the fraction must be in [0, 1), got {fraction}")
+    ordered = sorted(set(items))
+    count = int(round(fraction * len(ordered)))
+    if count == 0:
+        return []
+    chosen = np.random.default_rng(seed).permutation(len(ordered))[:count]
+    return sorted(ordered[i] for i in chosen)
+
+
+def hold_out_items(splits: SequenceSplits, cold: list[str], fraction: float,
+                   seed: int) -> SequenceSplits:
+    """Remove the events of ``cold`` items from the training sequences.
+
+    Validation and test sets are kept as they are: cold items stay targets and stay in the
+    histories the model reads at evaluation time. Training sequences left empty are dropped.
+
+    Args:
+        splits: The splits of any protocol.
+        cold: The held-out item ids (:func:`choose_cold_items`).
+        fraction: The configured share, recorded in ``metadata``.
+        seed: The seed that chose them, recorded in ``metadata``.
+
+    Returns:
+        New splits; ``protocol`` gains ``", cold items 0.1 (seed 42)"`` and ``metadata`` a
+        ``cold_items`` entry: ``{"fraction", "seed", "items", "train_events_removed",
+        "valid_cold_targets", "test_cold_targets"}``.
+    """
+    held = set(cold)
+    train = _empty_sequences()
+    removed = 0
+    source = splits.train
+    has_times = len(source.timestamps) == len(source.items)
+    for index, items in enumerate(source.items):
+        keep = [i for i, item in enumerate(items) if item not in held]
+        removed += len(items) - len(keep)
+        if not keep:
+            continue
+        train.user_ids.append(source.user_ids[index])
+        train.items.append([items[i] for i in keep])
+        train.event_types.append([source.event_types[index][i] for i in keep])
+        if has_times:
+            train.timestamps.append([source.timestamps[index][i] for i in keep])
+    metadata = {**splits.metadata, "cold_items": {
+        "fraction": fraction,
+        "seed": seed,
+        "items": len(held),
+        "train_events_removed": removed,
+        "valid_cold_targets": sum(t in held for t in splits.valid.targets),
+        "test_cold_targets": sum(t in held for t in splits.test.targets),
+    }}
+    protocol = f"{splits.protocol}, cold items {fraction:g} (seed {seed})"
+    return SequenceSplits(train=train, valid=splits.valid, test=splits.test, protocol=protocol,
+                          metadata=metadata, cold_items=sorted(held))

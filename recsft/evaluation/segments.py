@@ -12,7 +12,9 @@ Segments:
 * **target popularity** by the target's training interactions: ``cold`` (none), ``head`` (the
   most popular items that together hold the first 20% of training interactions), ``tail`` (the
   least popular items that together hold the last 20%), ``torso`` (the rest);
-* **target event type** (view / cart / buy / ...), when the data has event types.
+* **target event type** (view / cart / buy / ...), when the data has event types;
+* **cold-start protocol** (``data.cold_items``): ``warm_targets`` / ``cold_targets``, whether the
+  target is one of the items held out from training.
 
 Example:
     >>> history_length_segments(np.array([1, 3, 12, 80]))
@@ -21,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -33,12 +35,20 @@ HISTORY_LABELS = (
     f"{HISTORY_EDGES[-1]}+",
 )
 POPULARITY_ORDER = ("head", "torso", "tail", "cold")
+COLD_START_ORDER = ("warm_targets", "cold_targets")
 
 
 def history_length_segments(lengths: Any) -> np.ndarray:
     """Label ``(n_users,)`` history lengths (at least 1) with their bucket."""
     index = np.searchsorted(np.asarray(HISTORY_EDGES), np.asarray(lengths), side="right") - 1
     return np.asarray(HISTORY_LABELS)[np.clip(index, 0, len(HISTORY_LABELS) - 1)]
+
+
+def cold_start_labels(targets: Sequence[str], cold: Collection[str]) -> np.ndarray:
+    """``warm_targets`` / ``cold_targets`` for each of ``(n_users,)`` target item ids, by
+    whether the target is one of the ``cold`` items (held out from training)."""
+    held = set(cold)
+    return np.asarray([COLD_START_ORDER[target in held] for target in targets], dtype=str)
 
 
 def popularity_groups(counts: Any, share: float = 0.2) -> np.ndarray:

@@ -205,6 +205,30 @@ def format_segments(name: str, segments: Mapping[str, Mapping[str, Any]]) -> str
     return f"by {name.replace('_', ' ')}:\n" + render(grid)
 
 
+def format_cold_start(cold: Mapping[str, Any], model: str = "model") -> str:
+    """The cold-start protocol's breakdown (``cold_start`` of ``metrics.json`` or ``recsft
+    evaluate``): the model and each baseline on warm and on cold targets."""
+    info = cold["protocol"]
+    rows = {model: cold["model"]}
+    rows.update({name.replace("_", "-"): values for name, values in cold["baselines"].items()})
+    first = next(iter(next(iter(rows.values())).values()))
+    metrics = [k for k in first if k not in ("users", "share")]
+    grid = table("targets", "scores", "users", *(f"{m} [95% CI]" for m in metrics), labels=2)
+    for segment in ("warm_targets", "cold_targets"):
+        for name, values in rows.items():
+            row = values.get(segment)
+            if row is None:
+                continue
+            grid.add_row(segment.split("_")[0], name, f"{row['users']:,}", *(
+                _interval(row[m]["mean"], row[m]["ci95_low"], row[m]["ci95_high"])
+                for m in metrics))
+    header = wrap(f"cold-start protocol: {info.get('items', 0):,} items "
+                  f"({info.get('fraction', 0):g} of the log's) held out from training, seed "
+                  f"{info.get('seed')}; {info.get('train_events_removed', 0):,} training events "
+                  f"removed ({info.get('file', '')})")
+    return header + "\n" + render(grid)
+
+
 def format_variants(result: Mapping[str, Any]) -> str:
     """``recsft windows`` / ``recsft cv``: one row per variant, then the summary."""
     keys = list(result["summary"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,22 +20,55 @@ import numpy as np
 
 from recsft.errors import RecsftError, RunFolderError
 from recsft.fileio import atomic_save, atomic_write_text, make_folder
-from recsft.runs.files import DATA_INFO, EVENTS, ITEMS
+from recsft.runs.files import COLD_ITEMS, DATA_INFO, EVENTS, ITEMS
 
 if TYPE_CHECKING:
     from recsft.config import RunConfig
     from recsft.data.events import EventLog
     from recsft.data.split import SequenceSplits
     from recsft.evaluation.ranking import RankingEvaluator
+    from recsft.scoring.vectors import Scorer
     from recsft.tokenization import BehaviorTokenizer
 
 
-def split_log(config: RunConfig, log: EventLog) -> SequenceSplits:
+def split_log(config: RunConfig, log: EventLog, cold: list[str] | None = None
+              ) -> SequenceSplits:
     """Split a cleaned event log as the config's data section says.
 
+    With ``data.cold_items`` (cold-start protocol) the cold items' events then leave the
+    training sequences (:func:`recsft.data.split.hold_out_items`).
+
+    Args:
+        config: The run config.
+        log: The cleaned events.
+        cold: The cold items a run recorded (``cold_items.json``); ``None`` chooses them from
+            the log's items with :func:`cold_seed`.
+
     Raises:
-        RecsftError: an unknown split, or a temporal split without its cut-offs.
+        RecsftError: an unknown split, a temporal split without its cut-offs, or
+            ``data.cold_items`` outside ``[0, 1)``.
     """
+    splits = _split(config, log)
+    fraction = config.data.cold_items
+    if not fraction:
+        return splits
+    from recsft.data.split import choose_cold_items, hold_out_items
+
+    if not 0 <= fraction < 1:
+        raise RecsftError(f"data.cold_items: expected a fraction in [0, 1), got {fraction}")
+    seed = cold_seed(config)
+    if cold is None:
+        cold = choose_cold_items(log.frame["item_id"].unique().tolist(), fraction, seed)
+    return hold_out_items(splits, cold, fraction, seed)
+
+
+def cold_seed(config: RunConfig) -> int:
+    """The seed choosing the cold items: ``data.cold_seed``, else ``training.seed``."""
+    seed = config.data.cold_seed
+    return config.training.seed if seed is None else seed
+
+
+def _split(config: RunConfig, log: EventLog) -> SequenceSplits:
     from recsft.data.config import SPLITS
     from recsft.data.split import leave_one_out, temporal_split, user_kfold
 
@@ -187,3 +221,88 @@ def read_events(folder: str | os.PathLike) -> EventLog | None:
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise RunFolderError(f"{folder / 'data'}: the run's saved events cannot be read "
                              f"({type(err).__name__}: {str(err)[:200]})") from None
+
+
+def save_cold_items(folder: str | os.PathLike, splits: SequenceSplits) -> None:
+    """Write the held-out items and the protocol (``cold_items.json``) when there are any."""
+    if not splits.cold_items:
+        return
+    payload = {"protocol": splits.metadata.get("cold_items", {}), "items": splits.cold_items}
+    atomic_write_text(Path(folder) / COLD_ITEMS, json.dumps(payload, indent=2))
+
+
+def read_cold_items(folder: str | os.PathLike) -> list[str] | None:
+    """The cold items a run recorded, or ``None`` when it has no ``cold_items.json``.
+
+    Raises:
+        RunFolderError: the file is not what :func:`save_cold_items` writes.
+    """
+    path = Path(folder) / COLD_ITEMS
+    if not path.is_file():
+        return None
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))["items"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise RunFolderError(f"{path}: cannot be read as the run's cold items "
+                             f"({type(err).__name__})") from None
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        raise RunFolderError(f"{path}: 'items' must be a list of item ids (strings)")
+    return items
+
+
+def cold_start_baselines(item_counts: np.ndarray,
+                         extra: Mapping[str, Scorer] | None = None) -> dict[str, Scorer]:
+    """The baselines reported beside the model on warm and cold targets.
+
+    Hook for the content baseline: once items have text, its scorer (text similarity of each
+    candidate to the newest history items) is passed in ``extra``; any
+    :class:`~recsft.scoring.vectors.Scorer` fits, a function mapping a batch to per-item
+    scores ``(B, num_items)``.
+
+    Args:
+        item_counts: ``(num_items,)`` training interactions per item (most popular).
+        extra: More baselines by name.
+
+    Returns:
+        ``{"most_popular": scorer, **extra}``.
+    """
+    from recsft.scoring.popularity import popularity_scorer
+
+    return {"most_popular": popularity_scorer(item_counts), **(extra or {})}
+
+
+def cold_start_record(splits: SequenceSplits, evaluator: RankingEvaluator,
+                      model_values: Mapping[str, np.ndarray],
+                      baselines: Mapping[str, Scorer], accelerator: Any = None,
+                      n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Metrics over users whose target is a warm vs a cold item, for the model and baselines.
+
+    Args:
+        splits: The splits (their ``cold_items`` and protocol metadata).
+        evaluator: The evaluator of the split reported (test or validation).
+        model_values: The model's per-user metrics on it (``evaluate_with_users``).
+        baselines: Scorers to report the same way (:func:`cold_start_baselines`).
+        accelerator: Shards the baselines' scoring over processes, if given.
+        n_resamples: Bootstrap resamples of each interval.
+        seed: Seed of the bootstrap.
+
+    Returns:
+        ``{"protocol": {"fraction", "seed", "items", ..., "file"}, "model": {"warm_targets":
+        {...}, "cold_targets": {...}}, "baselines": {name: {...}}}``, each segment as
+        :func:`recsft.evaluation.segments.segment_metrics` gives it.
+    """
+    from recsft.evaluation.segments import COLD_START_ORDER, cold_start_labels, segment_metrics
+
+    labels = cold_start_labels(evaluator.target_items, splits.cold_items)
+    k = 10 if 10 in evaluator.ks else max(evaluator.ks)
+    keys = (f"ndcg@{k}", f"recall@{k}")
+
+    def segments(values: Mapping[str, np.ndarray]) -> dict[str, Any]:
+        return segment_metrics(values, labels, keys, n_resamples, seed, order=COLD_START_ORDER)
+
+    return {
+        "protocol": {**splits.metadata.get("cold_items", {}), "file": COLD_ITEMS},
+        "model": segments(model_values),
+        "baselines": {name: segments(evaluator.evaluate_with_users(scorer, accelerator)[1])
+                      for name, scorer in baselines.items()},
+    }

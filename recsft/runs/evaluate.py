@@ -53,7 +53,9 @@ def evaluate_run(run: Run | str, split: str = "test", n_resamples: int = 1000,
 
     Returns:
         ``{"run", "dataset", "protocol", "split", "metrics", "intervals", "beyond_accuracy",
-        "popularity_exposure"}`` (and ``"segments"``): ``metrics`` are the trainer's numbers
+        "popularity_exposure"}`` (and ``"segments"``; with ``data.cold_items``, ``"cold_start"``:
+        the model's and the baselines' metrics on warm and cold targets,
+        :func:`recsft.runs.data.cold_start_record`): ``metrics`` are the trainer's numbers
         exactly; ``intervals[key]`` is the mean with its 95% bootstrap interval over users
         (``{}`` with ``n_resamples=0``).
     """
@@ -100,6 +102,13 @@ def evaluate_run(run: Run | str, split: str = "test", n_resamples: int = 1000,
         result["transfer"] = {"data": dataclasses.asdict(data),
                               "unknown_target_share": float(np.mean(targets < 0)),
                               "unknown_history_item_share": evaluator.unknown_history_share}
+    splits = run.splits(data)
+    if splits.cold_items:
+        from recsft.runs.data import cold_start_baselines, cold_start_record
+
+        result["cold_start"] = cold_start_record(
+            splits, evaluator, user_values, cold_start_baselines(evaluator.item_counts),
+            n_resamples=n_resamples or 1000, seed=seed)
     if segments:
         result["segments"] = evaluator.segments(user_values, evaluator.item_counts,
                                                 n_resamples=n_resamples or 1000)

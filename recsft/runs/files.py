@@ -11,6 +11,7 @@ A run folder ``runs/<name>/`` written by ``recsft train``::
     item_popularity.json                training interactions per item (cold start)
     categories.json                     category names (models with item categories)
     transitions.safetensors             item transitions (``recsft transitions``)
+    cold_items.json                     items held out from training (``data.cold_items``)
     data/events.parquet, data/items.parquet, data/info.json
                                         the cleaned events the run was split from (local only:
                                         never pushed, datasets have their own terms)
@@ -34,6 +35,7 @@ INDEX_IDS = "item_index.json"
 POPULARITY = "item_popularity.json"
 CATEGORIES = "categories.json"
 TRANSITIONS = "transitions.safetensors"
+COLD_ITEMS = "cold_items.json"
 CARD = "README.md"
 CHECKPOINT_DIR = "checkpoints"
 DATA_DIR = "data"

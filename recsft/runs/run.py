@@ -276,9 +276,9 @@ class Run:
 
     @functools.cached_property
     def _splits(self) -> SequenceSplits:
-        from recsft.runs.data import split_log
+        from recsft.runs.data import read_cold_items, split_log
 
-        return split_log(self.config, self._events)
+        return split_log(self.config, self._events, read_cold_items(self.path))
 
     def evaluator(self, split: str = "test", data: DataConfig | None = None
                   ) -> RankingEvaluator:

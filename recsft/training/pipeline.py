@@ -27,7 +27,10 @@ from recsft.data.split import SequenceSplits, sliding_windows
 from recsft.runs.data import (
     build_evaluator,
     catalogue,
+    cold_start_baselines,
+    cold_start_record,
     load_log,
+    save_cold_items,
     split_log,
     token_categories,
     train_item_counts,
@@ -232,6 +235,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
     from recsft.modeling.factory import create_model, uses_mask_token
     from recsft.runs.files import CHECKPOINT_DIR, TRACKER_DIR, TRAINING_LOG, WEIGHTS
     from recsft.runs.write import finish_run, write_run
+    from recsft.scoring.model import model_scorer
     from recsft.scoring.popularity import popularity_scorer
     from recsft.training.collators import CausalCollator
     from recsft.training.loop import fit
@@ -305,7 +309,8 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
     )
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.load_state_dict(result.best_state)
-    test = prepared.test.evaluate_model(unwrapped, accelerator)
+    test, test_values = prepared.test.evaluate_with_users(model_scorer(unwrapped, accelerator),
+                                                          accelerator)
     popular = prepared.test.evaluate(popularity_scorer(item_counts(prepared)), accelerator)
     record = {
         "dataset": prepared.dataset_record(),
@@ -327,6 +332,11 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
         "environment": environment(),
         "config": config.to_dict(),
     }
+    if prepared.splits.cold_items:
+        # Warm vs cold test targets, beside the baselines (recsft evaluate gives the same).
+        record["cold_start"] = cold_start_record(
+            prepared.splits, prepared.test, test_values,
+            cold_start_baselines(item_counts(prepared)), accelerator)
     accelerator.log({f"test/{k}": v for k, v in test.items()}, step=result.epochs_run)
     # The trackers only: end_training() would also destroy the process group, which the caller
     # (a script training several configs, a test) may still use.
@@ -335,6 +345,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
     if accelerator.is_main_process:
         write_run(work, config, record, unwrapped, tokenizer, prepared.category_names,
                   item_counts(prepared), prepared.log)
+        save_cold_items(work, prepared.splits)
         finish_run(plan, {"model_type": config.model.model_type, "vocab_size": len(tokenizer),
                           "num_items": tokenizer.num_items})
     accelerator.wait_for_everyone()
