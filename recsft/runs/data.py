@@ -254,10 +254,9 @@ def cold_start_baselines(item_counts: np.ndarray,
                          extra: Mapping[str, Scorer] | None = None) -> dict[str, Scorer]:
     """The baselines reported beside the model on warm and cold targets.
 
-    Hook for the content baseline: once items have text, its scorer (text similarity of each
-    candidate to the newest history items) is passed in ``extra``; any
-    :class:`~recsft.scoring.vectors.Scorer` fits, a function mapping a batch to per-item
-    scores ``(B, num_items)``.
+    The content baseline (:func:`content_baselines`, text similarity of each candidate to the
+    newest history items) is passed in ``extra``; any :class:`~recsft.scoring.vectors.Scorer`
+    fits, a function mapping a batch to per-item scores ``(B, num_items)``.
 
     Args:
         item_counts: ``(num_items,)`` training interactions per item (most popular).
@@ -269,6 +268,54 @@ def cold_start_baselines(item_counts: np.ndarray,
     from recsft.scoring.popularity import popularity_scorer
 
     return {"most_popular": popularity_scorer(item_counts), **(extra or {})}
+
+
+def content_baselines(config: RunConfig, tokenizer: BehaviorTokenizer,
+                      cache_folder: str | os.PathLike | None = None) -> dict[str, Scorer]:
+    """The content baseline of the cold-start protocol, when the config gives items text.
+
+    Each item's text comes from ``data.item_table`` and ``data.item_text``
+    (:func:`recsft.text.items.table_texts`), its vector from ``data.text_encoder`` through the
+    cache (:func:`recsft.text.cache.encode_cached`, which notes how many were encoded and how
+    many came from the cache); items of the tokenizer without text (absent from the table or
+    empty) get a zero vector, and a note says how many. Built at evaluation only.
+
+    Args:
+        config: The run config.
+        tokenizer: The run's tokenizer (fixes the item order).
+        cache_folder: The text-vector cache's root; ``None`` for the default.
+
+    Returns:
+        ``{"content": scorer}`` (:func:`recsft.scoring.content.content_scorer`), or ``{}``
+        when ``data.item_table`` or ``data.item_text`` is not set.
+
+    Raises:
+        RecsftError: the table cannot be read, the template names a missing column, or the
+            encoder cannot be loaded (without ``data.text_encoder`` and the ``recsft[text]``
+            extra: one line saying how to install it).
+    """
+    data = config.data
+    if not data.item_table or not data.item_text:
+        return {}
+    from recsft import progress
+    from recsft.scoring.content import content_scorer
+    from recsft.text.cache import encode_cached
+    from recsft.text.encoder import TextEncoder
+    from recsft.text.items import table_texts
+
+    texts = table_texts(data.item_table, data.item_text)
+    rows = [(row, texts[item]) for row, item in enumerate(tokenizer.item_ids)
+            if texts.get(item)]
+    encoder = TextEncoder(data.text_encoder)
+    vectors = np.zeros((tokenizer.num_items, encoder.dim), dtype=np.float32)
+    if rows:
+        vectors[[row for row, _ in rows]] = encode_cached(
+            encoder, [text for _, text in rows], cache_folder=cache_folder).vectors
+    missing = tokenizer.num_items - len(rows)
+    if missing:
+        progress.note(f"content baseline: {missing} of {tokenizer.num_items} items have no "
+                      f"text in {data.item_table} (zero vectors, scored 0)")
+    return {"content": content_scorer(vectors, tokenizer.first_item_id)}
 
 
 def cold_start_record(splits: SequenceSplits, evaluator: RankingEvaluator,

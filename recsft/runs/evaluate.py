@@ -104,10 +104,12 @@ def evaluate_run(run: Run | str, split: str = "test", n_resamples: int = 1000,
                               "unknown_history_item_share": evaluator.unknown_history_share}
     splits = run.splits(data)
     if splits.cold_items:
-        from recsft.runs.data import cold_start_baselines, cold_start_record
+        from recsft.runs.data import cold_start_baselines, cold_start_record, content_baselines
 
+        baselines = cold_start_baselines(evaluator.item_counts,
+                                         extra=content_baselines(run.config, run.tokenizer))
         result["cold_start"] = cold_start_record(
-            splits, evaluator, user_values, cold_start_baselines(evaluator.item_counts),
+            splits, evaluator, user_values, baselines,
             n_resamples=n_resamples or 1000, seed=seed)
     if segments:
         result["segments"] = evaluator.segments(user_values, evaluator.item_counts,

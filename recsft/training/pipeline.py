@@ -29,6 +29,7 @@ from recsft.runs.data import (
     catalogue,
     cold_start_baselines,
     cold_start_record,
+    content_baselines,
     load_log,
     save_cold_items,
     split_log,
@@ -336,7 +337,8 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
         # Warm vs cold test targets, beside the baselines (recsft evaluate gives the same).
         record["cold_start"] = cold_start_record(
             prepared.splits, prepared.test, test_values,
-            cold_start_baselines(item_counts(prepared)), accelerator)
+            cold_start_baselines(item_counts(prepared),
+                                 extra=content_baselines(config, tokenizer)), accelerator)
     accelerator.log({f"test/{k}": v for k, v in test.items()}, step=result.epochs_run)
     # The trackers only: end_training() would also destroy the process group, which the caller
     # (a script training several configs, a test) may still use.
