@@ -52,8 +52,9 @@ class DataConfig:
         max_item_categories: Categories kept per item (the first ones of the column).
         item_table: An item table for item text (CSV / TSV / Parquet / JSON lines, Amazon
             metadata, MovieLens ``u.item`` / ``movies.dat``, RecBole ``.item``, or a ``.text``
-            file such as Amazon-Scientific's), read by :mod:`recsft.text` (``docs/text.md``;
-            the models do not read item text yet); ``None``: none.
+            file such as Amazon-Scientific's), read by :mod:`recsft.text` (``docs/text.md``):
+            the cold-start content baseline uses it; the models do not read item text yet.
+            ``None``: none.
         item_text: Each item's text: a template over the item table's columns
             (``"{title}. {categories}. {brand}"``) or a column name (``text``); NFKC-normalised,
             missing cells empty. ``None``: no item text.
