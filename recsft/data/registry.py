@@ -75,6 +75,10 @@ class DatasetSpec:
             they exist, and where they were published.
         columns: Column mapping for table formats.
         manual: Instructions when the files cannot be downloaded automatically.
+        item_table: Path of the dataset's item table (item text) inside its folder, for
+            ``data.item_table`` (:func:`locate_item_table`); empty when it has none.
+        item_text: The template (or column) that builds each item's text from ``item_table``,
+            for ``data.item_text``.
     """
 
     name: str
@@ -88,6 +92,8 @@ class DatasetSpec:
     published: dict[str, Any] = field(default_factory=dict)
     columns: dict[str, str] = field(default_factory=dict)
     manual: str = ""
+    item_table: str = ""
+    item_text: str = ""
 
 
 _S3REC = (
@@ -269,6 +275,28 @@ REGISTRY: dict[str, DatasetSpec] = {
         "e3013a3a225cf384b66dbbd7557f50829f28bd0de2555e31604eef6891ffa0c7) and pass its folder "
         "as --path",
     ),
+    "amazon-scientific": DatasetSpec(
+        name="amazon-scientific",
+        description="Amazon Industrial & Scientific, UniSRec downstream version (order only), "
+        "with item text (title, categories, brand)",
+        events_file="Scientific.test.inter",
+        format="recbole",
+        homepage="https://github.com/RUCAIBox/UniSRec",
+        license="Amazon Reviews 2018 (J. McAuley, UCSD): research use only, do not "
+        "redistribute; cite Ni, Li & McAuley, EMNLP 2019 and Hou et al., UniSRec, KDD 2022",
+        citation="Ni, Li & McAuley, EMNLP 2019; Hou et al., UniSRec, KDD 2022",
+        published={"users": 8442, "items": 4385, "interactions": 59427,
+                   "source": "UniSRec paper (KDD 2022), Table 1",
+                   "recoverable": {"interactions": 59384},
+                   "note": "the released files keep each user's newest 50 history items, so "
+                   "59,384 of the 59,427 interactions can be read back"},
+        manual="not downloadable from a pinned address: copy the UniSRec release's "
+        "Scientific.{train,valid,test}.inter, .text, .item2index and .user2index (e.g. from "
+        "RUCAIBox/UniSRec's downstream data) into one folder and point data.path (--path) or "
+        "$RECSFT_DATA_DIR (its amazon-scientific sub-folder) at it",
+        item_table="Scientific.text",
+        item_text="text",
+    ),
 }
 
 
@@ -442,19 +470,56 @@ def load_named_dataset(name: str, path: str | os.PathLike | None = None,
     return read_events(events, format=spec.format, columns=spec.columns or None)
 
 
+def locate_item_table(name: str, path: str | os.PathLike | None = None,
+                      cache_dir: Path | None = None) -> Path | None:
+    """The item table (item text) of a named dataset, beside its event file.
+
+    Args:
+        name: Registry name.
+        path: A local copy (see :func:`locate`).
+        cache_dir: Download folder (see :func:`locate`).
+
+    Returns:
+        The path of ``spec.item_table`` in the folder holding the event file (for
+        ``data.item_table``, with ``spec.item_text`` as ``data.item_text``); ``None`` when the
+        dataset has no item table.
+
+    Raises:
+        DatasetNotAvailable: the dataset is not found (see :func:`locate`; nothing is
+            downloaded), or its folder lacks the item table.
+    """
+    spec = get_spec(name)
+    if not spec.item_table:
+        return None
+    table = locate(name, path, cache_dir, download=False).parent / spec.item_table
+    if not table.is_file():
+        raise DatasetNotAvailable(f"{table.parent}: no '{spec.item_table}' (the item table of "
+                                  f"dataset '{name}') there; expected it beside the events")
+    return table
+
+
 def compare_with_published(name: str, stats: dict[str, int]) -> dict[str, Any]:
     """Compare measured users / items / interactions with the published figures.
 
+    A figure matches when it equals the published one or, where the registry records one in
+    ``published["recoverable"]``, the count the released files can give back (Amazon-Scientific:
+    59,384 of the 59,427 published interactions, its histories being cut to the newest 50).
+
     Returns:
-        ``{"published": ..., "measured": ..., "matches": bool | None}`` (``None`` when nothing
-        was published).
+        ``{"published": ..., "measured": ..., "matches": bool | None, "differences": {key:
+        measured - published}}`` (``matches`` ``None`` when nothing was published;
+        ``differences`` lists the figures that are not the published ones, recoverable or not).
     """
     published = get_spec(name).published
     keys = [k for k in ("users", "items", "interactions") if k in published]
     if not keys:
-        return {"published": None, "measured": stats, "matches": None}
+        return {"published": None, "measured": stats, "matches": None, "differences": {}}
+    recoverable = published.get("recoverable", {})
     return {
         "published": published,
         "measured": stats,
-        "matches": all(stats.get(k) == published[k] for k in keys),
+        "matches": all(stats.get(k) in (published[k], recoverable.get(k, published[k]))
+                       for k in keys),
+        "differences": {k: stats[k] - published[k] for k in keys
+                        if k in stats and stats[k] != published[k]},
     }

@@ -10,7 +10,8 @@ Modules, one format family each: :mod:`~recsft.data.readers.lines` (files, lines
 gzip, the input and line-size checks), :mod:`~recsft.data.readers.common` (request, result,
 column mapping), :mod:`~recsft.data.readers.columns` (ids, timestamps, event types),
 :mod:`~recsft.data.readers.delimited` (CSV, TSV, RetailRocket, Taobao),
-:mod:`~recsft.data.readers.parquet`, :mod:`~recsft.data.readers.recbole`,
+:mod:`~recsft.data.readers.parquet`, :mod:`~recsft.data.readers.recbole` (and
+:mod:`~recsft.data.readers.recbole_seq`, sequential ``.inter`` files),
 :mod:`~recsft.data.readers.movielens`, :mod:`~recsft.data.readers.jsonl` (JSON lines, Amazon),
 :mod:`~recsft.data.readers.text` (SASRec, S3-Rec), :mod:`~recsft.data.readers.items` (item
 tables) and :mod:`~recsft.data.readers.detect`.

@@ -9,10 +9,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from recsft.data.events import EventLogError
 from recsft.data.readers.columns import finish, key_items
 from recsft.data.readers.common import ReadRequest, ReadResult, check_all_unique, event_map
 from recsft.data.readers.delimited import arrow_csv, read_delimited
 from recsft.data.readers.lines import first_line, is_gzip
+from recsft.data.readers.recbole_seq import read_recbole_sequences
 
 
 def typed_header(path: Path, encoding: str) -> tuple[list[str], list[str]]:
@@ -24,9 +26,21 @@ def typed_header(path: Path, encoding: str) -> tuple[list[str], list[str]]:
 
 
 def read_recbole(request: ReadRequest, encoding: str, unit: str) -> ReadResult:
-    """A ``.inter`` file; without a ``timestamp`` column the file order is the time."""
+    """A ``.inter`` file; without a ``timestamp`` column the file order is the time.
+
+    A sequential file (``user_id  item_id_list  item_id``, UniSRec-style) is read by
+    :func:`~recsft.data.readers.recbole_seq.read_recbole_sequences`: each row's history and
+    target become the user's events, with order-only timestamps.
+    """
     path = request.path
     layout, _ = typed_header(path, encoding)
+    if "item_id_list" in layout:
+        if request.columns:
+            raise EventLogError(path, "a column mapping does not apply to a sequential atomic "
+                                      "file (user_id, item_id_list, item_id); expected none",
+                                line=1)
+        frame = read_recbole_sequences(path, layout, encoding)
+        return ReadResult(frame, None, encoding=encoding, timestamp_unit=None)
     table, where, names = read_delimited(path, fmt="recbole", delimiter="\t", encoding=encoding,
                                          user_columns=request.columns, layout=layout,
                                          skip_rows=1, quoting=False)
