@@ -360,4 +360,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from recsft.progress import silence_libraries
+
+    silence_libraries()  # the libraries' own bars and advisory logs stay out of the output
     main()

@@ -117,14 +117,19 @@ def test_published_statistics_accept_the_recoverable_interactions():
         "amazon-scientific", {"users": 8442, "items": 4385, "interactions": 59000})["matches"]
 
 
-def test_check_script_reports_the_split_as_json(tmp_path):
-    write_release(tmp_path / "amazon-scientific")
+def _check_split(folder: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Run scripts/check_scientific_split.py on a config naming the release in ``folder``."""
     root = Path(__file__).parents[2]
     config = tmp_path / "run.yaml"
-    config.write_text("name: sasrec-scientific\ndata:\n  source: amazon-scientific\n  path: "
-                      f"{tmp_path / 'amazon-scientific'}\n")
-    done = subprocess.run([sys.executable, str(root / "scripts" / "check_scientific_split.py"),
+    config.write_text(f"name: sasrec-scientific\ndata:\n  source: amazon-scientific\n  path: "
+                      f"{folder}\n")
+    return subprocess.run([sys.executable, str(root / "scripts" / "check_scientific_split.py"),
                            str(config)], capture_output=True, text=True, check=False)
+
+
+def test_check_script_reports_the_split_as_json(tmp_path):
+    write_release(tmp_path / "amazon-scientific")
+    done = _check_split(tmp_path / "amazon-scientific", tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["split_matches_release"] is True
@@ -136,11 +141,6 @@ def test_check_script_fails_when_the_release_split_differs(tmp_path):
     write_release(tmp_path / "amazon-scientific")
     (tmp_path / "amazon-scientific" / "Scientific.valid.inter").write_text(
         VALID.replace("0\t0 1 2\t3", "0\t0 1 2\t9"))
-    root = Path(__file__).parents[2]
-    config = tmp_path / "run.yaml"
-    config.write_text("name: x\ndata:\n  source: amazon-scientific\n  path: "
-                      f"{tmp_path / 'amazon-scientific'}\n")
-    done = subprocess.run([sys.executable, str(root / "scripts" / "check_scientific_split.py"),
-                           str(config)], capture_output=True, text=True, check=False)
+    done = _check_split(tmp_path / "amazon-scientific", tmp_path)
     assert done.returncode == 1
     assert json.loads(done.stdout)["valid_vs_release"]["target_mismatches"] == 1
