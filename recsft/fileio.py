@@ -271,3 +271,9 @@ def read_json(path: str | os.PathLike, what: str, error: type[RecsftError] = Rec
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         reason = " ".join(str(err).split())[:160]
         raise error(f"{path}: cannot read the {what} ({reason})") from None
+
+
+def cache_root() -> Path:
+    """recsft's cache folder: ``$RECSFT_CACHE``, else ``~/.cache/recsft`` (downloaded datasets
+    in ``datasets/``, text vectors in ``text/``)."""
+    return Path(os.environ.get("RECSFT_CACHE", Path.home() / ".cache" / "recsft"))

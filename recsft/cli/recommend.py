@@ -136,7 +136,8 @@ def _recommend_file(recommender, requests, args: argparse.Namespace) -> int:
         by_k.setdefault(request.k or args.k, []).append(n)
     answers: list[list[tuple[str, float]]] = [[] for _ in requests]
     size = max(1, args.batch_size)
-    warm = [len(recommender.unknown_items(r.history)) < len(r.history) for r in requests]
+    unknowns = [recommender.unknown_items(r.history) for r in requests]
+    warm = [len(unknown) < len(r.history) for unknown, r in zip(unknowns, requests)]
     bar = progress.bar(total=len(requests), desc="recommending", unit="request")
     # recommend_batch warns of unknown items once per call: once for the file instead, below.
     quiet_logger = logging.getLogger("recsft.retrieval.recommender")
@@ -159,14 +160,12 @@ def _recommend_file(recommender, requests, args: argparse.Namespace) -> int:
     finally:
         quiet_logger.setLevel(level)
         bar.close()
-    unknown = sorted({item for request in requests
-                      for item in recommender.unknown_items(request.history)})
+    unknown = sorted({item for items in unknowns for item in items})
     if unknown:
         progress.note(f"read {len(unknown)} item id(s) unknown to the model as [UNK], e.g. "
                       f"{', '.join(unknown[:5])}")
     lines = []
-    for request, result in zip(requests, answers):
-        unknown = recommender.unknown_items(request.history)
+    for request, result, unknown in zip(requests, answers, unknowns):
         lines.append(json.dumps({
             "user_id": request.user_id, "line": request.line,
             "items": [i for i, _ in result], "scores": [s for _, s in result],

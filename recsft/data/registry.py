@@ -29,8 +29,9 @@ from typing import Any
 
 from recsft.data.events import EventLog
 from recsft.data.readers import read_events
+from recsft.data.readers.lines import clip
 from recsft.errors import RecsftError
-from recsft.fileio import temporary_folder
+from recsft.fileio import cache_root, temporary_folder
 
 #: Folders holding local copies of the named datasets, one sub-folder per name.
 DATA_DIR_VARIABLE = "RECSFT_DATA_DIR"
@@ -313,7 +314,7 @@ def get_spec(name: str) -> DatasetSpec:
 
 def default_cache_dir() -> Path:
     """``$RECSFT_CACHE`` or ``~/.cache/recsft``, the folder datasets are downloaded into."""
-    return Path(os.environ.get("RECSFT_CACHE", Path.home() / ".cache" / "recsft")) / "datasets"
+    return cache_root() / "datasets"
 
 
 def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -437,8 +438,7 @@ def _download(remote: RemoteFile, folder: Path, name: str, progressbar: bool) ->
             f"{remote.url}: the SHA-256 of the download does not match the pinned "
             f"{remote.sha256}; the file was not kept (dataset '{name}')") from None
     except (requests.RequestException, OSError) as err:
-        reason = " ".join(str(err).split())
-        reason = reason if len(reason) <= 160 else reason[:157] + "..."
+        reason = clip(" ".join(str(err).split()), 160)
         raise DatasetNotAvailable(
             f"cannot download dataset '{name}' from {remote.url} ({type(err).__name__}: "
             f"{reason}); without internet, download it elsewhere and put its files in "

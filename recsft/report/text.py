@@ -13,8 +13,8 @@ import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-#: Widest line of a table or note (columns).
-WIDTH = 100
+from recsft.progress import width
+
 KEY_ORDER = ("recall", "ndcg", "mrr", "hit_rate")
 #: Order of the metric names in a table of every metric (others after, by name).
 ALL_ORDER = (*KEY_ORDER, "map", "precision")
@@ -32,14 +32,6 @@ def write_benchmark_result(root: str, name: str, record: Mapping[str, Any]) -> s
     out = os.path.join(out_dir, f"{name}.json")
     atomic_write_text(out, json.dumps(record, indent=2, default=str))
     return out
-
-
-def width() -> int:
-    """The table width: the terminal's, at most :data:`WIDTH` (:data:`WIDTH` when not a
-    terminal)."""
-    from recsft.progress import width as terminal_width
-
-    return terminal_width()
 
 
 def wrap(text: str, indent: str = "  ") -> str:
@@ -267,8 +259,9 @@ def format_comparison(result: Mapping[str, Any]) -> str:
     """``recsft compare``'s result (:func:`recsft.runs.compare.compare_runs`): the differences
     (a row per metric), then the p-values of the three tests (two-sided, Holm-adjusted over
     the metrics in brackets)."""
-    tests = (("t_test_p", "t-test p [Holm]"), ("wilcoxon_p", "Wilcoxon p [Holm]"),
-             ("permutation_p", "permutation p [Holm]"))
+    from recsft.runs.compare import TESTS
+
+    tests = tuple(zip(TESTS, ("t-test p [Holm]", "Wilcoxon p [Holm]", "permutation p [Holm]")))
     first = next(iter(result["metrics"].values()))
     differences = table("metric", "A", "B", "B - A [95% CI]", "relative", "effect d")
     tested = table("metric", *(header for _, header in tests))

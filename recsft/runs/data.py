@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from recsft.errors import RecsftError, RunFolderError
-from recsft.fileio import atomic_save, atomic_write_text, make_folder
+from recsft.fileio import atomic_save, atomic_write_text, make_folder, read_json
 from recsft.runs.files import COLD_ITEMS, DATA_INFO, EVENTS, ITEMS
 
 if TYPE_CHECKING:
@@ -240,11 +240,8 @@ def read_cold_items(folder: str | os.PathLike) -> list[str] | None:
     path = Path(folder) / COLD_ITEMS
     if not path.is_file():
         return None
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))["items"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise RunFolderError(f"{path}: cannot be read as the run's cold items "
-                             f"({type(err).__name__})") from None
+    raw = read_json(path, "run's cold items", error=RunFolderError)
+    items = raw.get("items") if isinstance(raw, dict) else None
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise RunFolderError(f"{path}: 'items' must be a list of item ids (strings)")
     return items

@@ -39,7 +39,9 @@ NAME = re.compile(r"[0-9a-f]{64}")
 
 def default_cache_folder() -> Path:
     """``$RECSFT_CACHE/text``, else ``~/.cache/recsft/text``."""
-    return Path(os.environ.get("RECSFT_CACHE", Path.home() / ".cache" / "recsft")) / "text"
+    from recsft.fileio import cache_root
+
+    return cache_root() / "text"
 
 
 def text_digests(texts: Sequence[str]) -> np.ndarray:

