@@ -34,11 +34,11 @@ import fnmatch
 import glob
 import os
 import shutil
-import uuid
 from pathlib import Path
 
 from recsft import progress
 from recsft.errors import RecsftError, RunFolderError
+from recsft.fileio import swap_in, temporary_folder
 from recsft.hub.common import HubError, is_repo_id, one_line
 from recsft.runs.files import CARD, MANIFEST
 
@@ -110,7 +110,7 @@ def _download(repo_id: str, revision: str | None, cache_dir: str | os.PathLike |
     if not (snapshot / MANIFEST).is_file():
         raise RunFolderError(f"{where}: the repository holds no {MANIFEST}; not a run pushed "
                              "by recsft")
-    work = storage / VIEW_DIR / f".tmp-{commit}-{uuid.uuid4().hex[:8]}"
+    work = temporary_folder(storage / VIEW_DIR, commit)
     try:
         _link(snapshot / MANIFEST, work / MANIFEST, storage)
         names = _listed_files(work, where)
@@ -177,14 +177,15 @@ def _complete(view: Path) -> bool:
 
 
 def _publish(work: Path, view: Path) -> None:
-    """Move a complete folder into place; a stale one built by recsft earlier is replaced."""
+    """Move a complete folder into place; a stale one built by recsft earlier is replaced
+    atomically (:func:`recsft.fileio.swap_in`), one built meanwhile by another process kept."""
+    if _complete(view):
+        return
     try:
-        os.rename(work, view)
+        swap_in(work, view)
     except OSError:
-        if _complete(view):     # another process built it meanwhile
-            return
-        shutil.rmtree(view)     # recsft's own folder, left incomplete by hand
-        os.rename(work, view)
+        if not _complete(view):     # not a race with another process building it: a failure
+            raise
 
 
 class _hub_errors:  # noqa: N801 (used as a context manager, named like one)
