@@ -28,6 +28,10 @@ from typing import ClassVar
 
 #: ``attention_type`` values of :class:`LSTMAttentionFields`.
 ATTENTION_TYPES = ("additive", "dot")
+#: ``item_representation`` values (:mod:`recsft.modeling.item_text`).
+ITEM_REPRESENTATIONS = ("id", "text", "id+text")
+#: ``text_fusion`` values.
+TEXT_FUSIONS = ("sum", "concat", "gate")
 
 
 @dataclass(kw_only=True, repr=False, eq=False)
@@ -69,13 +73,23 @@ class SequenceModelFields:
         uses_mask_token: Whether the model is fed ``[MASK]`` tokens (Cloze training, and a
             ``[MASK]`` appended to query the next item), as BERT4Rec is. The causal models read
             the next item off the newest event and must keep it ``False``.
+        item_representation: What an item's vector is made of: ``"id"`` (a learned embedding
+            per item), ``"text"`` (its text vector through an adaptor, no id embedding) or
+            ``"id+text"`` (both, fused; items without training interactions use their text
+            alone). See :mod:`recsft.modeling.item_text` and ``docs/text.md``.
+        text_fusion: How ``"id+text"`` combines the two: ``"sum"``, ``"concat"`` (a linear map
+            of both) or ``"gate"`` (a learned per-dimension gate).
+        text_dim: Width of the items' text vectors (set from the text encoder; 0 without
+            text).
+        text_experts: Experts of the text adaptor (UniSRec's parametric whitening mixture).
+        text_dropout: Dropout on the text vectors entering the adaptor.
     """
 
     #: Fields filled from the tokenizer and the data, never from a run config's ``model:``.
     DERIVED: ClassVar[tuple[str, ...]] = (
         "vocab_size", "first_item_id", "num_token_types", "max_position_embeddings",
         "pad_token_id", "mask_token_id", "num_categories", "max_item_categories",
-        "uses_mask_token",
+        "uses_mask_token", "text_dim",
     )
 
     vocab_size: int = 100
@@ -98,6 +112,11 @@ class SequenceModelFields:
     negative_sampling: str = "uniform"
     gbce_t: float = 0.75
     uses_mask_token: bool = False
+    item_representation: str = "id"
+    text_fusion: str = "sum"
+    text_dim: int = 0
+    text_experts: int = 8
+    text_dropout: float = 0.2
 
     @property
     def num_items(self) -> int:
@@ -123,6 +142,19 @@ class SequenceModelFields:
         if self.uses_mask_token and not type(self).defaults()["uses_mask_token"]:
             raise ValueError(f"{_model_name(self)} takes no [MASK] token: uses_mask_token must "
                              "be False")
+        if self.item_representation not in ITEM_REPRESENTATIONS:
+            raise ValueError(f"unknown item_representation {self.item_representation!r:.60}; "
+                             f"expected one of {', '.join(ITEM_REPRESENTATIONS)}")
+        if self.text_fusion not in TEXT_FUSIONS:
+            raise ValueError(f"unknown text_fusion {self.text_fusion!r:.60}; expected one of "
+                             f"{', '.join(TEXT_FUSIONS)}")
+        if not isinstance(self.text_experts, int) or self.text_experts < 1:
+            raise ValueError(f"text_experts must be at least 1, got {self.text_experts}")
+
+    @property
+    def reads_text(self) -> bool:
+        """Whether item vectors are built from text (``item_representation`` not ``"id"``)."""
+        return self.item_representation != "id"
 
 
 @dataclass(kw_only=True, repr=False, eq=False)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from recsft.config import RunConfig
+    from recsft.text.vectors import TokenTexts
     from recsft.tokenization import BehaviorTokenizer
 
 #: Prefix of the ``model_type`` a recsft config class writes into ``config.json``.
@@ -70,7 +71,7 @@ def uses_mask_token(model_type: str) -> bool:
 
 
 def model_config(config: RunConfig, tokenizer: BehaviorTokenizer,
-                 item_categories: np.ndarray | None = None) -> Any:
+                 item_categories: np.ndarray | None = None, text_dim: int = 0) -> Any:
     """The model's config class instance for a run config, sized to the tokenizer.
 
     Args:
@@ -79,6 +80,8 @@ def model_config(config: RunConfig, tokenizer: BehaviorTokenizer,
         tokenizer: The run's tokenizer (vocabulary size, first item id, special token ids).
         item_categories: ``(vocab_size, width)`` category ids per token; required when
             ``model.use_categories``.
+        text_dim: Width of the items' text vectors; required (above 0) when
+            ``model.item_representation`` reads text.
 
     Returns:
         A ``PretrainedConfig`` of the model type.
@@ -86,7 +89,7 @@ def model_config(config: RunConfig, tokenizer: BehaviorTokenizer,
     Raises:
         ConfigError: unknown model type, a field the model type does not have, or a value of
             the wrong type.
-        ValueError: categories asked for without a table.
+        ValueError: categories asked for without a table, or text without its width.
     """
     config_class, _ = model_classes(config.model.model_type)
     fields = config.model.resolved()
@@ -95,6 +98,11 @@ def model_config(config: RunConfig, tokenizer: BehaviorTokenizer,
             raise ValueError("model.use_categories needs the item category table")
         fields["num_categories"] = int(item_categories.max())
         fields["max_item_categories"] = int(item_categories.shape[1])
+    if fields.get("item_representation", "id") != "id":
+        if text_dim <= 0:
+            raise ValueError(f"model.item_representation {fields['item_representation']!r} "
+                             "needs the items' text vectors")
+        fields["text_dim"] = int(text_dim)
     return config_class(
         vocab_size=len(tokenizer), first_item_id=tokenizer.first_item_id,
         num_token_types=tokenizer.num_token_types, max_position_embeddings=config.data.max_length,
@@ -103,7 +111,8 @@ def model_config(config: RunConfig, tokenizer: BehaviorTokenizer,
 
 
 def create_model(config: RunConfig, tokenizer: BehaviorTokenizer,
-                 item_categories: np.ndarray | None = None) -> Any:
+                 item_categories: np.ndarray | None = None, item_text: TokenTexts | None = None,
+                 has_id: np.ndarray | None = None) -> Any:
     """Instantiate the model a run config names, sized to the tokenizer (random weights).
 
     Args:
@@ -111,20 +120,28 @@ def create_model(config: RunConfig, tokenizer: BehaviorTokenizer,
         tokenizer: The run's tokenizer.
         item_categories: ``(vocab_size, width)`` category ids per token; required when
             ``model.use_categories`` (see ``recsft.training.pipeline.item_categories``).
+        item_text: The items' text vectors in token order; required when
+            ``model.item_representation`` reads text.
+        has_id: ``(num_items,)`` booleans, the items that had training interactions (their id
+            embedding is read under ``"id+text"``); ``None``: every item.
 
     Returns:
         The model (a ``PreTrainedModel``), in training mode.
 
     Raises:
         ConfigError: as :func:`model_config`.
-        ValueError: categories asked for without a table.
+        ValueError: categories asked for without a table, or text without its vectors.
     """
-    _, model_class = model_classes(config.model.model_type)
-    model = model_class(model_config(config, tokenizer, item_categories))
-    if config.model.use_categories:
-        import torch
+    import torch
 
+    _, model_class = model_classes(config.model.model_type)
+    text_dim = 0 if item_text is None else int(item_text.vectors.shape[1])
+    model = model_class(model_config(config, tokenizer, item_categories, text_dim))
+    if config.model.use_categories:
         model.set_item_categories(torch.from_numpy(item_categories))
+    if model.embeddings.text is not None:
+        model.set_item_text(torch.from_numpy(item_text.vectors),
+                            None if has_id is None else torch.from_numpy(has_id))
     return model
 
 

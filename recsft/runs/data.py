@@ -291,27 +291,15 @@ def content_baselines(config: RunConfig, tokenizer: BehaviorTokenizer,
             encoder cannot be loaded (without ``data.text_encoder`` and the ``recsft[text]``
             extra: one line saying how to install it).
     """
-    data = config.data
-    if not data.item_table or not data.item_text:
-        return {}
-    from recsft import progress
-    from recsft.scoring.content import content_scorer
-    from recsft.text.cache import encode_cached
-    from recsft.text.encoder import TextEncoder
-    from recsft.text.items import table_texts
+    from recsft.text.vectors import TokenTexts, item_text_source
 
-    texts = table_texts(data.item_table, data.item_text)
-    rows = [(row, texts[item]) for row, item in enumerate(tokenizer.item_ids)
-            if texts.get(item)]
-    encoder = TextEncoder(data.text_encoder)
-    vectors = np.zeros((tokenizer.num_items, encoder.dim), dtype=np.float32)
-    if rows:
-        vectors[[row for row, _ in rows]] = encode_cached(
-            encoder, [text for _, text in rows], cache_folder=cache_folder).vectors
-    missing = tokenizer.num_items - len(rows)
-    if missing:
-        progress.note(f"content baseline: {missing} of {tokenizer.num_items} items have no "
-                      f"text in {data.item_table} (zero vectors, scored 0)")
+    data = config.data
+    if not all(item_text_source(data)):
+        return {}
+    from recsft.scoring.content import content_scorer
+
+    vectors = TokenTexts.from_config(data, tokenizer.item_ids, cache_folder=cache_folder,
+                                     purpose="content baseline").vectors
     return {"content": content_scorer(vectors, tokenizer.first_item_id)}
 
 

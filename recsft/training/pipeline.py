@@ -42,6 +42,7 @@ from recsft.tokenization import BehaviorTokenizer
 if TYPE_CHECKING:
     from recsft.config import RunConfig
     from recsft.evaluation.ranking import RankingEvaluator
+    from recsft.text.vectors import TokenTexts
 
 
 @dataclass
@@ -60,6 +61,8 @@ class PreparedData:
         category_names: Name of category id ``i`` at ``i - 1``.
         model_config: The model's config class instance the data was encoded for
             (:func:`recsft.modeling.factory.model_config`).
+        item_text: The items' text vectors in token order when the model reads text
+            (``model.item_representation`` ``"text"`` / ``"id+text"``), else ``None``.
     """
 
     log: EventLog
@@ -71,6 +74,7 @@ class PreparedData:
     item_categories: np.ndarray | None = None
     category_names: list[str] | None = None
     model_config: Any = None
+    item_text: TokenTexts | None = None
 
     def dataset_record(self) -> dict[str, Any]:
         return {"source": self.log.source, **self.log.stats(), "steps": self.log.steps}
@@ -101,7 +105,9 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
         train = sliding_windows(train, window=config.data.max_length,
                                 stride=config.data.train_stride)
     table, names = item_categories(config, log, tokenizer)
-    model = model_config(config, tokenizer, table)
+    texts = item_text_vectors(config, tokenizer)
+    model = model_config(config, tokenizer, table,
+                         0 if texts is None else int(texts.vectors.shape[1]))
     # The one model-input rule; "train" keeps max_length + 1 events for causal models (they
     # predict every next item). Sequences without times hold an empty list of them.
     encoded = model_inputs(tokenizer, model, train.items, train.event_types,
@@ -116,8 +122,24 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
         log=log, splits=splits, tokenizer=tokenizer, train_dataset=train_dataset,
         valid=build_evaluator(config, splits.valid, tokenizer, splits.protocol, model),
         test=build_evaluator(config, splits.test, tokenizer, splits.protocol, model),
-        item_categories=table, category_names=names, model_config=model,
+        item_categories=table, category_names=names, model_config=model, item_text=texts,
     )
+
+
+def item_text_vectors(config: RunConfig, tokenizer: BehaviorTokenizer) -> TokenTexts | None:
+    """The items' text vectors when ``model.item_representation`` reads text, else ``None``.
+
+    Raises:
+        RecsftError: no item table or template (``data.item_table`` / ``data.item_text``), an
+            unreadable table, or an encoder that cannot be loaded.
+    """
+    if config.model.resolved().get("item_representation", "id") == "id":
+        return None
+    from recsft.text.vectors import TokenTexts
+
+    return TokenTexts.from_config(config.data, tokenizer.item_ids,
+                                  purpose=f"model.item_representation "
+                                          f"{config.model.resolved()['item_representation']}")
 
 
 def item_categories(config: RunConfig, log: EventLog, tokenizer: BehaviorTokenizer
@@ -265,7 +287,8 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
         prepared = prepare_data(config, log=log)
     check_model_memory(config, prepared, accelerator.num_processes)
     tokenizer = prepared.tokenizer
-    model = create_model(config, tokenizer, prepared.item_categories)
+    model = create_model(config, tokenizer, prepared.item_categories, prepared.item_text,
+                         has_id=item_counts(prepared) > 0)
     if uses_mask_token(config.model.model_type):
         collator = PadCollator(pad_token_id=tokenizer.pad_token_id,
                                max_length=config.data.max_length)
