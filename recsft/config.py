@@ -280,6 +280,13 @@ class TrainingConfig:
             ``wandb``, ``mlflow``, ``comet_ml``, ..., a list of them, ``all``, or ``none``.
         logging_steps: Log the training loss and learning rate to the trackers every this many
             optimizer steps (0: per epoch only).
+        init_from: Start from weights learned elsewhere (:mod:`recsft.modeling.transfer`): a
+            recsft run folder (transfer from another catalogue: everything not tied to item
+            ids) or a local pretrained language-model checkpoint (its transformer layers into
+            the BERT4Rec / SASRec encoder). With ``epochs: 0`` the initialised model is
+            evaluated as it is (zero-shot transfer).
+        freeze_epochs: Epochs during which the weights copied by ``init_from`` stay frozen
+            (freeze-then-unfreeze); 0 trains them from the first step.
     """
 
     epochs: int = 20
@@ -303,6 +310,8 @@ class TrainingConfig:
     deterministic: bool = False
     report_to: str | list[str] = "tensorboard"
     logging_steps: int = 50
+    init_from: str | None = None
+    freeze_epochs: int = 0
 
 
 @dataclass
@@ -451,12 +460,14 @@ _POSITIVE_COUNTS = ("epochs", "batch_size", "eval_every", "gradient_accumulation
 
 
 def _check_counts(training: TrainingConfig, where: _Where) -> None:
-    """Reject counts below 1 (``training.epochs: 0`` would train nothing and save no model)."""
+    """Reject counts below 1 (``training.epochs: 0`` would train nothing and save no model;
+    with ``training.init_from`` it evaluates the initialised model: zero-shot transfer)."""
     for name in _POSITIVE_COUNTS:
         value = getattr(training, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        least = 0 if name == "epochs" and training.init_from else 1
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise ConfigError(f"{where(f'training.{name}')}: training.{name} must be an integer "
-                              f"of at least 1, got {shorten(value)}")
+                              f"of at least {least}, got {shorten(value)}")
 
 
 # -- value types -------------------------------------------------------------------------

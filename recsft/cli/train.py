@@ -19,6 +19,13 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--overwrite", action="store_true",
                        help="replace an existing run of this name once the new one is complete "
                             "(it stays whole until then), or discard an interrupted training")
+    start = train.add_mutually_exclusive_group()
+    start.add_argument("--init-from-run", metavar="RUN",
+                       help="start from a run trained on another catalogue: everything not "
+                            "tied to item ids (training.init_from)")
+    start.add_argument("--init-from", metavar="CHECKPOINT",
+                       help="start the transformer encoder from a local pretrained language "
+                            "model (training.init_from)")
     train.set_defaults(handler=_train)
 
     windows = commands.add_parser(
@@ -48,7 +55,9 @@ def _train(args: argparse.Namespace) -> int:
     from recsft.report.text import format_metrics_table
     from recsft.training.pipeline import run_training
 
-    config = RunConfig.from_yaml(args.config, args.overrides)
+    source = args.init_from_run or args.init_from
+    overrides = [*args.overrides, *([f"training.init_from={source}"] if source else [])]
+    config = RunConfig.from_yaml(args.config, overrides)
     record = run_training(config, resume=args.resume, overwrite=args.overwrite)
     if PartialState().is_main_process:
         print(format_metrics_table(record))

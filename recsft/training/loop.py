@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +102,7 @@ def fit(
     resume: bool = False,
     load_best: Callable[[], dict[str, torch.Tensor]] | None = None,
     batch_transform: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
+    frozen: Sequence[torch.nn.Parameter] = (),
 ) -> FitResult:
     """Train, validate every ``eval_every`` epochs, stop early, checkpoint and resume.
 
@@ -119,9 +120,13 @@ def fit(
         load_best: Returns the best weights saved so far (used when resuming).
         batch_transform: Applied to each batch before the forward pass (the random Cloze
             masking: done here, not in the data loader, so that checkpoints capture it).
+        frozen: Parameters left unchanged during the first ``args.freeze_epochs`` epochs (the
+            weights ``training.init_from`` copied): their gradients are dropped before each
+            optimizer step, so AdamW neither moves nor decays them (the same on every process).
 
     Returns:
-        The :class:`FitResult`.
+        The :class:`FitResult`. With ``args.epochs == 0`` (zero-shot transfer) the model is
+        validated once as it is and that state is the best one.
     """
     optimizer = build_optimizer(model, args)
     # Counted on the loader before sharding: Accelerate steps a prepared scheduler once per
@@ -176,6 +181,9 @@ def fit(
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 accelerator.backward(loss)
+                if frozen and epoch <= args.freeze_epochs:
+                    for param in frozen:
+                        param.grad = None
                 if args.max_grad_norm > 0 and accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
                 optimizer.step()
@@ -245,6 +253,14 @@ def fit(
                           f"{state.best_epoch}", main_process=accelerator.is_main_process)
             break
     bar.close()
+    if args.epochs == 0:  # zero-shot: the initialised model as it is
+        state.best_valid = evaluator.evaluate_model(model, accelerator)
+        state.best_metric = state.best_valid[args.metric_for_best]
+        unwrapped = accelerator.unwrap_model(model)
+        result.best_state = {k: v.detach().cpu().clone()
+                             for k, v in unwrapped.state_dict().items()}
+        if save_best is not None and accelerator.is_main_process:
+            save_best(unwrapped)
     accelerator.wait_for_everyone()
     result.best_metric, result.best_epoch = state.best_metric, state.best_epoch
     result.best_valid, result.history = state.best_valid, state.history

@@ -257,6 +257,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
 
     from recsft.environment import environment
     from recsft.modeling.factory import create_model, uses_mask_token
+    from recsft.modeling.transfer import frozen_parameters
     from recsft.runs.files import CHECKPOINT_DIR, TRACKER_DIR, TRAINING_LOG, WEIGHTS
     from recsft.runs.write import finish_run, write_run
     from recsft.scoring.model import model_scorer
@@ -287,8 +288,18 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
         prepared = prepare_data(config, log=log)
     check_model_memory(config, prepared, accelerator.num_processes)
     tokenizer = prepared.tokenizer
+    # An item's id embedding is read once it has training interactions; a zero-shot
+    # transfer (epochs 0) trains none, so every item is scored from its text.
+    has_id = item_counts(prepared) > 0 if args.epochs else np.zeros(tokenizer.num_items, bool)
     model = create_model(config, tokenizer, prepared.item_categories, prepared.item_text,
-                         has_id=item_counts(prepared) > 0)
+                         has_id=has_id)
+    transfer = None
+    if args.init_from:
+        from recsft.modeling.transfer import init_from
+
+        transfer = init_from(model, args.init_from)
+        progress.note(f"initialised from {transfer.summary()}",
+                      main_process=accelerator.is_main_process)
     if uses_mask_token(config.model.model_type):
         collator = PadCollator(pad_token_id=tokenizer.pad_token_id,
                                max_length=config.data.max_length)
@@ -331,6 +342,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
         log_path=os.path.join(work, TRAINING_LOG) if accelerator.is_main_process else None,
         checkpoint_dir=os.path.join(work, CHECKPOINT_DIR), resume=plan.resume,
         load_best=load_best, batch_transform=masking,
+        frozen=frozen_parameters(model, transfer),
     )
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.load_state_dict(result.best_state)
@@ -353,6 +365,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
             "device": str(accelerator.device),
             "mixed_precision": args.mixed_precision,
             "resumed_from": _relative_checkpoint(result.resumed_from, work),
+            "init_from": None if transfer is None else transfer.to_dict(),
         },
         "environment": environment(),
         "config": config.to_dict(),
