@@ -66,6 +66,9 @@ class DataConfig:
             validation and test targets and in evaluation histories, and metrics are reported
             for warm and cold targets separately); ``0`` for none.
         cold_seed: Seed choosing the cold items; ``None`` takes ``training.seed``.
+        train_users: The share of users, in ``(0, 1]``, whose sequences are trained on (a
+            seeded choice by ``split_seed``; learning curves, transfer with little target
+            data); validation and test keep every user.
     """
 
     source: str = "synthetic"
@@ -93,3 +96,4 @@ class DataConfig:
     text_encoder: str | None = None
     cold_items: float = 0.0
     cold_seed: int | None = None
+    train_users: float = 1.0

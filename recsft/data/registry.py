@@ -155,6 +155,8 @@ REGISTRY: dict[str, DatasetSpec] = {
         citation="Harper & Konstan, The MovieLens Datasets, TiiS 2015",
         published={"users": 943, "items": 1682, "interactions": 100000,
                    "source": "GroupLens README"},
+        item_table="ml-100k.item",
+        item_text="{movie_title} ({release_year}). {class}",
     ),
     "ml-1m": DatasetSpec(
         name="ml-1m",

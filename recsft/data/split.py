@@ -397,6 +397,32 @@ def user_kfold(
                           metadata=metadata)
 
 
+def sample_users(sequences: UserSequences, fraction: float, seed: int) -> UserSequences:
+    """A seeded share of the users' sequences (at least one user), in their input order.
+
+    Args:
+        sequences: Sequences (usually ``splits.train``).
+        fraction: Share of users kept, in ``(0, 1]``.
+        seed: Seed of the choice.
+
+    Raises:
+        ValueError: ``fraction`` outside ``(0, 1]``.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"data.train_users: expected a share in (0, 1], got {fraction}")
+    if fraction == 1:
+        return sequences
+    count = max(1, round(len(sequences) * fraction))
+    keep = sorted(np.random.default_rng(seed).choice(len(sequences), count, replace=False))
+    has_times = len(sequences.timestamps) == len(sequences.items)
+    return UserSequences(
+        user_ids=[sequences.user_ids[i] for i in keep],
+        items=[sequences.items[i] for i in keep],
+        event_types=[sequences.event_types[i] for i in keep],
+        timestamps=[sequences.timestamps[i] for i in keep] if has_times else [],
+    )
+
+
 def sliding_windows(sequences: UserSequences, window: int, stride: int) -> UserSequences:
     """Cut long (training) sequences into overlapping windows of at most ``window`` events.
 

@@ -24,7 +24,7 @@ import numpy as np
 from recsft import progress
 from recsft.data.events import EventLog
 from recsft.data.readers.lines import clip
-from recsft.data.split import SequenceSplits, sliding_windows
+from recsft.data.split import SequenceSplits, sample_users, sliding_windows
 from recsft.runs.data import (
     build_evaluator,
     catalogue,
@@ -100,6 +100,17 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
         tokenizer = BehaviorTokenizer.from_sequences(
             [catalogue(config, log)], event_types=log.frame["event_type"].unique().tolist()
         )
+    if config.data.train_users != 1:
+        # Popularity, the id mask and the baselines then count the users trained on only.
+        import dataclasses
+
+        from recsft.errors import RecsftError
+
+        try:
+            splits = dataclasses.replace(splits, train=sample_users(
+                splits.train, config.data.train_users, config.data.split_seed))
+        except ValueError as err:
+            raise RecsftError(str(err)) from None
     train = splits.train
     if config.data.train_stride:
         train = sliding_windows(train, window=config.data.max_length,
