@@ -137,3 +137,16 @@ def test_epochs_zero_needs_init_from(tmp_path):
 
     with pytest.raises(ConfigError, match="training.epochs must be an integer of at least 1"):
         tiny_config(tmp_path, epochs=0)
+
+
+def test_a_second_training_encodes_no_text(text_runs, capsys):
+    from recsft.config import RunConfig
+    from recsft.training.pipeline import run_training
+
+    source, raw = text_runs
+    capsys.readouterr()
+    again = RunConfig.from_dict({**raw, "name": "again", "training": {**raw["training"],
+                                                                       "epochs": 1}})
+    run_training(again)
+    err = capsys.readouterr().err
+    assert "text vectors: 0 encoded, " in err and " encoded, 0 from cache" not in err
