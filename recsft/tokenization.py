@@ -167,6 +167,42 @@ class BehaviorTokenizer(PreTrainedTokenizerFast):
         ordered = sorted(self._item_vocab.items(), key=lambda kv: kv[1])
         return [token for token, _ in ordered[len(SPECIAL_TOKENS):]]
 
+    def add_items(self, item_ids: Sequence[str]) -> list[int]:
+        """Append new item tokens at the end of the vocabulary; existing ids stay as they are.
+
+        The backend's ``WordLevel`` vocabulary is extended in place of a rebuild of the whole
+        pipeline (its special tokens and pre-tokenizer are kept), so ``save_pretrained`` writes
+        the new items and ``from_pretrained`` reads them back.
+
+        Args:
+            item_ids: ``n`` new, distinct item ids (no whitespace, not already known).
+
+        Returns:
+            The ``n`` new token ids, ``len(self)`` before the call onwards.
+
+        Raises:
+            RecsftError: an id is empty, contains whitespace, is already known (a special token
+                included) or repeated.
+        """
+        import json
+
+        new = list(item_ids)
+        vocab = self.get_vocab()
+        seen: set[str] = set()
+        for item in new:
+            if not isinstance(item, str) or not item or any(c.isspace() for c in item):
+                raise RecsftError(f"item id {item!r}: must be a non-empty string without "
+                                  "whitespace")
+            if item in vocab or item in seen:
+                raise RecsftError(f"item id {item!r}: already in the vocabulary")
+            seen.add(item)
+        first = len(self)
+        state = json.loads(self._tokenizer.to_str())
+        state["model"]["vocab"].update({item: first + n for n, item in enumerate(new)})
+        self._tokenizer = Tokenizer.from_str(json.dumps(state))
+        self._item_vocab = self.get_vocab()
+        return list(range(first, first + len(new)))
+
     def known_positions(self, histories: Sequence[Sequence[str]]) -> list[list[int]]:
         """The positions of each history whose items this tokenizer knows, oldest first (the
         ``unknown="drop"`` policy of :func:`recsft.scoring.inputs.model_inputs`)."""

@@ -1,4 +1,5 @@
-"""``recsft recommend`` and ``recsft index build``: commands that answer from a run."""
+"""``recsft recommend``, ``recsft index build`` and ``recsft index add``: commands that answer
+from a run or change its index."""
 
 from __future__ import annotations
 
@@ -47,6 +48,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                        help="item vectors used to measure recall@10 against exact search")
     build.add_argument("--json", action="store_true", help="print JSON instead of text")
     build.set_defaults(handler=_index)
+    add = index_verbs.add_parser(
+        "add", help="add new items to a run without retraining (a model that reads item text "
+        "scores them from it): model, tokenizer, index and popularity grow")
+    add.add_argument("--run", required=True, help="run folder, e.g. runs/demo")
+    add.add_argument("--items", required=True,
+                     help="item table (CSV, TSV, Parquet or JSON lines) with an item_id column")
+    add.add_argument("--text-template", help="the items' text over the table's columns, e.g. "
+                     "'{title}. {brand}' (default: the run's data.item_text)")
+    add.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add.set_defaults(handler=_index_add)
 
 
 def check_k(k: int, catalogue: int, where: str = "--k") -> None:
@@ -215,4 +226,16 @@ def _index(args: argparse.Namespace) -> int:
                f"{report.build_seconds:.2f} s, {report.size_mib} MiB\n"
                f"  parameters: {params}\n  into {report.directory}\nrecall@10: {recall}",
                indent="    "))
+    return 0
+
+
+def _index_add(args: argparse.Namespace) -> int:
+    from recsft.runs.items import add_run_items
+
+    report = add_run_items(args.run, args.items, template=args.text_template)
+    if args.json:
+        print(json.dumps({"added": report.added, "known": report.known, "run": args.run}))
+        return 0
+    print(f"added {len(report.added):,} new item(s) to {args.run}; "
+          f"{len(report.known):,} already known (skipped)")
     return 0

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +40,8 @@ from recsft.scoring.inputs import check_parallel, model_inputs
 from recsft.tokenization import BehaviorTokenizer
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from recsft.modeling.transitions import ItemTransitions
 
 __all__ = ["Recommender", "ItemFilter"]
@@ -91,6 +94,13 @@ class Recommender:
         self._vocab = tokenizer.get_vocab()
         self._item_rows = {item: row for row, item in enumerate(tokenizer.item_ids)}
         self._similarity: ItemIndex | None = None
+        #: The run folder it was opened from (:meth:`from_pretrained`), whether that folder is
+        #: local (then :meth:`add_items` writes it), the digest of the weights it loaded and
+        #: the separate index folder it searches, if any.
+        self.run_folder: Path | None = None
+        self.writes_run = False
+        self.run_model_sha256: str | None = None
+        self.index_folder: Path | None = None
 
     @classmethod
     def from_pretrained(cls, run_dir: str | os.PathLike,
@@ -130,7 +140,44 @@ class Recommender:
         from recsft.runs import Run
 
         folder = resolve_run(run_dir, revision=revision, cache_dir=cache_dir, token=token)
-        return Run.open(folder).recommender(index_dir=index_dir, transitions=transitions)
+        run = Run.open(folder)
+        recommender = run.recommender(index_dir=index_dir, transitions=transitions)
+        recommender.run_folder, recommender.run_model_sha256 = run.path, run.model_sha256
+        recommender.writes_run = folder == Path(run_dir)  # a local folder, not a Hub download
+        if index_dir is not None and Path(index_dir).resolve() != run.path.resolve():
+            recommender.index_folder = Path(index_dir)
+        return recommender
+
+    def add_items(self, table: str | os.PathLike | pd.DataFrame,
+                  template: str | None = None) -> list[str]:
+        """Make new items recommendable at once, without retraining (a model trained with
+        ``model.item_representation`` ``"text"`` or ``"id+text"`` scores them from their text).
+
+        The items of ``table`` the model does not know are encoded with the run's text encoder
+        and appended to the model, tokenizer, index and popularity; opened from a local run
+        folder, the folder is updated too (:func:`recsft.runs.items.add_recommender_items`).
+
+        Args:
+            table: An item table (CSV / TSV / Parquet / JSON lines) or a DataFrame, keyed by
+                ``item_id``.
+            template: The text template over its columns (default: the run's
+                ``data.item_text``).
+
+        Returns:
+            The added item ids (known items are skipped).
+
+        Raises:
+            RecsftError: the model reads no text, or a bad table or template.
+        """
+        from recsft.runs import add_recommender_items
+
+        return add_recommender_items(self, table, template).added
+
+    def items_changed(self) -> None:
+        """Forget what was computed from the item vocabulary (after items were added)."""
+        self._items, self._similarity = None, None
+        self._vocab = self.tokenizer.get_vocab()
+        self._item_rows = {item: row for row, item in enumerate(self.tokenizer.item_ids)}
 
     @property
     def max_length(self) -> int:

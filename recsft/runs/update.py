@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from recsft.fileio import linked_copy, swap_in, temporary_folder
 from recsft.runs.manifest import Manifest
@@ -20,7 +21,7 @@ from recsft.runs.run import Run
 
 
 @contextlib.contextmanager
-def updating(run: Run, *names: str) -> Iterator[Path]:
+def updating(run: Run, *names: str, info: Mapping[str, Any] | None = None) -> Iterator[Path]:
     """Yield a linked copy of ``run``'s folder to write ``names`` into; swap it in when the
     block ends.
 
@@ -30,6 +31,8 @@ def updating(run: Run, *names: str) -> Iterator[Path]:
     Args:
         run: An opened (checked) run.
         names: Files, relative to the run folder, the block writes.
+        info: Manifest info fields the change updates (``vocab_size`` and ``num_items`` of a
+            run that gained items); the others are kept.
 
     Example:
         >>> with updating(Run.open("runs/demo"), "transitions.safetensors") as folder:
@@ -41,7 +44,7 @@ def updating(run: Run, *names: str) -> Iterator[Path]:
         yield work
         written = [name for name in names if (work / name).is_file()]
         files = {**run.manifest.files, **Manifest.build(work, "recsft-run", {}, written).files}
-        manifest = Manifest("recsft-run", files, dict(run.manifest.info))
+        manifest = Manifest("recsft-run", files, {**run.manifest.info, **(info or {})})
         manifest.save(work)
         swap_in(work, run.path)
     except BaseException:
