@@ -280,7 +280,7 @@ class TrainingConfig:
             ``wandb``, ``mlflow``, ``comet_ml``, ..., a list of them, ``all``, or ``none``.
         logging_steps: Log the training loss and learning rate to the trackers every this many
             optimizer steps (0: per epoch only).
-        init_from: Start from weights learned elsewhere (:mod:`recsft.modeling.transfer`): a
+        init_from: Start from weights learned elsewhere (:mod:`recsft.training.transfer`): a
             recsft run folder (transfer from another catalogue: everything not tied to item
             ids) or a local pretrained language-model checkpoint (its transformer layers into
             the BERT4Rec / SASRec encoder). With ``epochs: 0`` the initialised model is

@@ -30,7 +30,7 @@ from torch import nn
 
 from recsft.modeling.configuration_fields import ITEM_REPRESENTATIONS, TEXT_FUSIONS
 
-__all__ = ["ITEM_REPRESENTATIONS", "TEXT_FUSIONS", "ItemText", "TextAdaptor"]
+__all__ = ["ITEM_REPRESENTATIONS", "TEXT_FUSIONS", "ItemText", "ItemTextMethods", "TextAdaptor"]
 
 
 class TextAdaptor(nn.Module):
@@ -146,3 +146,74 @@ class ItemText(nn.Module):
                                   device=self.text_vectors.device)
         self.text_vectors = torch.cat([self.text_vectors, vectors])
         self.id_mask = torch.cat([self.id_mask, self.id_mask.new_zeros(len(vectors))])
+
+
+class ItemTextMethods:
+    """The item-text methods of :class:`~recsft.modeling.layers.RecsftPreTrainedModel` (a
+    model with ``embeddings.text``, ``embeddings.items`` and a recsft config)."""
+
+    def set_item_text(self, vectors: torch.Tensor, has_id: torch.Tensor | None = None) -> None:
+        """Fill the items' text vectors (``config.item_representation`` ``"text"`` /
+        ``"id+text"``, see :class:`~recsft.modeling.item_text.ItemText`).
+
+        Args:
+            vectors: ``(num_items, text_dim)`` text vectors in token order from
+                ``first_item_id`` (zero rows for items without text).
+            has_id: ``(num_items,)`` booleans, the items whose id embedding is read (those
+                with training interactions); ``None`` keeps the current mask.
+
+        Raises:
+            ValueError: the model reads no text, or a shape does not fit.
+        """
+        text = self.embeddings.text
+        if text is None:
+            raise ValueError("this model reads no item text (config.item_representation is "
+                             "'id')")
+        first = self.config.first_item_id
+        vectors = torch.as_tensor(vectors, dtype=torch.float32)
+        full = torch.zeros(self.config.vocab_size, vectors.shape[-1])
+        if vectors.ndim != 2 or len(vectors) != self.config.vocab_size - first:
+            raise ValueError(f"text vectors of shape {tuple(vectors.shape)}, expected "
+                             f"({self.config.vocab_size - first}, {self.config.text_dim})")
+        full[first:] = vectors
+        mask = None
+        if has_id is not None:
+            mask = torch.ones(self.config.vocab_size, dtype=torch.bool)
+            mask[first:] = torch.as_tensor(has_id).bool()
+        text.set_texts(full, mask)
+
+    @torch.no_grad()
+    def add_items(self, text_vectors: torch.Tensor) -> None:
+        """Append new items at the end of the vocabulary, scored from their text alone.
+
+        The id embedding (and category table, if any) gets zero rows for them, never read:
+        their id mask is 0 (:meth:`~recsft.modeling.item_text.ItemText.grow`). Existing ids and
+        every other weight stay as they are, so the model ranks old items exactly as before.
+
+        Args:
+            text_vectors: ``(n, text_dim)`` the new items' text vectors.
+
+        Raises:
+            ValueError: the model reads no text, or the width does not fit.
+        """
+        text = self.embeddings.text
+        if text is None:
+            raise ValueError("only a model that reads item text can take new items without "
+                             "retraining (config.item_representation is 'id')")
+        text_vectors = torch.as_tensor(text_vectors, dtype=torch.float32)
+        if text_vectors.ndim != 2 or text_vectors.shape[1] != self.config.text_dim:
+            raise ValueError(f"new items' text vectors of shape {tuple(text_vectors.shape)}, "
+                             f"expected (n, {self.config.text_dim})")
+        n = len(text_vectors)
+        items = self.embeddings.items
+        grown = nn.Embedding(items.num_embeddings + n, items.embedding_dim, items.padding_idx,
+                             device=items.weight.device, dtype=items.weight.dtype)
+        grown.weight.zero_()
+        grown.weight[: items.num_embeddings] = items.weight
+        self.embeddings.items = grown
+        categories = self.embeddings.categories
+        if categories is not None:
+            categories.table = torch.cat(
+                [categories.table, categories.table.new_zeros(n, categories.table.shape[1])])
+        text.grow(text_vectors)
+        self.config.vocab_size += n

@@ -10,6 +10,8 @@ from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 
+from recsft.modeling.item_text import ItemTextMethods
+
 
 class ItemCategories(nn.Module):
     """Mean of an item's category embeddings, from a fixed item → categories table.
@@ -167,7 +169,7 @@ class OutputTransform(nn.Module):
         return self.LayerNorm(self.act(self.dense(hidden)))
 
 
-class RecsftPreTrainedModel(PreTrainedModel):
+class RecsftPreTrainedModel(ItemTextMethods, PreTrainedModel):
     """Weight initialisation shared by recsft's sequence models.
 
     Every model of the family has item embeddings ``embeddings.items`` whose rows from
@@ -218,72 +220,6 @@ class RecsftPreTrainedModel(PreTrainedModel):
         if table.numel() and (int(table.min()) < 0 or int(table.max()) > limit):
             raise ValueError(f"category ids must be in 0..{self.config.num_categories}")
         categories.table.copy_(table.to(categories.table.device))
-
-    def set_item_text(self, vectors: torch.Tensor, has_id: torch.Tensor | None = None) -> None:
-        """Fill the items' text vectors (``config.item_representation`` ``"text"`` /
-        ``"id+text"``, see :class:`~recsft.modeling.item_text.ItemText`).
-
-        Args:
-            vectors: ``(num_items, text_dim)`` text vectors in token order from
-                ``first_item_id`` (zero rows for items without text).
-            has_id: ``(num_items,)`` booleans, the items whose id embedding is read (those
-                with training interactions); ``None`` keeps the current mask.
-
-        Raises:
-            ValueError: the model reads no text, or a shape does not fit.
-        """
-        text = self.embeddings.text
-        if text is None:
-            raise ValueError("this model reads no item text (config.item_representation is "
-                             "'id')")
-        first = self.config.first_item_id
-        vectors = torch.as_tensor(vectors, dtype=torch.float32)
-        full = torch.zeros(self.config.vocab_size, vectors.shape[-1])
-        if vectors.ndim != 2 or len(vectors) != self.config.vocab_size - first:
-            raise ValueError(f"text vectors of shape {tuple(vectors.shape)}, expected "
-                             f"({self.config.vocab_size - first}, {self.config.text_dim})")
-        full[first:] = vectors
-        mask = None
-        if has_id is not None:
-            mask = torch.ones(self.config.vocab_size, dtype=torch.bool)
-            mask[first:] = torch.as_tensor(has_id).bool()
-        text.set_texts(full, mask)
-
-    @torch.no_grad()
-    def add_items(self, text_vectors: torch.Tensor) -> None:
-        """Append new items at the end of the vocabulary, scored from their text alone.
-
-        The id embedding (and category table, if any) gets zero rows for them, never read:
-        their id mask is 0 (:meth:`~recsft.modeling.item_text.ItemText.grow`). Existing ids and
-        every other weight stay as they are, so the model ranks old items exactly as before.
-
-        Args:
-            text_vectors: ``(n, text_dim)`` the new items' text vectors.
-
-        Raises:
-            ValueError: the model reads no text, or the width does not fit.
-        """
-        text = self.embeddings.text
-        if text is None:
-            raise ValueError("only a model that reads item text can take new items without "
-                             "retraining (config.item_representation is 'id')")
-        text_vectors = torch.as_tensor(text_vectors, dtype=torch.float32)
-        if text_vectors.ndim != 2 or text_vectors.shape[1] != self.config.text_dim:
-            raise ValueError(f"new items' text vectors of shape {tuple(text_vectors.shape)}, "
-                             f"expected (n, {self.config.text_dim})")
-        n = len(text_vectors)
-        items = self.embeddings.items
-        grown = nn.Embedding(items.num_embeddings + n, items.embedding_dim, items.padding_idx,
-                             device=items.weight.device, dtype=items.weight.dtype)
-        grown.weight.zero_()
-        grown.weight[: items.num_embeddings] = items.weight
-        self.embeddings.items = grown
-        categories = self.embeddings.categories
-        if categories is not None:
-            categories.table = torch.cat(
-                [categories.table, categories.table.new_zeros(n, categories.table.shape[1])])
-        text.grow(text_vectors)
-        self.config.vocab_size += n
 
     def set_item_popularity(self, counts: torch.Tensor, alpha: float = 1.0) -> None:
         """Training counts ``(num_items,)`` for popularity-sampled negatives (not saved).

@@ -268,7 +268,6 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
 
     from recsft.environment import environment
     from recsft.modeling.factory import create_model, uses_mask_token
-    from recsft.modeling.transfer import frozen_parameters
     from recsft.runs.files import CHECKPOINT_DIR, TRACKER_DIR, TRAINING_LOG, WEIGHTS
     from recsft.runs.write import finish_run, write_run
     from recsft.scoring.model import model_scorer
@@ -277,6 +276,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
     from recsft.training.loop import fit
     from recsft.training.masking import ClozeMasking, PadCollator
     from recsft.training.samplers import LengthGroupedBatchSampler
+    from recsft.training.transfer import frozen_parameters
 
     started = time.perf_counter()
     args = config.training
@@ -306,7 +306,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
                          has_id=has_id)
     transfer = None
     if args.init_from:
-        from recsft.modeling.transfer import init_from
+        from recsft.training.transfer import init_from
 
         transfer = init_from(model, args.init_from)
         progress.note(f"initialised from {transfer.summary()}",

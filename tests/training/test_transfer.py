@@ -23,7 +23,7 @@ def _bert4rec(hidden_act: str = "gelu", layers: int = 1):
 def test_language_model_layers_go_into_the_encoder(tmp_path):
     from safetensors.torch import load_file
 
-    from recsft.modeling.transfer import init_from
+    from recsft.training.transfer import init_from
 
     bert = tiny_bert(tmp_path / "bert", pooling="mean")
     model = _bert4rec(layers=1)
@@ -40,7 +40,7 @@ def test_language_model_layers_go_into_the_encoder(tmp_path):
 
 
 def test_a_language_model_of_another_shape_is_refused(tmp_path):
-    from recsft.modeling.transfer import TransferError, init_from
+    from recsft.training.transfer import TransferError, init_from
 
     bert = tiny_bert(tmp_path / "bert")
     with pytest.raises(TransferError, match="model.hidden_act is 'relu'"):
