@@ -12,6 +12,7 @@ A run folder ``runs/<name>/`` written by ``recsft train``::
     categories.json                     category names (models with item categories)
     transitions.safetensors             item transitions (``recsft transitions``)
     cold_items.json                     items held out from training (``data.cold_items``)
+    added_items.json                    items added after training (``recsft index add``)
     data/events.parquet, data/items.parquet, data/info.json
                                         the cleaned events the run was split from (local only:
                                         never pushed, datasets have their own terms)
@@ -36,6 +37,7 @@ POPULARITY = "item_popularity.json"
 CATEGORIES = "categories.json"
 TRANSITIONS = "transitions.safetensors"
 COLD_ITEMS = "cold_items.json"
+ADDED_ITEMS = "added_items.json"
 CARD = "README.md"
 CHECKPOINT_DIR = "checkpoints"
 DATA_DIR = "data"

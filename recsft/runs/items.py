@@ -49,7 +49,7 @@ __all__ = ["ADDED_ITEMS", "AddedItems", "add_run_items", "add_recommender_items"
            "new_item_texts"]
 
 #: The audit record of a run's added items, a JSON list of additions.
-ADDED_ITEMS = "added_items.json"
+ADDED_ITEMS = F.ADDED_ITEMS
 
 
 @dataclass
