@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from recsft.data.split import SequenceSplits
     from recsft.evaluation.ranking import RankingEvaluator
     from recsft.scoring.vectors import Scorer
+    from recsft.text.vectors import TokenTexts
     from recsft.tokenization import BehaviorTokenizer
 
 
@@ -268,7 +269,8 @@ def cold_start_baselines(item_counts: np.ndarray,
 
 
 def content_baselines(config: RunConfig, tokenizer: BehaviorTokenizer,
-                      cache_folder: str | os.PathLike | None = None) -> dict[str, Scorer]:
+                      cache_folder: str | os.PathLike | None = None,
+                      texts: TokenTexts | None = None) -> dict[str, Scorer]:
     """The content baseline of the cold-start protocol, when the config gives items text.
 
     Each item's text comes from ``data.item_table`` and ``data.item_text``
@@ -281,6 +283,8 @@ def content_baselines(config: RunConfig, tokenizer: BehaviorTokenizer,
         config: The run config.
         tokenizer: The run's tokenizer (fixes the item order).
         cache_folder: The text-vector cache's root; ``None`` for the default.
+        texts: The items' text vectors when already at hand (a model that reads text was
+            trained on them); ``None`` builds them.
 
     Returns:
         ``{"content": scorer}`` (:func:`recsft.scoring.content.content_scorer`), or ``{}``
@@ -298,8 +302,10 @@ def content_baselines(config: RunConfig, tokenizer: BehaviorTokenizer,
         return {}
     from recsft.scoring.content import content_scorer
 
-    vectors = TokenTexts.from_config(data, tokenizer.item_ids, cache_folder=cache_folder,
-                                     purpose="content baseline").vectors
+    if texts is None:
+        texts = TokenTexts.from_config(data, tokenizer.item_ids, cache_folder=cache_folder,
+                                       purpose="content baseline")
+    vectors = texts.vectors
     return {"content": content_scorer(vectors, tokenizer.first_item_id)}
 
 

@@ -386,7 +386,9 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
         record["cold_start"] = cold_start_record(
             prepared.splits, prepared.test, test_values,
             cold_start_baselines(item_counts(prepared),
-                                 extra=content_baselines(config, tokenizer)), accelerator)
+                                 extra=content_baselines(config, tokenizer,
+                                                           texts=prepared.item_text)),
+            accelerator)
     accelerator.log({f"test/{k}": v for k, v in test.items()}, step=result.epochs_run)
     # The trackers only: end_training() would also destroy the process group, which the caller
     # (a script training several configs, a test) may still use.
