@@ -169,6 +169,8 @@ REGISTRY: dict[str, DatasetSpec] = {
         citation="Harper & Konstan, The MovieLens Datasets, TiiS 2015",
         published={"users": 6040, "items": 3706, "interactions": 1000209,
                    "source": "GroupLens README (3,706 movies rated)"},
+        item_table="movies.dat",
+        item_text="{title}. {genres}",
     ),
     "ml-20m": DatasetSpec(
         name="ml-20m",
