@@ -32,6 +32,8 @@ ATTENTION_TYPES = ("additive", "dot")
 ITEM_REPRESENTATIONS = ("id", "text", "id+text")
 #: ``text_fusion`` values.
 TEXT_FUSIONS = ("sum", "concat", "gate")
+#: ``similarity`` values.
+SIMILARITIES = ("dot", "cosine")
 
 
 @dataclass(kw_only=True, repr=False, eq=False)
@@ -83,6 +85,11 @@ class SequenceModelFields:
             text).
         text_experts: Experts of the text adaptor (UniSRec's parametric whitening mixture).
         text_dropout: Dropout on the text vectors entering the adaptor.
+        similarity: How a query meets an item in training: ``"dot"`` (the inner product) or
+            ``"cosine"`` (both unit length, the logits divided by ``temperature``, as UniSRec
+            trains). Under ``"cosine"`` the item matrix (``item_embeddings()``, the FAISS
+            index) holds unit vectors, so inner-product search ranks as training scored.
+        temperature: The softmax temperature of ``"cosine"``.
     """
 
     #: Fields filled from the tokenizer and the data, never from a run config's ``model:``.
@@ -117,6 +124,8 @@ class SequenceModelFields:
     text_dim: int = 0
     text_experts: int = 8
     text_dropout: float = 0.2
+    similarity: str = "dot"
+    temperature: float = 0.07
 
     @property
     def num_items(self) -> int:
@@ -148,6 +157,11 @@ class SequenceModelFields:
         if self.text_fusion not in TEXT_FUSIONS:
             raise ValueError(f"unknown text_fusion {self.text_fusion!r:.60}; expected one of "
                              f"{', '.join(TEXT_FUSIONS)}")
+        if self.similarity not in SIMILARITIES:
+            raise ValueError(f"unknown similarity {self.similarity!r:.60}; expected one of "
+                             f"{', '.join(SIMILARITIES)}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be above 0, got {self.temperature}")
         if not isinstance(self.text_experts, int) or self.text_experts < 1:
             raise ValueError(f"text_experts must be at least 1, got {self.text_experts}")
 

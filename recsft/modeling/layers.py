@@ -197,8 +197,11 @@ class RecsftPreTrainedModel(ItemTextMethods, PreTrainedModel):
 
     def item_embeddings(self) -> torch.Tensor:
         """The item matrix ``(num_items, hidden)`` (special tokens excluded; item categories
-        included when the model has them)."""
-        return self.embeddings.item_matrix()[self.config.first_item_id:]
+        and text included when the model has them; unit rows under ``similarity: cosine``)."""
+        items = self.embeddings.item_matrix()[self.config.first_item_id:]
+        if getattr(self.config, "similarity", "dot") == "cosine":
+            items = nn.functional.normalize(items, dim=-1)
+        return items
 
     def set_item_categories(self, table: torch.Tensor) -> None:
         """Fill the item → categories table ``(vocab_size, max_item_categories)``.
@@ -257,6 +260,8 @@ class RecsftPreTrainedModel(ItemTextMethods, PreTrainedModel):
             return MaskedItemOutput(last_hidden_state=hidden)
         selected = labels != -100
         chosen = queries(selected)
+        if getattr(self.config, "similarity", "dot") == "cosine":
+            chosen = nn.functional.normalize(chosen, dim=-1) / self.config.temperature
         targets = labels[selected] - self.config.first_item_id
         if targets.numel() == 0:
             logits = chosen @ self.item_embeddings().T  # (0, num_items)
