@@ -107,7 +107,8 @@ def new_item_texts(table: str | os.PathLike | pd.DataFrame, template: str,
     ids = [str(item) for item in frame["item_id"].tolist()]
     texts = item_texts(frame, template, source=source)
     columns = template_columns(template)
-    repeated = next((item for n, item in enumerate(ids) if item in ids[:n]), None)
+    seen: set[str] = set()
+    repeated = next((item for item in ids if item in seen or seen.add(item)), None)
     if repeated is not None:
         raise RecsftError(f"{source}: item {repeated!r} appears more than once; expected one "
                           "row per item")
