@@ -12,14 +12,15 @@ The trainings (RECSFT_DATA_DIR=../shared/data; each line one ``benchmark_quality
     SCI=configs/sasrec-scientific-text.yaml  ML=configs/sasrec-ml100k-text.yaml
     --config $SCI --seeds 42 43 44                                     # id+text (sum)
     --config configs/sasrec-scientific.yaml --set evaluation.ks=[5,10,20,50] --seeds 42 43 44
-    --config $SCI --set name=sasrec-scientific-textonly --set model.item_representation=text \
-        --seeds 42 43 44
+    --config configs/sasrec-scientific-textonly.yaml --seeds 42 43 44  # text only, cosine
+    ... --seeds 42 43 44 --reuse --transitions                         # + item transitions
     --config $SCI --set name=sci-fuse-gate --set model.text_fusion=gate   # and concat
     --config configs/sasrec-scientific-lm.yaml --set name=sci-lm-random
     --config configs/sasrec-scientific-lm.yaml --set name=sci-lm-init \
         --set training.init_from=<the MiniLM folder>
     --config $SCI --set name=sci-cold-idtext --set data.cold_items=0.1     # and text, id
-    --config $ML --seeds 42 43 44; --set name=ml-text --set model.item_representation=text
+    --config $ML --seeds 42; --set name=ml-text --set model.item_representation=text \
+        --set model.similarity=cosine
     --config $ML --set name=ml-cold-idtext --set data.cold_items=0.1       # and text, id
     transfer: see TRANSFER below (training.init_from, training.epochs=0, data.train_users)
 
@@ -43,8 +44,10 @@ METRICS = ("ndcg@10", "recall@10", "ndcg@50", "recall@50")
 QUALITY = {
     "amazon-scientific": [
         ("SASRec, id", "sasrec-scientific"),
-        ("SASRec, text", "sasrec-scientific-textonly"),
+        ("SASRec, text (cosine)", "sasrec-scientific-textonly"),
+        ("SASRec, text (cosine) + item transitions", "sasrec-scientific-textonly-transitions"),
         ("SASRec, id+text (sum)", "sasrec-scientific-text"),
+        ("SASRec, id+text (sum) + item transitions", "sasrec-scientific-text-transitions"),
         ("SASRec, id+text (gate)", "sci-fuse-gate"),
         ("SASRec, id+text (concat)", "sci-fuse-concat"),
         ("SASRec 384-wide, id+text, random init", "sci-lm-random"),
@@ -52,7 +55,7 @@ QUALITY = {
     ],
     "ml-100k": [
         ("SASRec, id", "sasrec-ml100k"),
-        ("SASRec, text", "ml-text"),
+        ("SASRec, text (cosine)", "ml-text"),
         ("SASRec, id+text (sum)", "sasrec-ml100k-text"),
     ],
 }
