@@ -152,6 +152,16 @@ class ItemTextMethods:
     """The item-text methods of :class:`~recsft.modeling.layers.RecsftPreTrainedModel` (a
     model with ``embeddings.text``, ``embeddings.items`` and a recsft config)."""
 
+    def _item_text(self, refusal: str) -> ItemText:
+        """The model's :class:`ItemText`.
+
+        Raises:
+            ValueError: ``refusal`` when the model reads no text.
+        """
+        if self.embeddings.text is None:
+            raise ValueError(f"{refusal} (config.item_representation is 'id')")
+        return self.embeddings.text
+
     def set_item_text(self, vectors: torch.Tensor, has_id: torch.Tensor | None = None) -> None:
         """Fill the items' text vectors (``config.item_representation`` ``"text"`` /
         ``"id+text"``, see :class:`~recsft.modeling.item_text.ItemText`).
@@ -165,10 +175,7 @@ class ItemTextMethods:
         Raises:
             ValueError: the model reads no text, or a shape does not fit.
         """
-        text = self.embeddings.text
-        if text is None:
-            raise ValueError("this model reads no item text (config.item_representation is "
-                             "'id')")
+        text = self._item_text("this model reads no item text")
         first = self.config.first_item_id
         vectors = torch.as_tensor(vectors, dtype=torch.float32)
         full = torch.zeros(self.config.vocab_size, vectors.shape[-1])
@@ -196,10 +203,8 @@ class ItemTextMethods:
         Raises:
             ValueError: the model reads no text, or the width does not fit.
         """
-        text = self.embeddings.text
-        if text is None:
-            raise ValueError("only a model that reads item text can take new items without "
-                             "retraining (config.item_representation is 'id')")
+        text = self._item_text("only a model that reads item text can take new items "
+                               "without retraining")
         text_vectors = torch.as_tensor(text_vectors, dtype=torch.float32)
         if text_vectors.ndim != 2 or text_vectors.shape[1] != self.config.text_dim:
             raise ValueError(f"new items' text vectors of shape {tuple(text_vectors.shape)}, "
