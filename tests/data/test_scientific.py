@@ -103,7 +103,7 @@ def test_registry_entry_reads_a_local_copy_and_its_item_table(tmp_path, monkeypa
     monkeypatch.setenv("RECSFT_DATA_DIR", str(tmp_path / "nowhere"))
     with pytest.raises(DatasetNotAvailable, match="must be downloaded by hand: not downloadable"):
         locate("amazon-scientific")
-    assert locate_item_table("ml-100k") is None
+    assert locate_item_table("amazon-beauty") is None  # a dataset without an item table
 
 
 def test_published_statistics_accept_the_recoverable_interactions():
