@@ -85,6 +85,11 @@ class SequenceModelFields:
             text).
         text_experts: Experts of the text adaptor (UniSRec's parametric whitening mixture).
         text_dropout: Dropout on the text vectors entering the adaptor.
+        id_dropout: ``"id+text"`` in training: the probability that an item's id embedding is
+            left out where the item is read (its vector is then its text alone, as it is for
+            items without training interactions), so that the model learns to rank items by
+            their text too; without it, items scored from text alone (cold, newly added) rank
+            below every item with an id. 0 disables it.
         similarity: How a query meets an item in training: ``"dot"`` (the inner product) or
             ``"cosine"`` (both unit length, the logits divided by ``temperature``, as UniSRec
             trains). Under ``"cosine"`` the item matrix (``item_embeddings()``, the FAISS
@@ -124,6 +129,7 @@ class SequenceModelFields:
     text_dim: int = 0
     text_experts: int = 8
     text_dropout: float = 0.2
+    id_dropout: float = 0.0
     similarity: str = "dot"
     temperature: float = 0.07
 
@@ -157,6 +163,8 @@ class SequenceModelFields:
         if self.text_fusion not in TEXT_FUSIONS:
             raise ValueError(f"unknown text_fusion {self.text_fusion!r:.60}; expected one of "
                              f"{', '.join(TEXT_FUSIONS)}")
+        if not 0 <= self.id_dropout < 1:
+            raise ValueError(f"id_dropout must be in [0, 1), got {self.id_dropout}")
         if self.similarity not in SIMILARITIES:
             raise ValueError(f"unknown similarity {self.similarity!r:.60}; expected one of "
                              f"{', '.join(SIMILARITIES)}")

@@ -80,11 +80,15 @@ class ItemText(nn.Module):
         dropout: Its input dropout.
         first_item_id: Ids below it are special tokens (they keep their id embedding and have
             no text).
+        id_dropout: In training, the probability that an item's id embedding is left out
+            where it is read.
     """
 
     def __init__(self, vocab_size: int, text_dim: int, dim: int, representation: str,
-                 fusion: str, experts: int, dropout: float, first_item_id: int) -> None:
+                 fusion: str, experts: int, dropout: float, first_item_id: int,
+                 id_dropout: float = 0.0) -> None:
         super().__init__()
+        self.id_dropout = id_dropout
         self.adaptor = TextAdaptor(text_dim, dim, experts, dropout)
         self.fusion = fusion
         self.first_item_id = first_item_id
@@ -102,7 +106,12 @@ class ItemText(nn.Module):
         Returns:
             ``(..., dim)`` item vectors.
         """
-        ids_part = id_vectors * self.id_mask[ids][..., None]
+        keep = self.id_mask[ids]
+        if self.training and self.id_dropout > 0:
+            # Special tokens (mask 1 below first_item_id) always keep their id.
+            dropped = torch.rand(ids.shape, device=ids.device) < self.id_dropout
+            keep = keep * (~dropped | (ids < self.first_item_id)).to(keep.dtype)
+        ids_part = id_vectors * keep[..., None]
         text_part = self.adaptor(self.text_vectors[ids])
         if self.fusion == "sum":
             return ids_part + text_part

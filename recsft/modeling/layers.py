@@ -88,7 +88,7 @@ class BehaviorEmbeddings(nn.Module):
             self.text = ItemText(
                 config.vocab_size, config.text_dim, dim, config.item_representation,
                 config.text_fusion, config.text_experts, config.text_dropout,
-                config.first_item_id)
+                config.first_item_id, getattr(config, "id_dropout", 0.0))
 
     def item_vectors(self, ids: torch.Tensor) -> torch.Tensor:
         """``(...)`` token ids → ``(..., dim)`` item vectors (categories and text included)."""

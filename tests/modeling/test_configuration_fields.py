@@ -116,7 +116,8 @@ def test_config_json_of_an_earlier_version_loads_with_the_same_values(model_type
     written = json.loads((tmp_path / "again" / "config.json").read_text())
     # Fields added since (item text, issue 23) are written with their defaults: an id-only model.
     added = {"item_representation": "id", "text_fusion": "sum", "text_dim": 0,
-             "text_experts": 8, "text_dropout": 0.2, "similarity": "dot", "temperature": 0.07}
+             "text_experts": 8, "text_dropout": 0.2, "similarity": "dot", "temperature": 0.07,
+             "id_dropout": 0.0}
     assert {k: v for k, v in written.items() if k != "dtype"} == {
         **{k: v for k, v in saved.items() if k != "dtype"}, **added}
 

@@ -130,3 +130,31 @@ def test_text_needs_its_width_and_known_values():
 
     with pytest.raises(ValueError, match="text_dim is 0"):
         SASRecModel(SASRecConfig(item_representation="text"))
+
+
+def test_id_dropout_leaves_out_ids_in_training_only():
+    from recsft.modeling import type_classes
+
+    _, model_class = type_classes("sasrec")
+    torch.manual_seed(0)
+    config = SASRecConfig(vocab_size=FIRST + ITEMS, first_item_id=FIRST, hidden_size=16,
+                          max_position_embeddings=8, item_representation="id+text",
+                          text_dim=TEXT_DIM, id_dropout=0.5)
+    model = model_class(config)
+    model.set_item_text(torch.randn(ITEMS, TEXT_DIM))
+    model.embeddings.text.adaptor.dropout.p = 0.0
+    with torch.no_grad():
+        model.embeddings.items.weight += 10.0
+    text = model.embeddings.text
+    ids = torch.arange(FIRST + ITEMS).repeat(50)
+    ids_vectors = model.embeddings.items(ids)
+    text_only = text.adaptor(text.text_vectors[ids])
+    model.train()
+    fused = text(ids, ids_vectors)
+    dropped = torch.isclose(fused, text_only).all(dim=1)
+    assert 0.4 < dropped[ids >= FIRST].float().mean() < 0.6
+    assert not dropped[ids < FIRST].any()  # special tokens keep their id
+    model.eval()
+    assert not torch.isclose(text(ids, ids_vectors), text_only).all(dim=1).any()
+    with pytest.raises(ValueError, match="id_dropout"):
+        SASRecConfig(id_dropout=1.0)
