@@ -236,6 +236,31 @@ class RecsftPreTrainedModel(ItemTextMethods, PreTrainedModel):
         self.register_buffer("item_log_probs", log_probs.to(self.item_embeddings().device),
                              persistent=False)
 
+    def set_training_items(self, known: torch.Tensor) -> None:
+        """Restrict the training loss to the items known at training time (not saved).
+
+        The cold-start protocol holds items out of training entirely: they must not even be
+        negatives of the softmax, or the model learns "never" for them (for a model that reads
+        text: for their texts) before they are evaluated. In training mode the loss then ranks
+        each target among the known items only; evaluation and serving score every item.
+
+        Args:
+            known: ``(num_items,)`` booleans, the items with training interactions.
+
+        Raises:
+            ValueError: the mask does not cover the items.
+        """
+        known = torch.as_tensor(known).bool()
+        if known.shape != (self.config.vocab_size - self.config.first_item_id,):
+            raise ValueError(f"training items mask of shape {tuple(known.shape)}, expected "
+                             f"({self.config.vocab_size - self.config.first_item_id},)")
+        device = self.item_embeddings().device
+        rows = known.nonzero().squeeze(1)
+        position = torch.full((len(known),), -1, dtype=torch.long)
+        position[rows] = torch.arange(len(rows))
+        self.register_buffer("training_item_rows", rows.to(device), persistent=False)
+        self.register_buffer("training_item_position", position.to(device), persistent=False)
+
     def _labelled_output(
         self,
         hidden: torch.Tensor,
@@ -270,11 +295,17 @@ class RecsftPreTrainedModel(ItemTextMethods, PreTrainedModel):
         return MaskedItemOutput(loss=loss, logits=logits, last_hidden_state=hidden)
 
     def _item_loss(self, queries: torch.Tensor, targets: torch.Tensor):
-        """``item_loss`` against this model's item matrix, with its popularity if set."""
+        """``item_loss`` against this model's item matrix, with its popularity if set (in
+        training, over the items of :meth:`set_training_items` when set)."""
         from recsft.modeling.losses import item_loss
 
-        return item_loss(queries, self.item_embeddings(), targets, self.config,
-                         item_log_probs=getattr(self, "item_log_probs", None))
+        items = self.item_embeddings()
+        log_probs = getattr(self, "item_log_probs", None)
+        rows = getattr(self, "training_item_rows", None)
+        if self.training and rows is not None:
+            items, targets = items[rows], self.training_item_position[targets]
+            log_probs = None if log_probs is None else log_probs[rows]
+        return item_loss(queries, items, targets, self.config, item_log_probs=log_probs)
 
 
 class TransformerSequenceModel(RecsftPreTrainedModel):

@@ -322,6 +322,9 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
         masking = None
     if config.model.negative_sampling == "popularity":
         model.set_item_popularity(torch.from_numpy(item_counts(prepared)))
+    if prepared.splits.cold_items:
+        # Held out entirely: the cold items are not even negatives of the training loss.
+        model.set_training_items(torch.from_numpy(item_counts(prepared) > 0))
     lengths = [len(ids) for ids in prepared.train_dataset["input_ids"]]
     per_process = per_process_batch_size(args.batch_size, accelerator.num_processes)
     loader = torch.utils.data.DataLoader(
