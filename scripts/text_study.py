@@ -13,7 +13,6 @@ The trainings (RECSFT_DATA_DIR=../shared/data; each line one ``benchmark_quality
     --config $SCI --seeds 42 43 44                                     # id+text (sum)
     --config configs/sasrec-scientific.yaml --set evaluation.ks=[5,10,20,50] --seeds 42 43 44
     --config configs/sasrec-scientific-textonly.yaml --seeds 42 43 44  # text only, cosine
-    ... --seeds 42 43 44 --reuse --transitions                         # + item transitions
     --config $SCI --set name=sci-fuse-gate --set model.text_fusion=gate   # and concat
     --config configs/sasrec-scientific-lm.yaml --set name=sci-lm-random
     --config configs/sasrec-scientific-lm.yaml --set name=sci-lm-init \
@@ -45,13 +44,12 @@ QUALITY = {
     "amazon-scientific": [
         ("SASRec, id", "sasrec-scientific"),
         ("SASRec, text (cosine)", "sasrec-scientific-textonly"),
-        ("SASRec, text (cosine) + item transitions", "sasrec-scientific-textonly-transitions"),
         ("SASRec, id+text (sum)", "sasrec-scientific-text"),
-        ("SASRec, id+text (sum) + item transitions", "sasrec-scientific-text-transitions"),
         ("SASRec, id+text (gate)", "sci-fuse-gate"),
         ("SASRec, id+text (concat)", "sci-fuse-concat"),
         ("SASRec 384-wide, id+text, random init", "sci-lm-random"),
         ("SASRec 384-wide, id+text, MiniLM layers", "sci-lm-init"),
+        ("SASRec 384-wide, text (cosine)", "sci-wide-text-cos"),
     ],
     "ml-100k": [
         ("SASRec, id", "sasrec-ml100k"),
@@ -65,9 +63,12 @@ ANCHORS = {"amazon-scientific": ("VQ-Rec (Hou et al., WWW 2023)",
                                   "ndcg@50": 0.0897, "recall@50": 0.2369})}
 #: Cold-start runs (data.cold_items 0.1) per dataset: (label, quality record name).
 COLD = {
-    "amazon-scientific": [("id+text", "sci-cold-idtext"), ("text", "sci-cold-text"),
+    "amazon-scientific": [("text (cosine)", "sci-cold-text"), ("id+text", "sci-cold-idtext"),
+                          ("id+text, id_dropout 0.2", "sci-cold-idtext-iddrop"),
+                          ("id+text, cosine, id_dropout 0.5", "sci-cold-idtext-cos-iddrop5"),
                           ("id", "sci-cold-id")],
-    "ml-100k": [("id+text", "ml-cold-idtext"), ("text", "ml-cold-text"), ("id", "ml-cold-id")],
+    "ml-100k": [("text (cosine)", "ml-cold-text"), ("id+text", "ml-cold-idtext"),
+                ("id", "ml-cold-id")],
 }
 #: Transfer: (source → target, setting, quality record name). Text-only models throughout.
 TRANSFER = [
@@ -84,6 +85,8 @@ TRANSFER = [
     ("amazon-scientific → ml-100k", "zero-shot", "ml-from-sci-zeroshot"),
     ("amazon-scientific → ml-100k", "fine-tuned, 100 % users", "ml-from-sci-finetune"),
     ("amazon-scientific → ml-100k", "scratch, 100 % users", "ml-text"),
+    ("amazon-scientific → ml-100k", "fine-tuned, 10 % users", "ml-from-sci-finetune-10pct"),
+    ("amazon-scientific → ml-100k", "scratch, 10 % users", "ml-scratch-10pct"),
 ]
 
 
