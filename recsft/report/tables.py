@@ -77,13 +77,22 @@ def quality_table(records: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def standard_protocol(record: Mapping[str, Any]) -> bool:
+    """Whether a record trained on every user's training events: not the cold-start protocol
+    (``data.cold_items``) nor a share of the users (``data.train_users``), whose figures are
+    not comparable with the published ones (docs/text.md reports them)."""
+    data = (record.get("config") or {}).get("data") or {}
+    return not data.get("cold_items") and data.get("train_users", 1.0) == 1.0
+
+
 def load_quality_records(results_dir: str) -> dict[str, list[dict[str, Any]]]:
-    """Several-seed quality records under ``results_dir``, by dataset version (or source)."""
+    """Several-seed quality records under ``results_dir`` of the standard protocol
+    (:func:`standard_protocol`), by dataset version (or source)."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for path in sorted(glob.glob(os.path.join(results_dir, "quality_*.json"))):
         with open(path) as handle:
             record = json.load(handle)
-        if "summary" not in record:
+        if "summary" not in record or not standard_protocol(record):
             continue
         key = record.get("dataset_version") or os.path.basename(record["dataset"]["source"])
         groups.setdefault(key, []).append(record)

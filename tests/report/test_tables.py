@@ -67,3 +67,15 @@ def test_refresh_rewrites_only_between_markers(tmp_path):
     before = doc.stat().st_mtime_ns
     refresh_quality_tables(str(doc), str(results))  # unchanged: not rewritten
     assert doc.stat().st_mtime_ns == before
+
+
+def test_cold_start_and_user_share_records_stay_out_of_the_tables(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    plain = _record("plain", [0.06])
+    cold = {**_record("cold", [0.05]), "config": {"data": {"cold_items": 0.1}}}
+    share = {**_record("share", [0.04]), "config": {"data": {"train_users": 0.1}}}
+    for name, record in (("plain", plain), ("cold", cold), ("share", share)):
+        (results / f"quality_{name}.json").write_text(json.dumps(record))
+    groups = load_quality_records(str(results))
+    assert [r["name"] for rs in groups.values() for r in rs] == ["plain"]
