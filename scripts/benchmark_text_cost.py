@@ -111,6 +111,7 @@ def main() -> None:
     from recsft.environment import environment
 
     config = RunConfig.from_yaml(args.config)
+    load_at_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         cache = os.path.join(scratch, "cache")
         os.environ["RECSFT_CACHE"] = cache
@@ -119,7 +120,9 @@ def main() -> None:
                   "training": [train_one(args.config, r, args.epochs,
                                          os.path.join(scratch, "runs"))
                                for r in REPRESENTATIONS],
+                  "load_average_at_start": load_at_start,
                   "environment": environment(),
+                  "load_average_at_end": os.getloadavg(),
                   "maxrss_note": "peak resident memory of each training subprocess "
                                  "(ru_maxrss), data preparation and evaluation included"}
     base = record["training"][0]["seconds_per_epoch"]
