@@ -46,7 +46,6 @@ QUALITY = {
         ("SASRec, text (cosine)", "sasrec-scientific-textonly"),
         ("SASRec, id+text (sum)", "sasrec-scientific-text"),
         ("SASRec, id+text (gate)", "sci-fuse-gate"),
-        ("SASRec, id+text (concat)", "sci-fuse-concat"),
         ("SASRec 384-wide, id+text, random init", "sci-lm-random"),
         ("SASRec 384-wide, id+text, MiniLM layers", "sci-lm-init"),
         ("SASRec 384-wide, text (cosine)", "sci-wide-text-cos"),
