@@ -19,7 +19,7 @@ The trainings (RECSFT_DATA_DIR=../shared/data; each line one ``benchmark_quality
         --set training.init_from=<the MiniLM folder>
     --config $SCI --set name=sci-cold-idtext --set data.cold_items=0.1     # and text, id
     --config $ML --seeds 42; --set name=ml-text --set model.item_representation=text \
-        --set model.similarity=cosine
+        --set model.similarity=cosine --set training.epochs=40 --set training.eval_every=5
     --config $ML --set name=ml-cold-idtext --set data.cold_items=0.1       # and text, id
     transfer: see TRANSFER below (training.init_from, training.epochs=0, data.train_users)
 
@@ -64,25 +64,12 @@ ANCHORS = {"amazon-scientific": ("VQ-Rec (Hou et al., WWW 2023)",
 COLD = {
     "amazon-scientific": [("text (cosine)", "sci-cold-text"), ("id+text", "sci-cold-idtext"),
                           ("id+text, id_dropout 0.2", "sci-cold-idtext-iddrop"),
-                          ("id+text, cosine, id_dropout 0.5", "sci-cold-idtext-cos-iddrop5"),
-                          ("id", "sci-cold-id")],
-    "ml-100k": [("text (cosine)", "ml-cold-text"), ("id+text", "ml-cold-idtext"),
-                ("id", "ml-cold-id")],
+                          ("id+text, cosine, id_dropout 0.5", "sci-cold-idtext-cos-iddrop5")],
+    "ml-100k": [("text (cosine)", "ml-cold-text"), ("id+text", "ml-cold-idtext")],
 }
 #: Transfer: (source → target, setting, quality record name). Text-only models throughout.
 TRANSFER = [
-    ("ml-100k → amazon-scientific", "zero-shot", "sci-from-ml-zeroshot"),
-    ("ml-100k → amazon-scientific", "fine-tuned, 100 % users", "sci-from-ml-finetune"),
-    ("ml-100k → amazon-scientific", "scratch, 100 % users", "sasrec-scientific-textonly"),
-    ("ml-100k → amazon-scientific", "fine-tuned, 10 % users", "sci-from-ml-finetune-10pct"),
-    ("ml-100k → amazon-scientific", "scratch, 10 % users", "sci-scratch-10pct"),
-    ("ml-1m (users 1-2,999) → ml-100k", "zero-shot", "ml-from-ml1m-zeroshot"),
-    ("ml-1m (users 1-2,999) → ml-100k", "fine-tuned, 100 % users", "ml-from-ml1m-finetune"),
-    ("ml-1m (users 1-2,999) → ml-100k", "scratch, 100 % users", "ml-text"),
-    ("ml-1m (users 1-2,999) → ml-100k", "fine-tuned, 10 % users", "ml-from-ml1m-finetune-10pct"),
-    ("ml-1m (users 1-2,999) → ml-100k", "scratch, 10 % users", "ml-scratch-10pct"),
     ("amazon-scientific → ml-100k", "zero-shot", "ml-from-sci-zeroshot"),
-    ("amazon-scientific → ml-100k", "fine-tuned, 100 % users", "ml-from-sci-finetune"),
     ("amazon-scientific → ml-100k", "scratch, 100 % users", "ml-text"),
     ("amazon-scientific → ml-100k", "fine-tuned, 10 % users", "ml-from-sci-finetune-10pct"),
     ("amazon-scientific → ml-100k", "scratch, 10 % users", "ml-scratch-10pct"),
