@@ -144,13 +144,13 @@ def item_text_vectors(config: RunConfig, tokenizer: BehaviorTokenizer) -> TokenT
         RecsftError: no item table or template (``data.item_table`` / ``data.item_text``), an
             unreadable table, or an encoder that cannot be loaded.
     """
-    if config.model.resolved().get("item_representation", "id") == "id":
+    representation = config.model.resolved().get("item_representation", "id")
+    if representation == "id":
         return None
     from recsft.text.vectors import TokenTexts
 
     return TokenTexts.from_config(config.data, tokenizer.item_ids,
-                                  purpose=f"model.item_representation "
-                                          f"{config.model.resolved()['item_representation']}")
+                                  purpose=f"model.item_representation {representation}")
 
 
 def item_categories(config: RunConfig, log: EventLog, tokenizer: BehaviorTokenizer
@@ -301,7 +301,8 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
     tokenizer = prepared.tokenizer
     # An item's id embedding is read once it has training interactions; a zero-shot
     # transfer (epochs 0) trains none, so every item is scored from its text.
-    has_id = item_counts(prepared) > 0 if args.epochs else np.zeros(tokenizer.num_items, bool)
+    counts = item_counts(prepared)  # training interactions per item, read below
+    has_id = counts > 0 if args.epochs else np.zeros(tokenizer.num_items, bool)
     model = create_model(config, tokenizer, prepared.item_categories, prepared.item_text,
                          has_id=has_id)
     transfer = None
@@ -321,10 +322,10 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
                                   max_length=config.data.max_length)
         masking = None
     if config.model.negative_sampling == "popularity":
-        model.set_item_popularity(torch.from_numpy(item_counts(prepared)))
+        model.set_item_popularity(torch.from_numpy(counts))
     if prepared.splits.cold_items:
         # Held out entirely: the cold items are not even negatives of the training loss.
-        model.set_training_items(torch.from_numpy(item_counts(prepared) > 0))
+        model.set_training_items(torch.from_numpy(counts > 0))
     lengths = [len(ids) for ids in prepared.train_dataset["input_ids"]]
     per_process = per_process_batch_size(args.batch_size, accelerator.num_processes)
     loader = torch.utils.data.DataLoader(
@@ -362,7 +363,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
     unwrapped.load_state_dict(result.best_state)
     test, test_values = prepared.test.evaluate_with_users(model_scorer(unwrapped, accelerator),
                                                           accelerator)
-    popular = prepared.test.evaluate(popularity_scorer(item_counts(prepared)), accelerator)
+    popular = prepared.test.evaluate(popularity_scorer(counts), accelerator)
     record = {
         "dataset": prepared.dataset_record(),
         "protocol": prepared.test.protocol.to_dict(),
@@ -388,7 +389,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
         # Warm vs cold test targets, beside the baselines (recsft evaluate gives the same).
         record["cold_start"] = cold_start_record(
             prepared.splits, prepared.test, test_values,
-            cold_start_baselines(item_counts(prepared),
+            cold_start_baselines(counts,
                                  extra=content_baselines(config, tokenizer,
                                                            texts=prepared.item_text)),
             accelerator)
@@ -399,7 +400,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
         tracker.finish()
     if accelerator.is_main_process:
         write_run(work, config, record, unwrapped, tokenizer, prepared.category_names,
-                  item_counts(prepared), prepared.log)
+                  counts, prepared.log)
         save_cold_items(work, prepared.splits)
         finish_run(plan, {"model_type": config.model.model_type, "vocab_size": len(tokenizer),
                           "num_items": tokenizer.num_items})

@@ -155,14 +155,15 @@ def _from_language_model(model: torch.nn.Module, folder: Path) -> Transfer:
                                 f"{config.get(name)!r}; they must match")
     weights = _safetensors(layout.transformer)
     transfer = Transfer(str(folder), "language-model")
-    wanted = [name for name in model.state_dict()
-              if name.startswith("encoder.layer.") or name.startswith("embeddings.LayerNorm.")]
+    state = model.state_dict()
+    wanted = [name for name in state
+              if name.startswith(("encoder.layer.", "embeddings.LayerNorm."))]
     copy = {}
     for name in wanted:
         tensor = weights.get(name)
         if tensor is None:
             transfer.skipped[name] = "not in the language model"
-        elif tensor.shape != model.state_dict()[name].shape:
+        elif tensor.shape != state[name].shape:
             transfer.skipped[name] = "shape differs"
         else:
             copy[name] = tensor
