@@ -28,6 +28,7 @@ import logging
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -268,10 +269,7 @@ class Recommender:
             ValueError: ``event_types`` or ``timestamps`` are not parallel to ``histories``.
         """
         check_parallel(histories, event_types, timestamps, empty_times=False)
-        batch = model_inputs(self.tokenizer, self.model.config, histories, event_types,
-                             timestamps)
-        device = next(self.model.parameters()).device
-        return {key: value.to(device) for key, value in batch.items()}
+        return self._inputs(histories, event_types, timestamps)
 
     # ------------------------------------------------------------------ recommendations
 
@@ -355,34 +353,113 @@ class Recommender:
         if unknown:
             logger.warning("read %d item id(s) unknown to the model as [UNK], e.g. %s",
                            len(unknown), unknown[:5])
+        excluded = [(list(history) if exclude_history else [])
+                    + (list(exclude[row]) if exclude is not None else [])
+                    for row, history in enumerate(histories)]
+        return self.rank(histories, [k] * len(histories), event_types=event_types,
+                         timestamps=timestamps, exclude=excluded,
+                         allowed=[allowed] * len(histories), batch_size=batch_size)
 
-        def excluded(row: int) -> list[str]:
-            extra = list(exclude[row]) if exclude is not None else []
-            return (list(histories[row]) if exclude_history else []) + extra
+    def reads(self, history: Sequence[str]) -> bool:
+        """Whether the model can read ``history`` (it holds an item the model knows); the
+        others get the popularity fallback."""
+        return any(item in self._vocab for item in history)
 
+    def rank(
+        self,
+        histories: Sequence[Sequence[str]],
+        ks: Sequence[int],
+        *,
+        event_types: Sequence[Sequence[str]] | None = None,
+        timestamps: Sequence[Sequence[int | float]] | None = None,
+        exclude: Sequence[Collection[str]],
+        allowed: Sequence[Collection[str] | None],
+        batch_size: int = 256,
+        encode: Callable[[dict[str, torch.Tensor]], np.ndarray] | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> list[Recommendations]:
+        """Top-``ks[row]`` items of each history, its input already checked: the step
+        :meth:`recommend_batch` and ``recsft serve`` share.
+
+        The histories the model can read (:meth:`reads`) are encoded ``batch_size`` at a time
+        (one model call each) and searched in the index (or ranked by the mixture with the
+        item transitions), rows with the same ``k`` and the same ``allowed`` object together;
+        the others get the most popular items.
+
+        Args:
+            histories: ``n`` histories, oldest first.
+            ks: ``n`` numbers of recommendations, each from 1 to the catalogue size.
+            event_types: Optional, one row per history, parallel to it.
+            timestamps: Optional, one row per history, parallel to it or empty (times
+                unknown).
+            exclude: ``n`` collections of items never to return (the history included where
+                it must not be recommended).
+            allowed: ``n`` allow-lists (``None``: every item); rows sharing one object are
+                searched together.
+            batch_size: Histories encoded per model call.
+            encode: The model inputs (:meth:`model_inputs`' tensors) to ``(b, dim)`` float32
+                user vectors; default the model (``recsft serve --backend onnx`` passes its
+                ONNX encoder).
+            timings: If given, seconds spent are added to its ``"encode"`` (inputs and model
+                call) and ``"search"`` (index search, mixture, popularity) entries.
+
+        Returns:
+            One ``[(item_id, score), ...]`` list per history, as :meth:`recommend`.
+        """
+        encode = encode or self._user_vectors
+        spent = {"encode": 0.0, "search": 0.0}
         results: list[Recommendations] = [[] for _ in histories]
-        warm = [row for row, history in enumerate(histories)
-                if any(item in self._vocab for item in history)]
+        start_time = perf_counter()
+        warm = [row for row, history in enumerate(histories) if self.reads(history)]
         for row in sorted(set(range(len(histories))) - set(warm)):
-            results[row] = self._popular(k, excluded(row), allowed)
+            results[row] = self._popular(ks[row], exclude[row], allowed[row])
+        spent["search"] += perf_counter() - start_time
         for start in range(0, len(warm), batch_size):
+            start_time = perf_counter()
             rows = warm[start:start + batch_size]
-            inputs = self.model_inputs(
+            inputs = self._inputs(
                 [histories[r] for r in rows],
                 None if event_types is None else [event_types[r] for r in rows],
                 None if timestamps is None else [timestamps[r] for r in rows],
             )
-            queries = self._user_vectors(inputs)
-            if self.transitions is None:
-                scores, ids = self.index.search(queries, k, exclude=[excluded(r) for r in rows],
-                                                filter=allowed)
-            else:
-                scores, ids = self._mixture_search(
-                    inputs["input_ids"].cpu(), queries, k, [excluded(r) for r in rows], allowed)
+            queries = encode(inputs)
+            encoded = perf_counter()
+            spent["encode"] += encoded - start_time
+            groups: dict[tuple[int, int], list[int]] = {}
             for n, row in enumerate(rows):
-                results[row] = [(i, float(s)) for i, s in zip(ids[n], scores[n])
-                                if i is not None]
+                groups.setdefault((ks[row], id(allowed[row])), []).append(n)
+            for members in groups.values():
+                first = rows[members[0]]
+                k, allow = ks[first], allowed[first]
+                everyone = len(members) == len(rows)
+                group_queries = queries if everyone else queries[members]
+                group_exclude = [exclude[rows[n]] for n in members]
+                if self.transitions is None:
+                    scores, ids = self.index.search(group_queries, k, exclude=group_exclude,
+                                                    filter=allow)
+                else:
+                    input_ids = inputs["input_ids"].cpu()
+                    scores, ids = self._mixture_search(
+                        input_ids if everyone else input_ids[members], group_queries, k,
+                        group_exclude, allow)
+                for m, n in enumerate(members):
+                    results[rows[n]] = [(i, float(s)) for i, s in zip(ids[m], scores[m])
+                                        if i is not None]
+            spent["search"] += perf_counter() - encoded
+        if timings is not None:
+            for key, seconds in spent.items():
+                timings[key] = timings.get(key, 0.0) + seconds
         return results
+
+    def _inputs(self, histories: Sequence[Sequence[str]],
+                event_types: Sequence[Sequence[str]] | None,
+                timestamps: Sequence[Sequence[int | float]] | None) -> dict[str, torch.Tensor]:
+        """:func:`~recsft.scoring.inputs.model_inputs` on the model's device (rows already
+        checked; a row of timestamps may be empty)."""
+        batch = model_inputs(self.tokenizer, self.model.config, histories, event_types,
+                             timestamps)
+        device = next(self.model.parameters()).device
+        return {key: value.to(device) for key, value in batch.items()}
 
     def _mixture_search(self, input_ids: torch.Tensor, queries: np.ndarray, k: int,
                         exclude: Sequence[Collection[str]], allowed: Collection[str] | None
