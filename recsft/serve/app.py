@@ -354,12 +354,12 @@ class _Observed:
         start = time.perf_counter()
         stages: dict[str, float] = {}
         scope["recsft.start"], scope["recsft.stages"] = start, stages
-        status = [500]
+        status, started = [500], [False]
         metrics = self.service.metrics
 
         async def timed_send(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
-                status[0] = message["status"]
+                status[0], started[0] = message["status"], True
                 headers = list(message.get("headers", []))
                 headers.append((b"server-timing",
                                 _server_timing(stages, time.perf_counter() - start)))
@@ -371,6 +371,13 @@ class _Observed:
             replay = await self._read_body(scope, receive, timed_send)
             if replay is not None:
                 await self.app(scope, replay, timed_send)
+        except Exception as exc:  # a bug: one JSON line, the traceback in the log only
+            logger.error("internal error answering %s %s", scope.get("method"),
+                         scope.get("path"), exc_info=exc)
+            if started[0]:  # the answer is half sent; the connection must close
+                raise
+            await _send_json(timed_send, 500, {"error": "internal error; the server logged it",
+                                               "detail": None})
         finally:
             metrics.in_flight.dec()
             route = scope.get("route")
@@ -624,7 +631,8 @@ def create_app(config: ServeConfig, engine: Engine | None = None,
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    """Every error as ``{"error": ..., "detail": ...}``; a bug as a 500 without traceback."""
+    """Every refusal as ``{"error": ..., "detail": ...}`` (a bug becomes a 500 in
+    :class:`_Observed`, which keeps the connection open)."""
 
     @app.exception_handler(ServeError)
     async def refused(request: Request, exc: ServeError) -> Response:
@@ -659,14 +667,6 @@ def _add_error_handlers(app: FastAPI) -> None:
         return Response(_dumps({"error": "the user-state store failed; the server logged it",
                                 "detail": None}),
                         status_code=503, media_type="application/json")
-
-    @app.exception_handler(Exception)
-    async def bug(request: Request, exc: Exception) -> Response:
-        logger.error("internal error answering %s %s", request.method, request.url.path,
-                     exc_info=exc)
-        return Response(_dumps({"error": "internal error; the server logged it",
-                                "detail": None}),
-                        status_code=500, media_type="application/json")
 
 
 def log_to_stderr(level: str) -> None:

@@ -110,10 +110,9 @@ class ServeConfig:
                               f"{shorten(self.port)}")
         for name in ("workers", "max_batch", "max_k", "max_history", "max_body_bytes"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise RecsftError(f"serve config: {name} must be a positive integer, got "
                                   f"{shorten(value)}")
-            positive(name, value)
         positive("max_wait_ms", self.max_wait_ms, allow_zero=True)
         for name in ("state_length", "threads"):
             value = getattr(self, name)
