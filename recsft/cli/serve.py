@@ -18,6 +18,10 @@ import sys
 
 from recsft.errors import RecsftError
 
+#: How long uvicorn waits for a new worker (it loads the run first) before it gives up and
+#: keeps the old one (a SIGHUP restart).
+WORKER_START_SECONDS = 300
+
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add ``recsft serve``."""
@@ -134,11 +138,21 @@ def serve(config: object) -> None:
         store = None
         del engine
         os.environ[CONFIG_ENV] = dataclasses.replace(config, seed_state=False).to_json()
+        import inspect
+
         from uvicorn.supervisors import Multiprocess
 
+        if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+            # A new worker loads the run before it answers uvicorn's health check.
+            options["timeout_worker_healthcheck"] = WORKER_START_SECONDS
         settings = uvicorn.Config("recsft.serve.app:app_from_env", factory=True,
                                   workers=config.workers, **options)
-        Multiprocess(settings, target=uvicorn.Server(settings).run, sockets=[sock]).run()
+        if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.55
+            supervisor = Multiprocess(settings, target=uvicorn.Server(settings).run,
+                                      sockets=[sock])
+        else:
+            supervisor = Multiprocess(settings, sockets=[sock])
+        supervisor.run()
     finally:
         if store is not None:
             store.close()
