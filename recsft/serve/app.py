@@ -48,7 +48,15 @@ from fastapi import FastAPI, Header, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsft.errors import RecsftError
@@ -169,6 +177,9 @@ class ErrorAnswer(BaseModel):
 
 
 ERRORS = {status: {"model": ErrorAnswer} for status in (400, 404, 413, 422, 503)}
+#: The fixed paths (a request refused before routing, e.g. 413, is counted under its path).
+ENDPOINTS = frozenset({"/recommend", "/similar-items", "/events", "/healthz", "/readyz",
+                       "/metrics", "/admin/reload"})
 
 
 # ---------------------------------------------------------------------- the service
@@ -219,6 +230,7 @@ class Service:
             on_batch=self.metrics.observe_batch)
         self._reloading = asyncio.Lock()
         self._sighup = False
+        self._tasks: set[asyncio.Task] = set()
         self.ready = False
 
     async def start(self) -> None:
@@ -304,10 +316,12 @@ class Service:
 
     def _on_sighup(self) -> None:
         async def reload() -> None:
-            with contextlib.suppress(ServeError):
+            with contextlib.suppress(ServeError):  # refusals are logged and counted
                 await self.reload()
 
-        asyncio.get_running_loop().create_task(reload())
+        task = asyncio.get_running_loop().create_task(reload())
+        self._tasks.add(task)  # the loop keeps weak references only
+        task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------------ admin
 
@@ -381,7 +395,8 @@ class _Observed:
         finally:
             metrics.in_flight.dec()
             route = scope.get("route")
-            endpoint = getattr(route, "path", None) or "unmatched"
+            endpoint = getattr(route, "path", None) or (
+                scope.get("path") if scope.get("path") in ENDPOINTS else "unmatched")
             stages.pop("batch", None)
             metrics.observe_request(endpoint, scope.get("method", ""), status[0],
                                     time.perf_counter() - start, stages)
@@ -616,16 +631,23 @@ def create_app(config: ServeConfig, engine: Engine | None = None,
                                           403: {"model": ErrorAnswer},
                                           409: {"model": ErrorAnswer},
                                           422: {"model": ErrorAnswer}},
+              openapi_extra={"requestBody": {"required": False, "content": {
+                  "application/json": {"schema": ReloadRequest.model_json_schema()}}}},
               summary="Load a run folder and swap it in (bearer token)")
-    async def reload(request: Request, body: ReloadRequest | None = None,
+    async def reload(request: Request,
                      authorization: Annotated[str | None, Header()] = None) -> Response:
         stages = _stages(request)
-        service.authorize(authorization)
+        service.authorize(authorization)  # before the body is read: no hints without it
+        raw = await request.body()
+        try:
+            body = ReloadRequest.model_validate_json(raw) if raw.strip() else ReloadRequest()
+        except ValidationError as err:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])}
+                                          for e in err.errors(include_url=False)]) from None
         if config.workers > 1:
             raise ServeError(409, f"{config.workers} workers: reload them all with SIGHUP to "
                              "the main process (uvicorn restarts them one by one)")
-        answer = await service.reload(body.run if body is not None else None)
-        return _json(answer, stages)
+        return _json(await service.reload(body.run), stages)
 
     return app
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recsft.errors import RunFolderError
+from recsft.errors import RecsftError, RunFolderError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -346,13 +346,13 @@ class Engine:
 
 
 def _onnx_encoder(recommender: Recommender, threads: int | None) -> Any:
-    """The run's ONNX encoder, checked against the eager model on a probe batch (the newest
-    and the oldest items), so that an export older than the weights (items added since) is
-    refused rather than served.
+    """The run's ONNX encoder (:meth:`OnnxEncoder.for_run <recsft.export.onnx.OnnxEncoder.
+    for_run>`: listed in the manifest, exported from these weights), checked once more on a
+    probe batch (the newest and the oldest items) against the eager model.
 
     Raises:
-        RunFolderError: no ``encoder.onnx`` in the run's manifest, or it disagrees with the
-            model.
+        RunFolderError: no ``encoder.onnx`` in the run, one exported from other weights, or
+            one whose user vectors differ from the model's.
     """
     import numpy as np
 
@@ -360,23 +360,19 @@ def _onnx_encoder(recommender: Recommender, threads: int | None) -> Any:
     from recsft.runs import Run
 
     folder = Path(recommender.run_folder or ".")
-    path = folder / ONNX_FILE
-    if ONNX_FILE not in Run.open(folder, verify=False).manifest.files or not path.is_file():
-        raise RunFolderError(f"{path}: no ONNX encoder in this run; write it with "
-                             f"'recsft export onnx --run {folder}'")
-    encoder = OnnxEncoder(path, threads=threads)
+    encoder = OnnxEncoder.for_run(Run.open(folder, verify=False), threads=threads)
     items = recommender.tokenizer.item_ids
     probe = [list(items[-5:]), list(items[:3]), list(items[-1:])]
     try:
         got = encoder.encode(recommender.model_inputs(probe))
-    except Exception as err:  # onnxruntime raises its own types (an id out of the table)
-        raise RunFolderError(f"{path}: the ONNX encoder cannot read this run's items "
-                             f"({type(err).__name__}); export it again with 'recsft export "
-                             f"onnx --run {folder}'") from None
+    except RecsftError as err:
+        raise RunFolderError(f"{folder / ONNX_FILE}: the ONNX encoder cannot read this run's "
+                             f"items ({err}); export it again with 'recsft export onnx --run "
+                             f"{folder}'") from None
     expected = recommender.encode(probe)
     if got.shape != expected.shape or not np.allclose(got, expected, atol=ONNX_TOLERANCE,
                                                       rtol=ONNX_TOLERANCE):
-        raise RunFolderError(f"{path}: the ONNX encoder's user vectors differ from the "
-                             f"model's (exported from other weights?); export it again with "
-                             f"'recsft export onnx --run {folder}'")
+        raise RunFolderError(f"{folder / ONNX_FILE}: the ONNX encoder's user vectors differ "
+                             f"from the model's; export it again with 'recsft export onnx "
+                             f"--run {folder}'")
     return encoder

@@ -61,6 +61,12 @@ def test_admin_reload_refuses_requests_without_the_right_token(setup, client) ->
         assert "error" in answer.json()
         if status == 401:
             assert answer.headers["www-authenticate"] == "Bearer"
+    garbled = client.post("/admin/reload", content=b"{garbled",
+                          headers={"content-type": "application/json"})
+    assert garbled.status_code == 401  # the token first: no hints without it
+    assert client.post("/admin/reload", headers=ADMIN, content=b"{garbled").status_code == 400
+    wrong = client.post("/admin/reload", headers=ADMIN, json={"run": 5})
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["field"] == "run"
     assert _model(client) == before
     ok = client.post("/admin/reload", headers=ADMIN)
     assert ok.status_code == 200 and ok.json()["model"] == before
