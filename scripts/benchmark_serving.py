@@ -659,9 +659,29 @@ def summarise(outcomes: Sequence[Outcome], rate: float, duration: float,
     }
 
 
+def settle(server: Server, workload: Workload, limit: float) -> float:
+    """Wait until the server answers one ``/recommend`` within a second (a backlog left by an
+    overloaded phase drains first), at most ``limit`` seconds; the seconds waited."""
+    import httpx
+
+    started = time.perf_counter()
+    body = {"history": workload.histories[0], "k": 1}
+    with httpx.Client(base_url=server.url, timeout=1.0) as client:
+        while time.perf_counter() - started < limit and server.alive():
+            try:
+                client.post("/recommend", json=body)
+                break
+            except httpx.TimeoutException:
+                continue
+            except httpx.TransportError:
+                time.sleep(0.5)
+    return round(time.perf_counter() - started, 2)
+
+
 def run_phase(server: Server, workload: Workload, rate: float, duration: float,
               args: argparse.Namespace, seed: int, label: str) -> dict[str, Any]:
     """One fixed-rate phase against a running server, with resource sampling."""
+    settled = settle(server, workload, args.timeout + 60.0)
     count = min(args.max_requests, max(1, round(rate * duration)))
     requests = plan_requests(workload, count, args.events_share, args.history_share, args.k,
                              seed)
@@ -672,6 +692,8 @@ def run_phase(server: Server, workload: Workload, rate: float, duration: float,
     result = summarise(outcomes, rate, count / rate, wall)
     result["resources"] = resource_summary(samples)
     result["server_alive"] = server.alive()
+    result["settle_s"] = settled
+    result["load_average_after"] = load_average()
     lat = result["latency_ms"].get("all", {})
     print(f"  {label:>10} {rate:7.1f} req/s x {count / rate:5.1f} s: "
           f"{result['throughput_rps']:7.1f} ok/s, errors {result['errors']}, "
@@ -690,10 +712,13 @@ def within_slo(phase: dict[str, Any], p99_ms: float) -> bool:
 
 
 def saturation(server: Server, workload: Workload, start_rate: float,
-               args: argparse.Namespace) -> dict[str, Any]:
+               args: argparse.Namespace, fixed: Sequence[dict[str, Any]] = ()
+               ) -> dict[str, Any]:
     """Rates growing by ``--saturation-factor`` from ``start_rate`` until a phase breaks
     the p99 / error / throughput limit, at most ``--saturation-steps`` phases and
-    ``--saturation-max-rate``."""
+    ``--saturation-max-rate``. The highest rate within the limit counts the fixed-rate
+    phases ``fixed`` too; the saturation throughput is the most answers per second of any
+    phase (an overloaded phase answers at the server's capacity)."""
     steps = []
     rate = start_rate
     for step in range(args.saturation_steps):
@@ -705,12 +730,13 @@ def saturation(server: Server, workload: Workload, start_rate: float,
         if not within_slo(phase, args.p99_ms) or not server.alive():
             break
         rate = round(rate * args.saturation_factor, 1)
-    good = [s for s in steps if within_slo(s, args.p99_ms)]
+    good = [s for s in [*fixed, *steps] if within_slo(s, args.p99_ms)]
     broke = steps[-1] if steps and not within_slo(steps[-1], args.p99_ms) else None
     return {
         "p99_limit_ms": args.p99_ms,
         "max_rate_within_limit_rps": max((s["offered_rps"] for s in good), default=None),
-        "saturation_throughput_rps": max((s["throughput_rps"] for s in steps), default=None),
+        "saturation_throughput_rps": max((s["throughput_rps"] for s in [*fixed, *steps]),
+                                         default=None),
         "broke_at_rps": broke["offered_rps"] if broke else None,
         "steps": [compact(s) for s in steps],
     }
@@ -774,7 +800,7 @@ def bench_backend(run_dir: Path, backend: str, workload: Workload, scratch: Path
                         for i, rate in enumerate(args.rates)]
         if not args.no_saturation and server.alive():
             out["saturation"] = saturation(server, workload, max(args.rates) *
-                                           args.saturation_factor, args)
+                                           args.saturation_factor, args, out["rates"])
         out["rss_end_mib"] = sampler.rss_now() if server.alive() else None
         out["server_alive_at_end"] = server.alive()
     finally:
@@ -887,6 +913,19 @@ def run_description(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def git_state() -> dict[str, Any]:
+    """The checkout's commit and whether recsft's files differ from it."""
+    def git(*command: str) -> str:
+        try:
+            return subprocess.run(["git", *command], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": git("rev-parse", "HEAD") or None,
+            "recsft_modified": bool(git("status", "--porcelain", "--", "recsft"))}
+
+
 def load_average() -> list[float] | None:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -982,8 +1021,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # A background job starts with SIGINT ignored: both signals end the benchmark through
+    # its finally clauses, which stop the server.
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupted)
     if args.run:
         run_dir = Path(args.run).resolve()
     else:
@@ -1016,7 +1064,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    "env_threads": {k: os.environ.get(k) for k in
                                    ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}},
         "run": run_description(run_dir),
-        "environment": {**environment(), "machine": platform.machine(), **versions()},
+        "environment": {**environment(), "machine": platform.machine(), **versions(),
+                        "git": git_state()},
         "load_average_before": load_average(),
     }
     scratch = Path(tempfile.mkdtemp(prefix="recsft-bench-serving-"))
@@ -1042,4 +1091,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt as stop:
+        print(f"benchmark_serving: interrupted ({stop or 'Ctrl-C'}); the server was stopped",
+              file=sys.stderr)
+        sys.exit(130)
