@@ -511,7 +511,7 @@ class Recommender:
         """
         from recsft.errors import ResourceError
 
-        size = len(self.tokenizer.item_ids)
+        size = self.tokenizer.num_items  # (item_ids sorts the vocabulary)
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= size:
             from recsft.errors import shorten
 

@@ -186,7 +186,7 @@ class Engine:
     @property
     def num_items(self) -> int:
         """Items in the catalogue."""
-        return len(self.recommender.tokenizer.item_ids)
+        return self.recommender.tokenizer.num_items
 
     @property
     def window(self) -> int:

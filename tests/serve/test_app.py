@@ -287,3 +287,36 @@ def test_config_and_command_refuse_bad_settings_in_one_line(tmp_path, capsys,
                  f"sqlite:///{tmp_path}/s.db"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "no such run folder" in err[0]
+
+
+def test_the_listening_socket_gives_connections_tcp_nodelay() -> None:
+    """Without TCP_NODELAY an answer written in two parts waits for the client's delayed ACK
+    (~40 ms on Linux): asyncio sets it only on sockets whose protocol is IPPROTO_TCP."""
+    import asyncio
+    import socket
+
+    from recsft.cli.serve import bind
+
+    sock = bind("127.0.0.1", 0)
+    assert sock.proto == socket.IPPROTO_TCP
+    seen: list[int] = []
+
+    async def main() -> None:
+        class Record(asyncio.Protocol):
+            def connection_made(self, transport) -> None:
+                accepted = transport.get_extra_info("socket")
+                seen.append(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        server = await asyncio.get_running_loop().create_server(Record, sock=sock)
+        _, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+        for _ in range(100):
+            if seen:
+                break
+            await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(main())
+    assert seen == [1]
