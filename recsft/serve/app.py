@@ -68,7 +68,7 @@ from recsft.serve.metrics import STAGES, ServeMetrics
 if TYPE_CHECKING:
     from recsft.serve.state import StateStore
 
-__all__ = ["create_app", "app_from_env", "prepare", "Service", "log_to_stderr"]
+__all__ = ["create_app", "app_from_env", "prepare", "open_state", "Service", "log_to_stderr"]
 
 logger = logging.getLogger("recsft.serve")
 
@@ -190,9 +190,19 @@ def prepare(config: ServeConfig) -> tuple[Engine, StateStore]:
     Raises:
         RecsftError: the run or the store cannot be opened (one line).
     """
+    engine = Engine.load(config.run, config.backend, config.max_k, config.threads)
+    return engine, open_state(config, engine)
+
+
+def open_state(config: ServeConfig, engine: Engine) -> StateStore:
+    """Open the state store for ``engine``'s model (events kept: see
+    :meth:`ServeConfig.model_state_length`), seeded from the run with ``seed_state``.
+
+    Raises:
+        RecsftError: the store cannot be opened.
+    """
     from recsft.serve.state import open_store, seed_from_run
 
-    engine = Engine.load(config.run, config.backend, config.max_k, config.threads)
     store = open_store(config.state, config.model_state_length(engine.window))
     try:
         if config.seed_state:
@@ -203,7 +213,7 @@ def prepare(config: ServeConfig) -> tuple[Engine, StateStore]:
     except BaseException:
         store.close()
         raise
-    return engine, store
+    return store
 
 
 class Service:
@@ -236,20 +246,12 @@ class Service:
     async def start(self) -> None:
         """Load what was not given, start the batcher, listen for SIGHUP (main thread, one
         worker)."""
-        if self.engine is None or self.store is None:
-            if self.engine is None:
-                engine, store = await asyncio.to_thread(prepare, self.config)
-                self.engine = engine
-                if self.store is None:
-                    self.store = store
-                else:
-                    store.close()
-            else:
-                from recsft.serve.state import open_store
-
-                self.store = await asyncio.to_thread(
-                    open_store, self.config.state,
-                    self.config.model_state_length(self.engine.window))
+        config = self.config
+        if self.engine is None:
+            self.engine = await asyncio.to_thread(Engine.load, config.run, config.backend,
+                                                  config.max_k, config.threads)
+        if self.store is None:
+            self.store = await asyncio.to_thread(open_state, config, self.engine)
         self.metrics.set_model(self.engine.info())
         await self.batcher.start()
         if (self.config.workers == 1 and hasattr(signal, "SIGHUP")
@@ -486,12 +488,12 @@ def _stages(request: Request) -> dict[str, float]:
     return stages
 
 
-def _json(payload: Any, stages: dict[str, float], start: float | None = None,
-          status: int = 200) -> Response:
-    began = time.perf_counter() if start is None else start
+def _json(payload: Any, stages: dict[str, float], began: float | None = None) -> Response:
+    """The JSON answer; its ``serialize`` stage from ``began`` (default: now)."""
+    began = time.perf_counter() if began is None else began
     body = _dumps(payload)
     stages["serialize"] = time.perf_counter() - began
-    return Response(body, status_code=status, media_type="application/json")
+    return Response(body, media_type="application/json")
 
 
 def _note_batch(stages: dict[str, float], info: BatchInfo) -> None:
@@ -561,7 +563,8 @@ def create_app(config: ServeConfig, engine: Engine | None = None,
         query = RecommendQuery(body.user_id, body.history, body.event_types, body.timestamps,
                                body.k, body.exclude, body.filter)
         items, model = await batched(query, stages)
-        return _json(scored(items, model), stages)
+        began = time.perf_counter()
+        return _json(scored(items, model), stages, began)
 
     @app.post("/similar-items", response_model=ItemsAnswer, responses=ERRORS,
               summary="The k items most similar to an item (cosine of the model's vectors)")
@@ -569,7 +572,8 @@ def create_app(config: ServeConfig, engine: Engine | None = None,
         stages = _stages(request)
         query = SimilarQuery(body.item_id, body.k, body.exclude, body.filter)
         items, model = await batched(query, stages)
-        return _json(scored(items, model), stages)
+        began = time.perf_counter()
+        return _json(scored(items, model), stages, began)
 
     @app.post("/events", response_model=EventsAnswer, responses=ERRORS,
               summary="Append a user's events; answered once they are stored durably")
