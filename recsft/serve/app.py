@@ -545,6 +545,10 @@ def create_app(config: ServeConfig, engine: Engine | None = None,
     async def batched(query: Any, stages: dict[str, float]) -> tuple[Any, str]:
         try:
             (result, model), info = await service.batcher.submit(query)
+        except ServeError as err:
+            if hasattr(err, "batch_info"):
+                _note_batch(stages, err.batch_info)
+            raise
         except RuntimeError as err:
             if service.batcher.running:
                 raise

@@ -10,8 +10,9 @@ Under light load a request therefore waits at most ``max_wait_ms``; under heavy 
 grow up to ``max_batch`` and throughput grows with them.
 
 The handler gets the list of payloads and returns one result per payload, in order; a result
-that is an :class:`Exception` is raised to that request's caller alone. If the handler itself
-raises, every request of the batch gets the exception.
+that is an :class:`Exception` is raised to that request's caller alone, with the
+:class:`BatchInfo` as its ``batch_info`` attribute. If the handler itself raises, every request
+of the batch gets the exception.
 
 Example:
     >>> batcher = MicroBatcher(lambda xs: [x * 2 for x in xs], max_batch=32, max_wait_ms=2)
@@ -176,8 +177,11 @@ class MicroBatcher(Generic[P, R]):
         for waiting, result in zip(batch, results):
             if waiting.future.done():  # its caller went away
                 continue
+            info = BatchInfo(len(batch), started - waiting.arrived, dict(timings))
             if isinstance(result, BaseException):
+                if len(batch) == 1 or results.count(result) == 1:  # its own exception
+                    with contextlib.suppress(AttributeError):
+                        result.batch_info = info  # type: ignore[attr-defined]
                 waiting.future.set_exception(result)
             else:
-                info = BatchInfo(len(batch), started - waiting.arrived, dict(timings))
                 waiting.future.set_result((result, info))

@@ -204,6 +204,7 @@ def test_bad_input_gets_a_4xx_json_error_never_a_500(served, client) -> None:
         assert "Traceback" not in answer.text
     unknown = client.post("/recommend", json={"history": ["i0001", "ghost-a", "ghost-b"]})
     assert unknown.json()["detail"]["unknown"] == ["ghost-a", "ghost-b"]
+    assert "queue;dur=" in unknown.headers["server-timing"]  # refused in its micro-batch
 
     def chunks():  # no Content-Length: the limit counts what arrives
         for _ in range(MAX_BODY // 1000 + 2):

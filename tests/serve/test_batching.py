@@ -120,6 +120,7 @@ def test_an_error_fails_its_request_alone_and_a_broken_handler_fails_its_batch()
     good, bad, other = run(main())
     assert good[0] == 2 and other[0] == 4
     assert isinstance(bad, ValueError) and str(bad) == "bad -1"
+    assert bad.batch_info.size == 3 and bad.batch_info.timings == {"encode": 0.0}
 
     def broken(payloads, timings):
         raise KeyError("a bug")
