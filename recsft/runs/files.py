@@ -13,6 +13,7 @@ A run folder ``runs/<name>/`` written by ``recsft train``::
     transitions.safetensors             item transitions (``recsft transitions``)
     cold_items.json                     items held out from training (``data.cold_items``)
     added_items.json                    items added after training (``recsft index add``)
+    encoder.onnx                        the sequence encoder as ONNX (``recsft export onnx``)
     data/events.parquet, data/items.parquet, data/info.json
                                         the cleaned events the run was split from (local only:
                                         never pushed, datasets have their own terms)
@@ -38,6 +39,7 @@ CATEGORIES = "categories.json"
 TRANSITIONS = "transitions.safetensors"
 COLD_ITEMS = "cold_items.json"
 ADDED_ITEMS = "added_items.json"
+ENCODER_ONNX = "encoder.onnx"
 CARD = "README.md"
 CHECKPOINT_DIR = "checkpoints"
 DATA_DIR = "data"
