@@ -73,6 +73,11 @@ TRANSFER = [
     ("amazon-scientific → ml-100k", "scratch, 100 % users", "ml-text"),
     ("amazon-scientific → ml-100k", "fine-tuned, 10 % users", "ml-from-sci-finetune-10pct"),
     ("amazon-scientific → ml-100k", "scratch, 10 % users", "ml-scratch-10pct"),
+    ("amazon-scientific → ml-100k", "fine-tuned, 100 % users", "ml-from-sci-finetune"),
+    ("ml-100k → amazon-scientific", "zero-shot", "sci-from-ml-zeroshot"),
+    ("ml-100k → amazon-scientific", "scratch, 100 % users", "sasrec-scientific-textonly"),
+    ("ml-100k → amazon-scientific", "fine-tuned, 10 % users", "sci-from-ml-finetune-10pct"),
+    ("ml-100k → amazon-scientific", "scratch, 10 % users", "sci-scratch-10pct"),
 ]
 
 
