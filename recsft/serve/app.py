@@ -278,7 +278,7 @@ class Service:
         engine = self.engine
         assert engine is not None
         results = engine.answer(queries, self.store, timings)
-        return [r if isinstance(r, ServeError) else (r, engine.model) for r in results]
+        return [r if isinstance(r, Exception) else (r, engine.model) for r in results]
 
     # ------------------------------------------------------------------ reloads
 

@@ -237,7 +237,7 @@ class Engine:
 
     def answer(self, queries: Sequence[RecommendQuery | SimilarQuery],
                store: StateStore | None, timings: dict[str, float]
-               ) -> list[Recommendations | ServeError]:
+               ) -> list[Recommendations | Exception]:
         """Answer a micro-batch: the stored histories read in one call, every recommendation
         with one model call (:meth:`Recommender.rank`), similar items from the cosine index.
 
@@ -247,7 +247,9 @@ class Engine:
             timings: Seconds spent are added to ``"state"``, ``"encode"`` and ``"search"``.
 
         Returns:
-            One ``[(item_id, score), ...]`` or :class:`ServeError` per query, in order.
+            One ``[(item_id, score), ...]`` or :class:`ServeError` per query, in order (a
+            query by user id gets the store's :class:`~recsft.serve.state.StateError` when the
+            store fails; the other queries are answered).
         """
         results: list[Any] = [None] * len(queries)
         rows: list[int] = []
@@ -269,7 +271,7 @@ class Engine:
         batch: list[tuple[int, list[str], list[str] | None, list[float] | None]] = []
         for n, state in zip(rows, states):
             query = queries[n]
-            if isinstance(state, ServeError):
+            if isinstance(state, Exception):
                 results[n] = state
             elif state is not None:
                 types = state.event_types
@@ -299,7 +301,7 @@ class Engine:
 
     @staticmethod
     def _states(queries: Sequence[RecommendQuery], store: StateStore | None,
-                timings: dict[str, float]) -> list[UserState | ServeError | None]:
+                timings: dict[str, float]) -> list[UserState | Exception | None]:
         """Each query's stored state (``None`` for a query carrying its history)."""
         wanted = [q.user_id for q in queries if q.user_id is not None]
         if not wanted:
@@ -307,10 +309,16 @@ class Engine:
         if store is None:
             return [ServeError(409, "no user-state store", {"field": "user_id"})
                     if q.user_id is not None else None for q in queries]
+        from recsft.serve.state_base import StateError
+
         start = time.perf_counter()
-        found = iter(store.get_many(wanted))
-        timings["state"] = timings.get("state", 0.0) + time.perf_counter() - start
-        states: list[UserState | ServeError | None] = []
+        try:
+            found = iter(store.get_many(wanted))
+        except StateError as err:  # the store failed: the queries that need it fail (503)
+            return [err if q.user_id is not None else None for q in queries]
+        finally:
+            timings["state"] = timings.get("state", 0.0) + time.perf_counter() - start
+        states: list[UserState | Exception | None] = []
         for query in queries:
             if query.user_id is None:
                 states.append(None)

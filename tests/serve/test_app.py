@@ -321,3 +321,20 @@ def test_the_listening_socket_gives_connections_tcp_nodelay() -> None:
 
     asyncio.run(main())
     assert seen == [1]
+
+
+def test_a_failing_store_gives_503_for_what_needs_it_and_history_requests_go_on(
+        served, tmp_path) -> None:
+    server, rec, _ = served
+    config = ServeConfig(run=server.service.engine.run, port=free_port(),
+                         state=f"sqlite:///{tmp_path}/state.db")
+    with ThreadServer(config) as second, httpx.Client(base_url=second.url, timeout=30) as c:
+        item = rec.tokenizer.item_ids[0]
+        assert c.post("/events", json={"user_id": "u", "events": [{"item_id": item}]}
+                      ).status_code == 200
+        second.service.store.close()  # the real store, now failing every call
+        for answer in (c.post("/recommend", json={"user_id": "u"}), c.get("/users/u"),
+                       c.post("/events", json={"user_id": "u", "events": [{"item_id": item}]})):
+            assert answer.status_code == 503
+            assert answer.json()["error"] == "the user-state store failed; the server logged it"
+        assert c.post("/recommend", json={"history": [item]}).status_code == 200
