@@ -704,40 +704,74 @@ def run_phase(server: Server, workload: Workload, rate: float, duration: float,
     return result
 
 
+def served_in_full(phase: dict[str, Any]) -> bool:
+    """No error, and at least 95 % of the offered rate answered."""
+    return phase["errors"] == 0 and phase["throughput_rps"] >= 0.95 * phase["offered_rps"]
+
+
 def within_slo(phase: dict[str, Any], p99_ms: float) -> bool:
-    """No error, p99 within ``p99_ms`` and at least 95 % of the offered rate answered."""
+    """Served in full with the p99 of all its requests within ``p99_ms``."""
     p99 = phase["latency_ms"].get("all", {}).get("p99", math.inf)
-    return (phase["errors"] == 0 and p99 <= p99_ms
-            and phase["throughput_rps"] >= 0.95 * phase["offered_rps"])
+    return served_in_full(phase) and p99 <= p99_ms
 
 
-def saturation(server: Server, workload: Workload, start_rate: float,
-               args: argparse.Namespace, fixed: Sequence[dict[str, Any]] = ()
-               ) -> dict[str, Any]:
-    """Rates growing by ``--saturation-factor`` from ``start_rate`` until a phase breaks
-    the p99 / error / throughput limit, at most ``--saturation-steps`` phases and
-    ``--saturation-max-rate``. The highest rate within the limit counts the fixed-rate
-    phases ``fixed`` too; the saturation throughput is the most answers per second of any
-    phase (an overloaded phase answers at the server's capacity)."""
-    steps = []
-    rate = start_rate
-    for step in range(args.saturation_steps):
+def saturation(server: Server, workload: Workload, args: argparse.Namespace,
+               fixed: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Where the server stops keeping up, after the fixed-rate phases ``fixed``.
+
+    Rates grow by ``--saturation-factor`` from the highest fixed rate until a phase has an
+    error, answers less than 95 % of its rate, or its p99 passes ``--saturation-ceiling-ms``
+    (at most ``--saturation-steps`` phases, ``--saturation-max-rate``). When no fixed rate
+    met the p99 limit ``--p99-ms``, rates below the lowest are tried first (at most 3).
+
+    Returns:
+        The highest rate within the p99 limit, the saturation throughput (the most answers
+        per second of any phase: an overloaded phase answers at the server's capacity), the
+        highest rate served in full, why the search stopped, and the phases.
+    """
+    steps: list[dict[str, Any]] = []
+    budget = args.saturation_steps
+    if fixed and not any(within_slo(p, args.p99_ms) for p in fixed):
+        rate = min(p["offered_rps"] for p in fixed)
+        for _ in range(min(3, budget)):
+            rate = round(rate / args.saturation_factor ** 2, 1)
+            phase = run_phase(server, workload, rate, args.saturation_duration, args,
+                              seed=10_000 + len(steps), label="below")
+            steps.append(phase)
+            if within_slo(phase, args.p99_ms) or not server.alive():
+                break
+    rate = round(max((p["offered_rps"] for p in fixed), default=args.rates[0])
+                 * args.saturation_factor, 1)
+    stopped = f"{budget} steps"
+    for _ in range(budget):
         if rate > args.saturation_max_rate:
+            stopped = "max rate"
+            break
+        if not server.alive():
             break
         phase = run_phase(server, workload, rate, args.saturation_duration, args,
-                          seed=10_000 + step, label="saturation")
+                          seed=10_000 + len(steps), label="saturation")
         steps.append(phase)
-        if not within_slo(phase, args.p99_ms) or not server.alive():
+        p99 = phase["latency_ms"].get("all", {}).get("p99", math.inf)
+        if not served_in_full(phase):
+            stopped = (f"errors at {rate:g} req/s" if phase["errors"] else
+                       f"{phase['throughput_rps']:g} answers/s at {rate:g} req/s")
+            break
+        if p99 > args.saturation_ceiling_ms:
+            stopped = f"p99 {p99:g} ms at {rate:g} req/s"
             break
         rate = round(rate * args.saturation_factor, 1)
-    good = [s for s in [*fixed, *steps] if within_slo(s, args.p99_ms)]
-    broke = steps[-1] if steps and not within_slo(steps[-1], args.p99_ms) else None
+    if not server.alive():
+        stopped = "the server exited"
+    phases = [*fixed, *steps]
     return {
         "p99_limit_ms": args.p99_ms,
-        "max_rate_within_limit_rps": max((s["offered_rps"] for s in good), default=None),
-        "saturation_throughput_rps": max((s["throughput_rps"] for s in [*fixed, *steps]),
-                                         default=None),
-        "broke_at_rps": broke["offered_rps"] if broke else None,
+        "max_rate_within_limit_rps": max((p["offered_rps"] for p in phases
+                                          if within_slo(p, args.p99_ms)), default=None),
+        "max_rate_served_in_full_rps": max((p["offered_rps"] for p in phases
+                                            if served_in_full(p)), default=None),
+        "saturation_throughput_rps": max((p["throughput_rps"] for p in phases), default=None),
+        "stopped": stopped,
         "steps": [compact(s) for s in steps],
     }
 
@@ -799,8 +833,7 @@ def bench_backend(run_dir: Path, backend: str, workload: Workload, scratch: Path
                                   label=backend)
                         for i, rate in enumerate(args.rates)]
         if not args.no_saturation and server.alive():
-            out["saturation"] = saturation(server, workload, max(args.rates) *
-                                           args.saturation_factor, args, out["rates"])
+            out["saturation"] = saturation(server, workload, args, out["rates"])
         out["rss_end_mib"] = sampler.rss_now() if server.alive() else None
         out["server_alive_at_end"] = server.alive()
     finally:
@@ -944,6 +977,7 @@ def acceptance(backends: dict[str, Any], p99_ms: float, rate: float = 200.0
             continue
         p99 = phase["latency_ms"].get("recommend_user", {}).get("p99")
         out[name] = {"rate_rps": rate, "recommend_user_p99_ms": p99,
+                     "all_requests_p99_ms": phase["latency_ms"].get("all", {}).get("p99"),
                      "errors": phase["errors"],
                      "met": p99 is not None and p99 <= p99_ms and phase["errors"] == 0}
     return out
@@ -994,6 +1028,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--saturation-steps", type=int, default=8)
     parser.add_argument("--saturation-duration", type=float, default=15.0)
     parser.add_argument("--saturation-max-rate", type=float, default=5000.0)
+    parser.add_argument("--saturation-ceiling-ms", type=float, default=1000.0,
+                        help="p99 that ends the saturation search")
     parser.add_argument("--soak-minutes", type=float, nargs="?", const=10.0, default=None,
                         help="run only a soak of this many minutes (10 without a value)")
     parser.add_argument("--soak-rate", type=float, default=100.0)
