@@ -32,16 +32,10 @@ its micro-batch), recorded in the metrics as well.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import hashlib
-import hmac
-import json
 import logging
-import signal
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import FastAPI, Header, Path, Request
@@ -49,21 +43,26 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    StrictStr,
     ValidationError,
-    model_validator,
 )
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from recsft.errors import RecsftError
-from recsft.serve.batching import BatchInfo, MicroBatcher
+from recsft.serve.batching import BatchInfo
 from recsft.serve.config import CONFIG_ENV, ServeConfig
-from recsft.serve.engine import Engine, RecommendQuery, ServeError, SimilarQuery, set_threads
-from recsft.serve.metrics import STAGES, ServeMetrics
+from recsft.serve.engine import LISTED, Engine, RecommendQuery, ServeError, SimilarQuery
+from recsft.serve.middleware import Observed, dumps
+from recsft.serve.schema import (
+    ERRORS,
+    ErrorAnswer,
+    EventsAnswer,
+    EventsRequest,
+    ItemsAnswer,
+    RecommendRequest,
+    ReloadRequest,
+    SimilarRequest,
+    UserAnswer,
+)
+from recsft.serve.service import Service, open_state, prepare
 
 if TYPE_CHECKING:
     from recsft.serve.state import StateStore
@@ -71,409 +70,6 @@ if TYPE_CHECKING:
 __all__ = ["create_app", "app_from_env", "prepare", "open_state", "Service", "log_to_stderr"]
 
 logger = logging.getLogger("recsft.serve")
-
-ItemId = Annotated[StrictStr, Field(min_length=1, max_length=256)]
-UserId = Annotated[StrictStr, Field(min_length=1, max_length=256)]
-EventType = Annotated[StrictStr, Field(min_length=1, max_length=64)]
-Seconds = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-K = Annotated[StrictInt, Field(ge=1, description="number of items, 1..min(max_k, catalogue)")]
-
-
-# ---------------------------------------------------------------------- request and answer bodies
-
-class RecommendRequest(BaseModel):
-    """A user id (its stored history) or a history, and what to return."""
-
-    model_config = ConfigDict(extra="forbid")
-    user_id: UserId | None = None
-    history: list[ItemId] | None = Field(None, description="item ids, oldest first")
-    event_types: list[EventType] | None = Field(None, description="parallel to history")
-    timestamps: list[Seconds] | None = Field(None, description="seconds, parallel to history")
-    k: K = 10
-    exclude: list[ItemId] = Field(default_factory=list, description="never return these")
-    filter: list[ItemId] | None = Field(None, description="only return these")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> RecommendRequest:
-        if (self.user_id is None) == (self.history is None):
-            raise ValueError("give exactly one of user_id (the stored history) and history")
-        for name in ("event_types", "timestamps"):
-            rows = getattr(self, name)
-            if rows is None:
-                continue
-            if self.history is None:
-                raise ValueError(f"{name} goes with history, not with user_id")
-            if len(rows) != len(self.history):
-                raise ValueError(f"{name} has {len(rows)} entries for a history of "
-                                 f"{len(self.history)}")
-        return self
-
-
-class SimilarRequest(BaseModel):
-    """An item and what to return."""
-
-    model_config = ConfigDict(extra="forbid")
-    item_id: ItemId
-    k: K = 10
-    exclude: list[ItemId] = Field(default_factory=list)
-    filter: list[ItemId] | None = None
-
-
-class EventIn(BaseModel):
-    """One behaviour event."""
-
-    model_config = ConfigDict(extra="forbid")
-    item_id: ItemId
-    event_type: EventType | None = None
-    timestamp: Seconds | None = Field(None, description="seconds; default: when received")
-
-
-class EventsRequest(BaseModel):
-    """Events of one user, oldest first."""
-
-    model_config = ConfigDict(extra="forbid")
-    user_id: UserId
-    events: list[EventIn] = Field(min_length=1)
-
-
-class ReloadRequest(BaseModel):
-    """The run folder to serve next (default: the one served)."""
-
-    model_config = ConfigDict(extra="forbid")
-    run: StrictStr | None = Field(None, min_length=1, max_length=4096)
-
-
-class Scored(BaseModel):
-    item_id: str
-    score: float
-
-
-class ItemsAnswer(BaseModel):
-    items: list[Scored]
-    model: str = Field(description="the first 12 hex digits of the weights' SHA-256")
-
-
-class EventsAnswer(BaseModel):
-    user_id: str
-    appended: int
-    stored: int = Field(description="events the user has after trimming")
-
-
-class EventOut(BaseModel):
-    item_id: str
-    event_type: str | None
-    timestamp: float | None
-
-
-class UserAnswer(BaseModel):
-    user_id: str
-    count: int
-    events: list[EventOut]
-
-
-class ErrorAnswer(BaseModel):
-    error: str
-    detail: Any = None
-
-
-ERRORS = {status: {"model": ErrorAnswer} for status in (400, 404, 413, 422, 503)}
-#: The fixed paths (a request refused before routing, e.g. 413, is counted under its path).
-ENDPOINTS = frozenset({"/recommend", "/similar-items", "/events", "/healthz", "/readyz",
-                       "/metrics", "/admin/reload"})
-
-
-# ---------------------------------------------------------------------- the service
-
-def prepare(config: ServeConfig) -> tuple[Engine, StateStore]:
-    """Load the run and open (and with ``seed_state`` seed) the state store.
-
-    Raises:
-        RecsftError: the run or the store cannot be opened (one line).
-    """
-    engine = Engine.load(config.run, config.backend, config.max_k, config.threads)
-    return engine, open_state(config, engine)
-
-
-def open_state(config: ServeConfig, engine: Engine) -> StateStore:
-    """Open the state store for ``engine``'s model (events kept: see
-    :meth:`ServeConfig.model_state_length`), seeded from the run with ``seed_state``.
-
-    Raises:
-        RecsftError: the store cannot be opened.
-    """
-    from recsft.serve.state import open_store, seed_from_run
-
-    store = open_store(config.state, config.model_state_length(engine.window))
-    try:
-        if config.seed_state:
-            from recsft.runs import Run
-
-            users = seed_from_run(store, Run.open(engine.run, verify=False))
-            logger.info("seeded the state of %d users from %s", users, engine.run)
-    except BaseException:
-        store.close()
-        raise
-    return store
-
-
-class Service:
-    """What the app serves: the current engine (swapped by reloads), the store, the
-    micro-batcher and the metrics.
-
-    Args:
-        config: The settings.
-        engine: A loaded engine (default: loaded at start-up).
-        store: An open store (default: opened at start-up; then it is closed at shutdown).
-    """
-
-    def __init__(self, config: ServeConfig, engine: Engine | None = None,
-                 store: StateStore | None = None) -> None:
-        self.config = config
-        self.engine = engine
-        self.store = store
-        self._owns_store = store is None
-        self.source = config.run
-        self.metrics = ServeMetrics()
-        self.batcher: MicroBatcher = MicroBatcher(
-            self._answer, config.max_batch, config.max_wait_ms,
-            initializer=lambda: set_threads(config.threads),
-            on_batch=self.metrics.observe_batch)
-        self._reloading = asyncio.Lock()
-        self._sighup = False
-        self._tasks: set[asyncio.Task] = set()
-        self.ready = False
-
-    async def start(self) -> None:
-        """Load what was not given, start the batcher, listen for SIGHUP (main thread, one
-        worker)."""
-        config = self.config
-        if self.engine is None:
-            self.engine = await asyncio.to_thread(Engine.load, config.run, config.backend,
-                                                  config.max_k, config.threads)
-        if self.store is None:
-            self.store = await asyncio.to_thread(open_state, config, self.engine)
-        self.metrics.set_model(self.engine.info())
-        await self.batcher.start()
-        if (self.config.workers == 1 and hasattr(signal, "SIGHUP")
-                and threading.current_thread() is threading.main_thread()):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._on_sighup)
-            self._sighup = True
-        self.ready = True
-        logger.info("serving model %s of %s (%s backend, %d items)", self.engine.model,
-                    self.engine.run, self.engine.backend, self.engine.num_items)
-
-    async def stop(self) -> None:
-        """Stop the batcher and close the store this service opened."""
-        self.ready = False
-        if self._sighup:
-            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-            self._sighup = False
-        await self.batcher.stop()
-        if self._owns_store and self.store is not None:
-            self.store.close()
-            self.store = None
-
-    def _answer(self, queries: list[Any], timings: dict[str, float]) -> list[Any]:
-        """The batch handler (worker thread): one engine for the whole batch."""
-        engine = self.engine
-        assert engine is not None
-        results = engine.answer(queries, self.store, timings)
-        return [r if isinstance(r, Exception) else (r, engine.model) for r in results]
-
-    # ------------------------------------------------------------------ reloads
-
-    async def reload(self, run: str | None = None) -> dict[str, Any]:
-        """Load ``run`` (default: the run served) and swap it in.
-
-        Raises:
-            ServeError: 409 while another reload runs; 422 when the run fails the checks
-                (the old model keeps serving).
-        """
-        if self._reloading.locked():
-            raise ServeError(409, "a reload is already running")
-        async with self._reloading:
-            source = run or self.source
-            config = self.config
-            try:
-                engine = await asyncio.to_thread(Engine.load, source, config.backend,
-                                                 config.max_k, config.threads)
-            except RecsftError as err:
-                self.metrics.reloads.labels("refused").inc()
-                logger.warning("reload of %s refused, still serving %s: %s", source,
-                               self.engine.model if self.engine else "nothing", err)
-                raise ServeError(422, f"reload refused; still serving the old model: {err}",
-                                 {"run": source}) from None
-            previous = self.engine
-            self.engine = engine  # the next batch answers with it
-            self.source = source
-            self.metrics.set_model(engine.info())
-            self.metrics.reloads.labels("ok").inc()
-            if self.store is not None and engine.window + 1 > self.store.max_length:
-                logger.warning("the store keeps %d events per user, the model reads %d",
-                               self.store.max_length, engine.window)
-            logger.info("reloaded: serving model %s of %s (was %s)", engine.model, engine.run,
-                        previous.model if previous else "none")
-            return {"model": engine.model, "previous": previous.model if previous else None,
-                    "run": engine.run, "items": engine.num_items}
-
-    def _on_sighup(self) -> None:
-        async def reload() -> None:
-            with contextlib.suppress(ServeError):  # refusals are logged and counted
-                await self.reload()
-
-        task = asyncio.get_running_loop().create_task(reload())
-        self._tasks.add(task)  # the loop keeps weak references only
-        task.add_done_callback(self._tasks.discard)
-
-    # ------------------------------------------------------------------ admin
-
-    def authorize(self, authorization: str | None) -> None:
-        """Check the admin bearer token in constant time.
-
-        Raises:
-            ServeError: 403 when no token is configured (admin disabled) or the token is
-                wrong; 401 without a bearer token.
-        """
-        token = self.config.admin_token
-        if not token:
-            raise ServeError(403, "admin endpoints are disabled: no admin token is configured "
-                             "(set RECSFT_ADMIN_TOKEN before starting the server)")
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
-            raise ServeError(401, "admin endpoints need 'Authorization: Bearer <token>'",
-                             headers={"WWW-Authenticate": "Bearer"})
-        expected = hashlib.sha256(token.encode()).digest()
-        if not hmac.compare_digest(hashlib.sha256(given.strip().encode()).digest(), expected):
-            raise ServeError(403, "wrong admin token")
-
-
-# ---------------------------------------------------------------------- ASGI middleware
-
-class _Observed:
-    """Pure ASGI middleware: the body size limit, the ``Server-Timing`` header and the
-    request metrics.
-
-    The body is read here (at most ``max_body_bytes``; a larger one is answered 413 before
-    the app sees it) and replayed to the app; the time up to the endpoint is its ``parse``
-    stage.
-    """
-
-    def __init__(self, app: Any, service: Service) -> None:
-        self.app = app
-        self.service = service
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable],
-                       send: Callable[[MutableMapping[str, Any]], Awaitable]) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        start = time.perf_counter()
-        stages: dict[str, float] = {}
-        scope["recsft.start"], scope["recsft.stages"] = start, stages
-        status, started = [500], [False]
-        metrics = self.service.metrics
-
-        async def timed_send(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                status[0], started[0] = message["status"], True
-                headers = list(message.get("headers", []))
-                headers.append((b"server-timing",
-                                _server_timing(stages, time.perf_counter() - start)))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        metrics.in_flight.inc()
-        try:
-            replay = await self._read_body(scope, receive, timed_send)
-            if replay is not None:
-                await self.app(scope, replay, timed_send)
-        except Exception as exc:  # a bug: one JSON line, the traceback in the log only
-            logger.error("internal error answering %s %s", scope.get("method"),
-                         scope.get("path"), exc_info=exc)
-            if started[0]:  # the answer is half sent; the connection must close
-                raise
-            await _send_json(timed_send, 500, {"error": "internal error; the server logged it",
-                                               "detail": None})
-        finally:
-            metrics.in_flight.dec()
-            route = scope.get("route")
-            endpoint = getattr(route, "path", None) or (
-                scope.get("path") if scope.get("path") in ENDPOINTS else "unmatched")
-            stages.pop("batch", None)
-            metrics.observe_request(endpoint, scope.get("method", ""), status[0],
-                                    time.perf_counter() - start, stages)
-
-    async def _read_body(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable],
-                         send: Callable[[MutableMapping[str, Any]], Awaitable]
-                         ) -> Callable[[], Awaitable] | None:
-        """The body read (at most the limit) and a ``receive`` replaying it; ``None`` when
-        the request was refused here."""
-        limit = self.service.config.max_body_bytes
-        declared = next((value for name, value in scope.get("headers", [])
-                         if name == b"content-length"), None)
-        if declared is not None:
-            try:
-                size = int(declared)
-            except ValueError:
-                await _send_json(send, 400, {"error": "Content-Length is not a number",
-                                             "detail": None})
-                return None
-            if size > limit:
-                await _send_json(send, 413, _too_large(size, limit))
-                return None
-        chunks: list[bytes] = []
-        received = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away
-                return None
-            chunk = message.get("body", b"")
-            received += len(chunk)
-            if received > limit:
-                await _send_json(send, 413, _too_large(received, limit))
-                return None
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-        delivered = False
-
-        async def replay() -> MutableMapping[str, Any]:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        return replay
-
-
-def _too_large(size: int, limit: int) -> dict[str, Any]:
-    return {"error": f"request body too large: {size} bytes, at most {limit}",
-            "detail": {"limit": limit}}
-
-
-async def _send_json(send: Callable[[MutableMapping[str, Any]], Awaitable], status: int,
-                     payload: Any) -> None:
-    body = _dumps(payload)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _server_timing(stages: dict[str, float], total: float) -> bytes:
-    """``parse;dur=0.081, ..., total;dur=1.93, batch;desc="8"`` (milliseconds)."""
-    parts = [f"{name};dur={stages[name] * 1000:.3f}" for name in STAGES if name in stages]
-    parts.append(f"total;dur={total * 1000:.3f}")
-    if "batch" in stages:
-        parts.append(f'batch;desc="{int(stages["batch"])}"')
-    return ", ".join(parts).encode()
-
-
-def _dumps(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
-
 
 # ---------------------------------------------------------------------- the app
 
@@ -491,7 +87,7 @@ def _stages(request: Request) -> dict[str, float]:
 def _json(payload: Any, stages: dict[str, float], began: float | None = None) -> Response:
     """The JSON answer; its ``serialize`` stage from ``began`` (default: now)."""
     began = time.perf_counter() if began is None else began
-    body = _dumps(payload)
+    body = dumps(payload)
     stages["serialize"] = time.perf_counter() - began
     return Response(body, media_type="application/json")
 
@@ -539,7 +135,7 @@ def create_app(config: ServeConfig, engine: Engine | None = None,
                   description="Next-item recommendations from a recsft run, user state, "
                   "metrics and hot reload.")
     app.state.service = service
-    app.add_middleware(_Observed, service=service)
+    app.add_middleware(Observed, service=service)
     _add_error_handlers(app)
 
     async def batched(query: Any, stages: dict[str, float]) -> tuple[Any, str]:
@@ -588,7 +184,9 @@ def create_app(config: ServeConfig, engine: Engine | None = None,
         _check_length(body.events, "events", config.max_history)
         current = service.engine
         assert current is not None and service.store is not None
-        current.check_items([event.item_id for event in body.events], "events")
+        # Items the model does not know yet are stored (a shop's newest products are viewed
+        # before they are added to the run) and read as [UNK] until a reload knows them.
+        unknown = current.unknown([event.item_id for event in body.events])
         now = time.time()
         batch = [Event(e.item_id, e.event_type, now if e.timestamp is None else e.timestamp)
                  for e in body.events]
@@ -596,8 +194,8 @@ def create_app(config: ServeConfig, engine: Engine | None = None,
         stored = await run_in_threadpool(service.store.append, body.user_id, batch)
         stages["state"] = time.perf_counter() - start
         service.metrics.events.inc(len(batch))
-        return _json({"user_id": body.user_id, "appended": len(batch), "stored": stored},
-                     stages)
+        return _json({"user_id": body.user_id, "appended": len(batch), "stored": stored,
+                      "unknown_items": unknown[:LISTED]}, stages)
 
     @app.get("/users/{user_id}", response_model=UserAnswer, responses=ERRORS,
              summary="A user's stored events, oldest first")
@@ -623,9 +221,9 @@ def create_app(config: ServeConfig, engine: Engine | None = None,
              responses={503: {"model": ErrorAnswer}})
     async def readyz() -> Response:
         if not service.ready or service.engine is None or service.store is None:
-            return Response(_dumps({"error": "not ready", "detail": None}), status_code=503,
+            return Response(dumps({"error": "not ready", "detail": None}), status_code=503,
                             media_type="application/json")
-        return Response(_dumps({"status": "ready", **service.engine.info(),
+        return Response(dumps({"status": "ready", **service.engine.info(),
                                 "state": type(service.store).__name__}),
                         media_type="application/json")
 
@@ -662,29 +260,29 @@ def create_app(config: ServeConfig, engine: Engine | None = None,
 
 def _add_error_handlers(app: FastAPI) -> None:
     """Every refusal as ``{"error": ..., "detail": ...}`` (a bug becomes a 500 in
-    :class:`_Observed`, which keeps the connection open)."""
+    :class:`Observed`, which keeps the connection open)."""
 
     @app.exception_handler(ServeError)
     async def refused(request: Request, exc: ServeError) -> Response:
-        return Response(_dumps(exc.body()), status_code=exc.status,
+        return Response(dumps(exc.body()), status_code=exc.status,
                         media_type="application/json", headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
-            return Response(_dumps({"error": "the body is not valid JSON", "detail": None}),
+            return Response(dumps({"error": "the body is not valid JSON", "detail": None}),
                             status_code=400, media_type="application/json")
         detail = [{"field": ".".join(str(part) for part in e.get("loc", ())[1:]) or "body",
                    "message": str(e.get("msg", "")), "type": str(e.get("type", ""))}
                   for e in errors[:50]]
         fields = ", ".join(dict.fromkeys(d["field"] for d in detail))
-        return Response(_dumps({"error": f"invalid request: {fields}", "detail": detail}),
+        return Response(dumps({"error": f"invalid request: {fields}", "detail": detail}),
                         status_code=422, media_type="application/json")
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return Response(_dumps({"error": str(exc.detail), "detail": None}),
+        return Response(dumps({"error": str(exc.detail), "detail": None}),
                         status_code=exc.status_code, media_type="application/json",
                         headers=getattr(exc, "headers", None))
 
@@ -694,7 +292,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def store_failed(request: Request, exc: StateError) -> Response:
         logger.error("the state store failed answering %s %s: %s", request.method,
                      request.url.path, exc)
-        return Response(_dumps({"error": "the user-state store failed; the server logged it",
+        return Response(dumps({"error": "the user-state store failed; the server logged it",
                                 "detail": None}),
                         status_code=503, media_type="application/json")
 
