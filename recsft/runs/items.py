@@ -353,3 +353,24 @@ def write_run(run: Run, model: Any, tokenizer: Any, index: Any, popularity: Any,
         shutil.rmtree(staging, ignore_errors=True)
     for cached in ("tokenizer", "model_config"):
         run.__dict__.pop(cached, None)
+    if F.ENCODER_ONNX in run.manifest.files:
+        reexport_encoder(run)
+
+
+def reexport_encoder(run: Run) -> None:
+    """Export the run's ONNX encoder again after its vocabulary grew (the old graph holds the
+    old embedding table, and ``recsft serve --backend onnx`` refuses it). Without the
+    ``recsft[serve]`` extra a note says how to do it by hand."""
+    import importlib.util
+
+    from recsft import progress
+
+    if any(importlib.util.find_spec(name) is None
+           for name in ("onnx", "onnxruntime", "onnxscript")):
+        progress.note(f"{run.path / F.ENCODER_ONNX} predates the new items: export it again "
+                      f"with 'recsft export onnx --run {run.path}' (needs recsft[serve])")
+        return
+    from recsft.export.onnx import export_onnx
+
+    export_onnx(run)
+    progress.note(f"exported {run.path / F.ENCODER_ONNX} again for the grown vocabulary")
