@@ -1021,6 +1021,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--serve-arg", action="append", default=[],
                         help="an extra argument of recsft serve (repeatable)")
+    parser.add_argument("--variant", action="append", default=[],
+                        metavar="LABEL=BACKEND[:ARGS]",
+                        help="also measure a server with other settings, in the same run "
+                        "after --backends, e.g. \"asyncio-h11-wait2=eager:--loop asyncio "
+                        "--http h11 --max-wait-ms 2\" (repeatable)")
     parser.add_argument("--ready-timeout", type=float, default=600.0)
     parser.add_argument("--p99-ms", type=float, default=15.0, help="latency limit (p99)")
     parser.add_argument("--no-saturation", action="store_true")
@@ -1054,7 +1059,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if args.saturation_factor <= 1:
         parser.error("--saturation-factor must be above 1")
     args.client = client_kind(args.client)
+    args.variants = [parse_variant(text, parser) for text in args.variant]
     return args
+
+
+def parse_variant(text: str, parser: argparse.ArgumentParser) -> tuple[str, str, list[str]]:
+    """``LABEL=BACKEND[:ARGS]`` → ``(label, backend, extra recsft serve arguments)``."""
+    import shlex
+
+    label, _, rest = text.partition("=")
+    backend, _, extra = rest.partition(":")
+    if not label or backend not in ("eager", "onnx"):
+        parser.error(f"--variant {text!r}: expected LABEL=eager|onnx[:ARGS]")
+    return label, backend, shlex.split(extra)
 
 
 def _interrupted(signum: int, frame: Any) -> None:
@@ -1114,6 +1131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for backend in args.backends:
                 record["backends"][backend] = bench_backend(run_dir, backend, workload,
                                                             scratch, args)
+            for label, backend, extra in args.variants:
+                settings = argparse.Namespace(**{**vars(args),
+                                                 "serve_arg": [*args.serve_arg, *extra]})
+                record["backends"][label] = {
+                    "backend": backend, "serve_args": settings.serve_arg,
+                    **bench_backend(run_dir, backend, workload, scratch, settings)}
             record["acceptance"] = acceptance(record["backends"], args.p99_ms)
             default = ROOT / "benchmarks" / "results" / "serving.json"
     finally:

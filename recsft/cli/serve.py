@@ -44,8 +44,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                        help="load every user's sequence of the run's data into the store first")
     serve.add_argument("--max-batch", type=int, default=64,
                        help="most requests answered by one model call")
-    serve.add_argument("--max-wait-ms", type=float, default=2.0,
-                       help="longest a request waits for others to join its batch")
+    serve.add_argument("--max-wait-ms", type=float, default=0.0,
+                       help="longest a request waits for others to join its batch (default 0: "
+                       "a batch starts when the worker is free, with every request waiting)")
     serve.add_argument("--max-k", type=int, default=1000, help="largest k accepted")
     serve.add_argument("--max-history", type=int, default=1000,
                        help="longest history or events list in one request")
@@ -58,6 +59,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     serve.add_argument("--log-level", default="warning",
                        choices=["critical", "error", "warning", "info", "debug"],
                        help="server log level (info: one line per request)")
+    serve.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto",
+                       help="event loop (auto: uvloop when installed)")
+    serve.add_argument("--http", choices=["auto", "h11", "httptools"], default="auto",
+                       help="HTTP parser (auto: httptools when installed)")
     serve.set_defaults(handler=_serve)
 
 
@@ -70,7 +75,7 @@ def _serve(args: argparse.Namespace) -> int:
         seed_state=args.seed_state, state_length=args.state_length,
         max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, max_k=args.max_k,
         max_history=args.max_history, max_body_bytes=args.max_body_bytes,
-        threads=args.threads, log_level=args.log_level)
+        threads=args.threads, log_level=args.log_level, loop=args.loop, http=args.http)
     serve(config)
     return 0
 
@@ -129,7 +134,7 @@ def serve(config: object) -> None:
     sys.stderr.flush()
     options = dict(host=config.host, port=port, log_level=config.log_level,
                    access_log=config.log_level in ("info", "debug"), lifespan="on",
-                   timeout_graceful_shutdown=10)
+                   timeout_graceful_shutdown=10, loop=config.loop, http=config.http)
     try:
         if config.workers == 1:
             app = create_app(config, engine, store)

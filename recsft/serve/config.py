@@ -27,6 +27,11 @@ TOKEN_ENV = "RECSFT_ADMIN_TOKEN"
 CONFIG_ENV = "RECSFT_SERVE_CONFIG"
 
 
+#: uvicorn event loops and HTTP parsers (``auto``: the fast one when installed).
+LOOPS = ("auto", "asyncio", "uvloop")
+HTTP_PARSERS = ("auto", "h11", "httptools")
+
+
 def default_state_url() -> str:
     """``sqlite:///<cwd>/recsft-state.db``: an embedded store that needs no server."""
     return f"sqlite:///{Path.cwd().resolve() / 'recsft-state.db'}"
@@ -49,7 +54,10 @@ class ServeConfig:
         state_length: Events kept per user; ``None``: 200, or the model's window plus one if
             that is longer (the event before the window gives the first time gap).
         max_batch: Most requests answered by one model call.
-        max_wait_ms: Longest a request waits for others to join its batch.
+        max_wait_ms: Longest a request waits for others to join its batch. ``0`` (default):
+            a batch starts as soon as the worker is free, with every request waiting by then
+            (batches still grow with load, as requests queue while a batch runs); a wait
+            helps only where one call costs far less per request in a larger batch.
         max_k: Largest ``k`` accepted (and never more than the catalogue).
         max_history: Longest history (or events list) a request may carry.
         max_body_bytes: Largest request body; larger bodies get 413.
@@ -58,6 +66,10 @@ class ServeConfig:
         admin_token: Bearer token of ``POST /admin/reload`` (from :data:`TOKEN_ENV`);
             ``None`` disables the admin endpoints.
         log_level: uvicorn's log level.
+        loop: uvicorn's event loop: ``"auto"`` (uvloop when installed, as with the
+            ``recsft[serve]`` extra), ``"asyncio"`` or ``"uvloop"``.
+        http: uvicorn's HTTP parser: ``"auto"`` (httptools when installed), ``"h11"`` or
+            ``"httptools"``.
     """
 
     run: str
@@ -69,13 +81,15 @@ class ServeConfig:
     seed_state: bool = False
     state_length: int | None = None
     max_batch: int = 64
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     max_k: int = 1000
     max_history: int = 1000
     max_body_bytes: int = 1_000_000
     threads: int | None = 1
     admin_token: str | None = field(default=None, repr=False)
     log_level: str = "warning"
+    loop: str = "auto"
+    http: str = "auto"
 
     def __post_init__(self) -> None:
         self.check()
@@ -114,6 +128,10 @@ class ServeConfig:
                 raise RecsftError(f"serve config: {name} must be a positive integer, got "
                                   f"{shorten(value)}")
         positive("max_wait_ms", self.max_wait_ms, allow_zero=True)
+        for name, allowed in (("loop", LOOPS), ("http", HTTP_PARSERS)):
+            if getattr(self, name) not in allowed:
+                raise RecsftError(f"serve config: {name} must be one of {', '.join(allowed)}, "
+                                  f"got {shorten(getattr(self, name))}")
         for name in ("state_length", "threads"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)
