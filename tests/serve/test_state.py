@@ -9,14 +9,11 @@ import itertools
 import math
 import os
 import random
-import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -31,80 +28,15 @@ from recsft.serve.state import (
     open_store,
     seed_from_run,
 )
+from tests.serve.redis_server import RedisServer, free_port, need_redis
 
-REDIS_SERVER = shutil.which("redis-server")
 ROOT = Path(__file__).resolve().parents[2]
 _prefixes = itertools.count()
 
 
-# ---------------------------------------------------------------------- a real redis-server
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RedisServer:
-    """``redis-server`` on 127.0.0.1 with ``appendonly yes`` / ``appendfsync always`` in
-    ``folder``; :meth:`start` again after :meth:`kill` reloads the append-only file."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder, self.port, self.process = folder, _free_port(), None
-        folder.mkdir(parents=True, exist_ok=True)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> RedisServer:
-        import redis
-
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir",
-             str(self.folder), "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-             "--logfile", str(self.folder / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.RedisError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    log = (self.folder / "redis.log").read_text(errors="replace")[-2000:]
-                    self.stop()
-                    pytest.fail(f"redis-server did not start on port {self.port}:\n{log}")
-                time.sleep(0.02)
-        client.close()
-        return self
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
-def _need_redis() -> None:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed (Debian/Ubuntu: apt-get install "
-                    "redis-server); the Redis store is tested against a real server")
-    pytest.importorskip("redis", reason="the redis client is not installed (pip install "
-                        "'recsft[serve]')")
-
-
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory):
-    _need_redis()
+    need_redis()
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
@@ -303,7 +235,7 @@ def test_open_store_urls(tmp_path):
     assert not (tmp_path / "c.db").exists()
     pytest.importorskip("redis")
     with pytest.raises(StateError, match=r"redis://:\*\*\*@127\.0\.0\.1:") as caught:
-        open_store(f"redis://:secret@127.0.0.1:{_free_port()}/0", 3)   # nobody listens
+        open_store(f"redis://:secret@127.0.0.1:{free_port()}/0", 3)   # nobody listens
     assert "secret" not in str(caught.value)
 
 
@@ -451,7 +383,7 @@ def test_sqlite_every_acknowledged_event_survives_kill_9(tmp_path):
 
 @pytest.mark.slow
 def test_redis_every_acknowledged_event_survives_kill_9_of_writer_and_server(tmp_path):
-    _need_redis()
+    need_redis()
     chance = random.Random(24)
     server = RedisServer(tmp_path / "redis").start()
     try:
