@@ -32,28 +32,10 @@ def trained_text_run(root: Path) -> dict[str, Any]:
     "cache": text-vector cache folder}``. ``root`` is used by the first call only."""
     if _TRAINED:
         return _TRAINED
-    import pandas as pd
-
-    from recsft.config import RunConfig
-    from recsft.runs.data import load_log
     from recsft.training.pipeline import run_training
-    from tests.conftest import tiny_config
-    from tests.text.checkpoint import WORDS, tiny_bert
+    from tests.text.checkpoint import category_text_config
 
-    bert = tiny_bert(root / "bert", pooling="mean")
-    config = tiny_config(root / "runs", model_type="sasrec", epochs=6, eval_every=6)
-    items = load_log(config).items
-    words = [w for w in WORDS if w.isascii() and w.isalpha()]
-    categories = sorted(items["category"].unique())
-    texts = {c: " ".join(words[3 * n:3 * n + 3]) for n, c in enumerate(categories)}
-    pd.DataFrame({"item_id": items["item_id"],
-                  "title": [texts[c] for c in items["category"]]}).to_csv(root / "items.csv",
-                                                                          index=False)
-    raw = config.to_dict()
-    raw["data"].update(item_table=str(root / "items.csv"), item_text="title",
-                       text_encoder=str(bert))
-    raw["model"]["item_representation"] = "id+text"
-    config = RunConfig.from_dict(raw)
+    config, items, texts = category_text_config(root, epochs=6, eval_every=6)
     before = os.environ.get("RECSFT_CACHE")
     os.environ["RECSFT_CACHE"] = str(root / "cache")
     try:

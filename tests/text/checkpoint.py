@@ -57,3 +57,33 @@ def tiny_bert(folder: Path, *, pooling: str | None = None, normalize: bool = Fal
              "pooling_mode_cls_token": pooling == "cls"}))
         (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 48}))
     return folder
+
+
+def category_text_config(root: Path, epochs: int, eval_every: int | None = None):
+    """A tiny id+text SASRec config whose items' text is their category's three words (the
+    text encoder a tiny mean-pooled BERT in ``root / "bert"``, the table ``root / "items.csv"``).
+
+    Returns:
+        ``(config, items frame, {category: text})``.
+    """
+    import pandas as pd
+
+    from recsft.config import RunConfig
+    from recsft.runs.data import load_log
+    from tests.conftest import tiny_config
+
+    bert = tiny_bert(root / "bert", pooling="mean")
+    extra = {} if eval_every is None else {"eval_every": eval_every}
+    config = tiny_config(root / "runs", model_type="sasrec", epochs=epochs, **extra)
+    items = load_log(config).items
+    words = [w for w in WORDS if w.isascii() and w.isalpha()]
+    categories = sorted(items["category"].unique())
+    texts = {c: " ".join(words[3 * n:3 * n + 3]) for n, c in enumerate(categories)}
+    pd.DataFrame({"item_id": items["item_id"],
+                  "title": [texts[c] for c in items["category"]]}).to_csv(root / "items.csv",
+                                                                          index=False)
+    raw = config.to_dict()
+    raw["data"].update(item_table=str(root / "items.csv"), item_text="title",
+                       text_encoder=str(bert))
+    raw["model"]["item_representation"] = "id+text"
+    return RunConfig.from_dict(raw), items, texts

@@ -13,35 +13,19 @@ import pandas as pd
 import pytest
 
 from recsft.errors import RecsftError
-from tests.conftest import tiny_config
-from tests.text.checkpoint import WORDS, tiny_bert
 
 
 @pytest.fixture(scope="module")
 def text_run(tmp_path_factory):
     """A trained id+text SASRec whose items' text is their category's three words; returns
     (run folder, {category: text}, item → category)."""
-    from recsft.config import RunConfig
-    from recsft.runs.data import load_log
     from recsft.training.pipeline import run_training
+    from tests.text.checkpoint import category_text_config
 
     root = tmp_path_factory.mktemp("new_items")
     mp = pytest.MonkeyPatch()
     mp.setenv("RECSFT_CACHE", str(root / "cache"))
-    bert = tiny_bert(root / "bert", pooling="mean")
-    config = tiny_config(root / "runs", model_type="sasrec", epochs=10)
-    items = load_log(config).items
-    words = [w for w in WORDS if w.isascii() and w.isalpha()]
-    categories = sorted(items["category"].unique())
-    texts = {c: " ".join(words[3 * n:3 * n + 3]) for n, c in enumerate(categories)}
-    pd.DataFrame({"item_id": items["item_id"],
-                  "title": [texts[c] for c in items["category"]]}).to_csv(root / "items.csv",
-                                                                          index=False)
-    raw = config.to_dict()
-    raw["data"].update(item_table=str(root / "items.csv"), item_text="title",
-                       text_encoder=str(bert))
-    raw["model"]["item_representation"] = "id+text"
-    config = RunConfig.from_dict(raw)
+    config, items, texts = category_text_config(root, epochs=10)
     run_training(config)
     yield config.run_dir, texts, dict(zip(items["item_id"], items["category"]))
     mp.undo()
