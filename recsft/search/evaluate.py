@@ -229,7 +229,8 @@ def _lists_for_split(lists: Sequence[Sequence[str | None]], events: SearchEvents
     else:
         raise RecsftError(f"{what}: {len(lists)} lists; expected one per event "
                           f"({len(events)}) or one per event of the split ({len(rows)})")
-    return [list(dict.fromkeys(str(i) for i in items if i is not None)) for items in picked]
+    return [list(dict.fromkeys(str(getattr(i, "item_id", i)) for i in items if i is not None))
+            for items in picked]
 
 
 def evaluate_candidates(candidate_lists: Sequence[Sequence[str | None]] | None,
@@ -244,7 +245,9 @@ def evaluate_candidates(candidate_lists: Sequence[Sequence[str | None]] | None,
     Args:
         candidate_lists: One list of candidate item ids per event (of all ``events`` or of
             the split's events, in order), best first; ``None`` entries and repeats are
-            skipped. ``None``: ``events.candidates`` (JDsearch's displayed candidates).
+            skipped; :class:`~recsft.search.candidates.Candidate` objects are read by their
+            ``item_id`` (``TwoStageScorer.candidates``). ``None``: ``events.candidates``
+            (JDsearch's displayed candidates).
         events: The search events.
         split: The evaluated split.
         ks: Cut-offs of ``recall@k`` and ``ndcg@k``.

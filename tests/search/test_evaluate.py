@@ -129,6 +129,12 @@ def test_candidates_in_list_order_and_by_a_scorer():
     assert ordered["per_event"]["recall@1"] == pytest.approx([0.5, 0.5, 0.0, 0.0])
     assert ordered["per_event"]["mrr"] == pytest.approx([1.0, 1.0, 0.0, 0.0])
     assert ordered["protocol"]["candidates_sha256"] == result["protocol"]["candidates_sha256"]
+    # Candidate objects (the two-stage scorer's candidates) are read by their item ids.
+    from recsft.search.candidates import Candidate
+
+    objects = evaluate_candidates([[Candidate(i) for i in row] for row in lists], HAND,
+                                  ks=(1, 2), first_stage=first, recall_k=2, n_resamples=0)
+    assert objects["per_event"] == result["per_event"]
     # Lists of every event (train one included) are accepted too; filter_history drops "a".
     lists5 = [*lists, ["a"]]
     filtered = evaluate_candidates(lists5, HAND, ks=(1,), filter_history=True, n_resamples=0)
