@@ -232,3 +232,34 @@ def test_reranker_checks_its_input() -> None:
         ranker.fit(x, np.zeros(4), [4], x, np.zeros(4), [4])
     with pytest.raises(RecsftError, match="kind"):
         make_reranker("forest", ["a"])
+
+
+def test_behaviour_model_as_a_first_stage_source(data) -> None:
+    pytest.importorskip("torch")
+    import torch
+
+    from recsft.modeling.configuration_sasrec import SASRecConfig
+    from recsft.modeling.sasrec import SASRecModel
+    from recsft.retrieval.recommender import Recommender
+    from recsft.tokenization import BehaviorTokenizer
+
+    items, texts, _, events, _ = data
+    tokenizer = BehaviorTokenizer.from_sequences([items[:-4]], event_types=["view", "cart"])
+    torch.manual_seed(0)
+    model = SASRecModel(SASRecConfig(
+        vocab_size=len(tokenizer), first_item_id=tokenizer.first_item_id,
+        num_token_types=tokenizer.num_token_types, max_position_embeddings=8,
+        pad_token_id=tokenizer.pad_token_id, mask_token_id=tokenizer.mask_token_id,
+        hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32))
+    behaviour = RecommenderBehaviour(Recommender(model.eval(), tokenizer), items)
+    signals = SearchSignals(items, bm25=BM25Retriever(texts), behaviour=behaviour)
+    scorer = TwoStageScorer.fit(signals, events, kind="linear",
+                                top_n={"bm25": 4, "behaviour": 4})
+    assert "behaviour_score" in scorer.reranker.feature_names
+    unions = scorer.candidates(events, [0, 1])
+    assert all(any("behaviour" in c.sources for c in union) for union in unions)
+    # The 4 items the model does not know are never behaviour candidates.
+    assert all(c.item_id not in items[-4:] for union in unions for c in union
+               if c.sources == ["behaviour"])
+    scores = scorer.score(events, [0, 1])
+    assert scores.shape == (2, len(items)) and np.isfinite(scores).all()
