@@ -190,7 +190,14 @@ class Recommender:
         """Whether the model reads a history with an appended ``[MASK]``, from its config."""
         return bool(self.model.config.uses_mask_token)
 
-    # ------------------------------------------------------------------ helpers
+    def search(self, query: str, history: Sequence[str] = (), k: int = 10,
+               event_types: Sequence[str] | None = None) -> list[tuple[str, float]]:
+        """Personalised search: ``[(item_id, score), ...]`` best first for a query and a history
+        (oldest first), from the run's search index (``recsft search build``), loaded on first
+        use (:mod:`recsft.search.index`). Raises RecsftError: no run folder or no index."""
+        from recsft.search.index import search_index
+
+        return search_index(self).search(query, history, k, event_types)
 
     def item_matrix(self) -> np.ndarray:
         """The model's item vectors ``(num_items, dim)`` as float32 NumPy, computed once."""

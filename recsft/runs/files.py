@@ -14,6 +14,8 @@ A run folder ``runs/<name>/`` written by ``recsft train``::
     cold_items.json                     items held out from training (``data.cold_items``)
     added_items.json                    items added after training (``recsft index add``)
     encoder.onnx                        the sequence encoder as ONNX (``recsft export onnx``)
+    search/                             the search index (``recsft search build``:
+                                        recsft.search.index)
     data/events.parquet, data/items.parquet, data/info.json
                                         the cleaned events the run was split from (local only:
                                         never pushed, datasets have their own terms)
@@ -40,6 +42,7 @@ TRANSITIONS = "transitions.safetensors"
 COLD_ITEMS = "cold_items.json"
 ADDED_ITEMS = "added_items.json"
 ENCODER_ONNX = "encoder.onnx"
+SEARCH_DIR = "search"
 CARD = "README.md"
 CHECKPOINT_DIR = "checkpoints"
 DATA_DIR = "data"
