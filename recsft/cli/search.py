@@ -41,7 +41,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from recsft.search.index import build_search_index
+    from recsft.search.build import build_search_index
 
     record = build_search_index(args.run, args.events, args.item_table, args.item_text,
                                 kind=args.kind, top_n=args.top_n)
