@@ -5,6 +5,10 @@ Endpoints (JSON; the OpenAPI schema at ``/openapi.json``, its pages at ``/docs``
 * ``POST /recommend`` — ``{"user_id": "u1", "k": 10}`` (the user's stored history) or
   ``{"history": [...], "event_types": [...], "timestamps": [...], "k": 10}``, with optional
   ``exclude`` and ``filter`` (item ids): ``{"items": [{"item_id", "score"}], "model": "..."}``;
+* ``POST /search`` — ``{"query": "navy hoodie", "user_id": "u1"}`` or ``{"query": ...,
+  "history": [...], "event_types": [...]}`` with ``k``, ``exclude``, ``filter``: the same
+  answer, from the run's search index (:meth:`Recommender.search
+  <recsft.retrieval.recommender.Recommender.search>`); 409 when the run has none;
 * ``POST /similar-items`` — ``{"item_id": "i1", "k": 10, "exclude", "filter"}``: the same
   answer, cosine similarities of the model's item vectors;
 * ``POST /events`` — ``{"user_id": "u1", "events": [{"item_id", "event_type", "timestamp"}]}``
@@ -49,16 +53,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from recsft.serve.batching import BatchInfo
 from recsft.serve.config import CONFIG_ENV, ServeConfig
-from recsft.serve.engine import LISTED, Engine, RecommendQuery, ServeError, SimilarQuery
+from recsft.serve.engine import (
+    LISTED,
+    Engine,
+    RecommendQuery,
+    SearchQuery,
+    ServeError,
+    SimilarQuery,
+)
 from recsft.serve.middleware import Observed, dumps
 from recsft.serve.schema import (
     ERRORS,
+    SEARCH_ERRORS,
     ErrorAnswer,
     EventsAnswer,
     EventsRequest,
     ItemsAnswer,
     RecommendRequest,
     ReloadRequest,
+    SearchRequest,
     SimilarRequest,
     UserAnswer,
 )
@@ -162,6 +175,17 @@ def create_app(config: ServeConfig, engine: Engine | None = None,
         _check_length(body.history, "history", config.max_history)
         query = RecommendQuery(body.user_id, body.history, body.event_types, body.timestamps,
                                body.k, body.exclude, body.filter)
+        items, model = await batched(query, stages)
+        began = time.perf_counter()
+        return _json(scored(items, model), stages, began)
+
+    @app.post("/search", response_model=ItemsAnswer, responses=SEARCH_ERRORS,
+              summary="Personalised search: top-k items for a query and a user or history")
+    async def search(body: SearchRequest, request: Request) -> Response:
+        stages = _stages(request)
+        _check_length(body.history, "history", config.max_history)
+        query = SearchQuery(body.query, body.user_id, body.history, body.event_types, body.k,
+                            body.exclude, body.filter)
         items, model = await batched(query, stages)
         began = time.perf_counter()
         return _json(scored(items, model), stages, began)

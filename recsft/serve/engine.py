@@ -103,6 +103,21 @@ class SimilarQuery:
     filter: list[str] | None = None
 
 
+@dataclass
+class SearchQuery:
+    """One ``POST /search``: a query and a stored user's history (``user_id``) or a given
+    ``history`` (the fields of :class:`RecommendQuery`, no timestamps: the search index reads
+    none)."""
+
+    query: str
+    user_id: str | None = None
+    history: list[str] | None = None
+    event_types: list[str] | None = None
+    k: int = 10
+    exclude: list[str] = field(default_factory=list)
+    filter: list[str] | None = None
+
+
 def set_threads(threads: int | None) -> None:
     """Set the CPU threads of torch and FAISS once (in the worker thread); ``None`` keeps the
     libraries' defaults."""
@@ -235,7 +250,7 @@ class Engine:
         """The user-vector function of the backend (``None``: the recommender's model)."""
         return self.encoder.encode if self.encoder is not None else None
 
-    def answer(self, queries: Sequence[RecommendQuery | SimilarQuery],
+    def answer(self, queries: Sequence[RecommendQuery | SimilarQuery | SearchQuery],
                store: StateStore | None, timings: dict[str, float]
                ) -> list[Recommendations | Exception]:
         """Answer a micro-batch: the stored histories read in one call, every recommendation
@@ -273,12 +288,17 @@ class Engine:
             query = queries[n]
             if isinstance(state, Exception):
                 results[n] = state
-            elif state is not None:
+            elif state is not None and not isinstance(query, SearchQuery):
                 types = state.event_types
                 times = state.timestamps
                 batch.append((n, list(state.items),
                               None if all(t is None for t in types) else list(types),
                               list(times) if all(t is not None for t in times) else None))
+            elif isinstance(query, SearchQuery):
+                types = state.event_types if state is not None else query.event_types
+                results[n] = self._search(query, list(
+                    state.items if state is not None else query.history or []), types, timings)
+                continue
             else:
                 batch.append((n, list(query.history or []), query.event_types,
                               query.timestamps))
@@ -288,7 +308,29 @@ class Engine:
                 results[n] = recommendations
         return results
 
-    def _check(self, query: RecommendQuery | SimilarQuery) -> None:
+    def _search(self, query: SearchQuery, history: list[str],
+                types: Sequence[str | None] | None, timings: dict[str, float]
+                ) -> Recommendations | ServeError:
+        """``Recommender.search``'s answer with ``exclude`` and ``filter``
+        (:meth:`recsft.search.index.SearchIndex.search`); 409 when the run has no search
+        index, 422 for a query it refuses."""
+        from recsft.search.index import search_index
+
+        start = time.perf_counter()
+        try:
+            index = search_index(self.recommender)
+            if types is not None and any(t is None for t in types):
+                types = ["view" if t is None else t for t in types]
+            return index.search(query.query, history, query.k, types,
+                                exclude=query.exclude, filter=query.filter)
+        except RecsftError as err:
+            status = 422 if index_loaded(self.recommender) else 409
+            return ServeError(status, str(err).splitlines()[0], {"field": "query"}
+                              if status == 422 else {"how": "recsft search build"})
+        finally:
+            timings["search"] = timings.get("search", 0.0) + time.perf_counter() - start
+
+    def _check(self, query: RecommendQuery | SimilarQuery | SearchQuery) -> None:
         self.check_k(query.k)
         if isinstance(query, SimilarQuery):
             if self.unknown([query.item_id]):
@@ -351,6 +393,12 @@ class Engine:
             histories, [queries[n].k for n, *_ in batch], event_types=event_types,
             timestamps=timestamps, exclude=exclude, allowed=allowed,
             batch_size=max(len(batch), 1), encode=self._encode, timings=timings)
+
+
+def index_loaded(recommender: Recommender) -> bool:
+    """Whether the recommender's search index is loaded (a failure after that is the
+    query's)."""
+    return getattr(recommender, "_search_index", None) is not None
 
 
 def _onnx_encoder(recommender: Recommender, threads: int | None) -> Any:

@@ -41,6 +41,33 @@ class RecommendRequest(BaseModel):
         return self
 
 
+class SearchRequest(BaseModel):
+    """A query, a user id (its stored history) or a history, and what to return."""
+
+    model_config = ConfigDict(extra="forbid")
+    query: StrictStr = Field(min_length=1, max_length=1024, description="the search text")
+    user_id: UserId | None = None
+    history: list[ItemId] | None = Field(None, description="item ids, oldest first")
+    event_types: list[EventType] | None = Field(None, description="parallel to history")
+    k: K = 10
+    exclude: list[ItemId] = Field(default_factory=list, description="never return these")
+    filter: list[ItemId] | None = Field(None, description="only return these")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SearchRequest:
+        if not self.query.strip():
+            raise ValueError("query is blank; expected search text")
+        if (self.user_id is None) == (self.history is None):
+            raise ValueError("give exactly one of user_id (the stored history) and history")
+        if self.event_types is not None:
+            if self.history is None:
+                raise ValueError("event_types goes with history, not with user_id")
+            if len(self.event_types) != len(self.history):
+                raise ValueError(f"event_types has {len(self.event_types)} entries for a "
+                                 f"history of {len(self.history)}")
+        return self
+
+
 class SimilarRequest(BaseModel):
     """An item and what to return."""
 
@@ -114,5 +141,6 @@ class ErrorAnswer(BaseModel):
 
 ERRORS = {status: {"model": ErrorAnswer} for status in (400, 404, 413, 422, 503)}
 #: The fixed paths (a request refused before routing, e.g. 413, is counted under its path).
-ENDPOINTS = frozenset({"/recommend", "/similar-items", "/events", "/healthz", "/readyz",
+SEARCH_ERRORS = {status: {"model": ErrorAnswer} for status in (400, 404, 409, 413, 422, 503)}
+ENDPOINTS = frozenset({"/recommend", "/search", "/similar-items", "/events", "/healthz", "/readyz",
                        "/metrics", "/admin/reload"})
