@@ -26,7 +26,6 @@ from recsft.search.index import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from recsft.data.events import EventLog
     from recsft.runs.run import Run
 
 KINDS = ("lightgbm", "linear")
@@ -95,12 +94,15 @@ def build_search_index(run_dir: str | os.PathLike, events: str | os.PathLike,
         raise RecsftError(f"search index: kind {kind!r}; expected one of {', '.join(KINDS)}")
     if isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1:
         raise RecsftError(f"search index: top_n={top_n!r}; expected an integer >= 1")
+    from recsft.data.readers import read_events
+
     run = Run.open(run_dir)
     previous = run.path / F.SEARCH_DIR
     if previous.exists() and not has_search_index(run.path):
         raise RecsftError(f"{previous}: exists but is not a search index recsft wrote; move "
                           "it away first")
-    searches = search_events(read_search_log(events, events_format))
+    # The readers keep a `query` column when the file has one.
+    searches = search_events(read_events(events, format=events_format))
     items = list(run.tokenizer.item_ids)
     texts, table, template = _texts(run, item_table, item_text, items)
     encoder = TextEncoder(run.config.data.text_encoder)
@@ -136,43 +138,6 @@ def build_search_index(run_dir: str | os.PathLike, events: str | os.PathLike,
             shutil.rmtree(staging, ignore_errors=True)
     return {**{k: v for k, v in info.items() if k != "items"}, "num_items": len(items),
             "files": [f"{F.SEARCH_DIR}/{n}" for n in names]}
-
-
-def read_search_log(path: str | os.PathLike, format: str = "auto") -> EventLog:
-    """An event log with its ``query`` column.
-
-    :func:`recsft.data.readers.read_events` reads and checks the log but keeps only the
-    canonical columns; for a table with named columns (csv, tsv, parquet, jsonl) the
-    ``query`` column is read here beside it, row for row (the item ids must agree, else it is
-    left out and :func:`~recsft.search.events.search_events` names the missing column).
-    """
-    import pandas as pd
-
-    from recsft.data.readers import detect_format, read_events
-
-    log = read_events(path, format=format)
-    fmt = detect_format(path) if format == "auto" else format
-    if "query" in log.frame.columns or fmt not in ("csv", "tsv", "parquet", "jsonl"):
-        return log
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        names = pq.read_schema(path).names
-        frame = pd.read_parquet(path, columns=[c for c in ("item_id", "query") if c in names])
-    elif fmt == "jsonl":
-        frame = pd.read_json(path, lines=True, dtype=False)
-    else:
-        frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str,
-                            keep_default_na=False, na_values=[""],
-                            usecols=lambda c: c in ("item_id", "query"))
-    if "query" not in frame.columns or "item_id" not in frame.columns or \
-            len(frame) != len(log.frame) or not np.array_equal(
-                frame["item_id"].astype(str).to_numpy(),
-                log.frame["item_id"].astype(str).to_numpy()):
-        return log
-    queries = frame["query"].astype(object)
-    log.frame["query"] = queries.where(queries.notna(), None).to_numpy(dtype=object)
-    return log
 
 
 def _save_vectors(path: Path, vectors: np.ndarray) -> None:

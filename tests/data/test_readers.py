@@ -332,3 +332,27 @@ def test_real_beauty_s3rec():
     log = read_events(real("amazon-beauty/Beauty.txt"))
     assert log.stats() == {"users": 22363, "items": 12101, "interactions": 198502}
     assert len(log.items) == 12101
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet", "jsonl"])
+def test_a_query_column_is_kept_empty_meaning_not_a_search(tmp_path, suffix) -> None:
+    rows = [{"user_id": "u1", "item_id": "i1", "timestamp": 1, "event_type": "search",
+             "query": "red shirt"},
+            {"user_id": "u1", "item_id": "i2", "timestamp": 2, "event_type": "view",
+             "query": None},
+            {"user_id": "u2", "item_id": "i1", "timestamp": 3, "event_type": "view",
+             "query": ""}]
+    path = tmp_path / f"events.{suffix}"
+    if suffix == "csv":
+        pd.DataFrame(rows).to_csv(path, index=False)
+    elif suffix == "parquet":
+        pd.DataFrame(rows).to_parquet(path)
+    else:
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    frame = read_events(path).frame
+    assert frame["query"].iloc[0] == "red shirt"
+    assert frame["query"].iloc[1:].isna().all()
+    plain = tmp_path / f"plain.{suffix}"
+    if suffix == "csv":
+        pd.DataFrame(rows).drop(columns="query").to_csv(plain, index=False)
+        assert "query" not in read_events(plain).frame.columns

@@ -316,9 +316,12 @@ def finish(table: pa.Table, where: Where, unit: str | None,
                                         "column; expected columns={'event_type': ...}")
     else:
         types = pc.fill_null(pa.nulls(table.num_rows, pa.string()), DEFAULT_EVENT_TYPE)
-    out = pa.table({"user_id": users, "item_id": items, "timestamp": pa.array(times),
-                    "event_type": types})
-    return out.to_pandas()
+    columns = {"user_id": users, "item_id": items, "timestamp": pa.array(times),
+               "event_type": types}
+    if "query" in table.column_names:  # search events' text; empty means "not a search"
+        query = pc.cast(table["query"], pa.string())
+        columns["query"] = pc.if_else(pc.equal(query, ""), pa.scalar(None, pa.string()), query)
+    return pa.table(columns).to_pandas()
 
 
 def key_items(frame: pd.DataFrame, path: Path, item_column: str | None,

@@ -119,6 +119,9 @@ def resolve_columns(path: Path, fmt: str, available: list[str], user: Mapping[st
                 f"{names_text(available)}",
                 column=source,
             )
+    # A search query rides along when the file has a column of that name (recsft.search).
+    if "query" in available and "query" not in names.values():
+        names["query"] = "query"
     for source in dict.fromkeys(names.values()):
         check_unique(path, available, source, what, **location)
     return names
