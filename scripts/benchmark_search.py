@@ -224,7 +224,8 @@ def check_alignment(events: Any, run_dir: Path) -> dict[str, Any]:
                       "two events (valid, test); the construction's valid/test searches are "
                       "the last two purchases; checked against the run's data/events.parquet",
             "checked_searches": checked, "misaligned_searches": misaligned,
-            "misaligned_users": len({events.user_ids[r] for r in leaked_rows})}
+            "misaligned_users": len({events.user_ids[r] for r in leaked_rows}),
+            "misaligned_rows": leaked_rows}
 
 
 def train_behaviour(args: argparse.Namespace, data: dict[str, Any], runs: Path) -> Path:
@@ -277,6 +278,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     leakage = data.get("leakage") or {}
     if args.dataset == "scientific":
         leakage = check_alignment(events, run_dir)
+        dropped = set(leakage.pop("misaligned_rows"))
+        if dropped and not args.keep_misaligned:
+            # Their target may be in the behaviour model's training data: left out of the
+            # evaluation (and of the re-ranker's valid searches).
+            events = events.take([r for r in range(len(events)) if r not in dropped])
+            data["events"] = events
+        leakage["misaligned_searches_evaluated"] = bool(args.keep_misaligned)
     recommender = Recommender.from_pretrained(run_dir)
 
     catalogue = [i for i in texts if texts[i].strip()]
@@ -416,6 +424,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="epochs of the behaviour SASRec trained here")
     parser.add_argument("--max-events", type=int, default=None,
                         help="at most this many search events per split (seeded sample)")
+    parser.add_argument("--keep-misaligned", action="store_true",
+                        help="scientific: also evaluate the valid/test searches whose target is "
+                        "not what the behaviour run held out (left out by default)")
     parser.add_argument("--behaviour-run", default=None,
                         help="reuse this run folder as the behaviour model instead of training")
     parser.add_argument("--reranker-data", choices=("valid-half", "train"),

@@ -113,17 +113,21 @@ class SearchEvents:
         """The events of one split (``"train"``, ``"valid"`` or ``"test"``), order kept."""
         if split not in SPLITS:
             raise RecsftError(f"SearchEvents.select: split {split!r}; expected one of {SPLITS}")
-        keep = [i for i, s in enumerate(self.splits) if s == split]
+        return self.take([i for i, s in enumerate(self.splits) if s == split])
 
-        def take(values: Sequence) -> list:
+    def take(self, rows: Sequence[int]) -> SearchEvents:
+        """The events of ``rows`` (indices, in the order given)."""
+        keep = list(rows)
+
+        def pick(values: Sequence) -> list:
             return [values[i] for i in keep]
 
         return SearchEvents(
-            take(self.user_ids), take(self.queries), self.timestamps[keep],
-            take(self.histories), take(self.history_event_types), take(self.targets),
-            take(self.splits),
-            take(self.candidates) if self.candidates else [],
-            take(self.candidate_labels) if self.candidate_labels else [],
+            pick(self.user_ids), pick(self.queries), self.timestamps[keep],
+            pick(self.histories), pick(self.history_event_types), pick(self.targets),
+            pick(self.splits),
+            pick(self.candidates) if self.candidates else [],
+            pick(self.candidate_labels) if self.candidate_labels else [],
             dict(self.metadata))
 
     def counts(self) -> dict[str, dict[str, float]]:
