@@ -59,20 +59,10 @@ METRICS = ("ndcg@10", "recall@10", "mrr")
 
 def subset(events: Any, rows: Sequence[int], splits: Sequence[str] | None = None) -> Any:
     """The search events ``rows`` (in that order), optionally with new split labels."""
-    from recsft.search.events import SearchEvents
+    import dataclasses
 
-    rows = list(rows)
-
-    def take(values: Sequence) -> list:
-        return [values[i] for i in rows]
-
-    return SearchEvents(
-        take(events.user_ids), take(events.queries), events.timestamps[rows],
-        take(events.histories), take(events.history_event_types), take(events.targets),
-        list(splits) if splits is not None else take(events.splits),
-        take(events.candidates) if events.candidates else [],
-        take(events.candidate_labels) if events.candidate_labels else [],
-        dict(events.metadata))
+    taken = events.take(rows)
+    return taken if splits is None else dataclasses.replace(taken, splits=list(splits))
 
 
 def _hash_half(user: str) -> bool:
