@@ -16,6 +16,7 @@ from recsft.search.candidates import (
     union_candidates,
 )
 from recsft.search.terms import search_terms
+from tests.search.conftest import DENSE_ITEMS
 
 pytest.importorskip("bm25s")
 
@@ -194,26 +195,6 @@ def test_union_of_retriever_rows():
     assert union[2].scores == {"bm25": pytest.approx(float(scores[0, 1]))}
 
 
-@pytest.fixture(scope="module")
-def encoder():
-    pytest.importorskip("torch")
-    pytest.importorskip("faiss")
-    from recsft.text.encoder import TextEncoder, TextEncoderError
-
-    try:
-        return TextEncoder()
-    except TextEncoderError as err:
-        pytest.skip(str(err))
-
-
-DENSE_ITEMS = {
-    "d0": "Cordless electric drill with two batteries",
-    "d1": "Women's cotton summer dress, floral print",
-    "d2": "Stainless steel kitchen knife set",
-    "d3": "Running shoes for men, lightweight mesh",
-    "d4": "Organic green tea leaves, 100 g",
-    "d5": "Wireless noise cancelling headphones",
-}
 # Paraphrases sharing no word with their item's text.
 PARAPHRASES = {
     "power tool for making holes in walls": "d0",

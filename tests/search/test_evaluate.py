@@ -17,6 +17,7 @@ from recsft.search.evaluate import (
 )
 from recsft.search.events import SearchEvents
 from recsft.search.scoring import BehaviourScorer, BM25Scorer, SearchScorer
+from tests.search.conftest import DENSE_ITEMS as CATALOGUE
 
 ITEMS = ["a", "b", "c", "d", "e"]
 NEG = -np.inf
@@ -203,26 +204,7 @@ def test_bm25_scorer_on_a_tiny_table():
     assert result["per_event"]["mrr"] == pytest.approx([1.0, 0.25])
 
 
-@pytest.fixture(scope="module")
-def encoder():
-    pytest.importorskip("torch")
-    from recsft.text.encoder import TextEncoder, TextEncoderError
-
-    try:
-        return TextEncoder()
-    except TextEncoderError as err:
-        pytest.skip(str(err))
-
-
-DENSE_ITEMS = {
-    "d0": "Cordless electric drill with two batteries",
-    "d1": "Women's cotton summer dress, floral print",
-    "d2": "Stainless steel kitchen knife set",
-    "d3": "Running shoes for men, lightweight mesh",
-    "d4": "Organic green tea leaves, 100 g",
-    "d5": "Wireless noise cancelling headphones",
-    "none": "",
-}
+DENSE_ITEMS = {**CATALOGUE, "none": ""}
 
 
 def test_dense_and_hem_scorers_with_minilm(encoder, tmp_path):
