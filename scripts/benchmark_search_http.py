@@ -169,15 +169,7 @@ async def _sequential(url: str, requests: Sequence[serving.Request], timeout: fl
         for request in requests:
             outcome = serving.Outcome(request.kind, loop.time() - start)
             outcome.sent = outcome.scheduled
-            try:
-                outcome.status, header = await client.post(request.path, request.body)
-                outcome.timing, _ = serving.parse_server_timing(header)
-                if not 200 <= outcome.status < 300:
-                    outcome.error = f"http {outcome.status}"
-            except (TimeoutError, asyncio.TimeoutError):
-                outcome.error = "timeout"
-            except Exception as error:  # a transport error of either client
-                outcome.error = type(error).__name__
+            await serving.send(client, request, outcome)
             outcome.done = loop.time() - start
             outcomes.append(outcome)
     finally:

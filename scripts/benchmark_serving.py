@@ -550,6 +550,22 @@ def client_kind(requested: str) -> str:
     return "aiohttp"
 
 
+async def send(client: Any, request: Request, outcome: Outcome) -> None:
+    """POST ``request`` and record its status, ``Server-Timing`` stages, micro-batch size and
+    error (an HTTP status outside 2xx, a timeout or a transport error) in ``outcome``."""
+    try:
+        outcome.status, header = await client.post(request.path, request.body)
+        outcome.timing, notes = parse_server_timing(header)
+        if notes.get("batch", "").isdigit():
+            outcome.batch = int(notes["batch"])
+        if not 200 <= outcome.status < 300:
+            outcome.error = f"http {outcome.status}"
+    except (TimeoutError, asyncio.TimeoutError):
+        outcome.error = "timeout"
+    except Exception as error:  # a transport error of either client
+        outcome.error = type(error).__name__
+
+
 async def _drive(url: str, requests: Sequence[Request], rate: float, timeout: float,
                  connections: int, client_name: str = "httpx"
                  ) -> tuple[list[Outcome], float]:
@@ -562,20 +578,9 @@ async def _drive(url: str, requests: Sequence[Request], rate: float, timeout: fl
     start = loop.time()
 
     async def one(i: int) -> None:
-        outcome, request = outcomes[i], requests[i]
-        outcome.sent = loop.time() - start
-        try:
-            outcome.status, header = await client.post(request.path, request.body)
-            outcome.timing, notes = parse_server_timing(header)
-            if notes.get("batch", "").isdigit():
-                outcome.batch = int(notes["batch"])
-            if not 200 <= outcome.status < 300:
-                outcome.error = f"http {outcome.status}"
-        except (TimeoutError, asyncio.TimeoutError):
-            outcome.error = "timeout"
-        except Exception as error:  # a transport error of either client
-            outcome.error = type(error).__name__
-        outcome.done = loop.time() - start
+        outcomes[i].sent = loop.time() - start
+        await send(client, requests[i], outcomes[i])
+        outcomes[i].done = loop.time() - start
 
     try:
         tasks = []
