@@ -92,6 +92,24 @@ class Reranker:
     def _payload(self) -> dict[str, Any]:
         return {}
 
+    def _fitting_pairs(self, x, y, groups, x_valid, y_valid, groups_valid) -> tuple:
+        """The training and validation pairs checked, each with the mask of the pairs of
+        searches that have a target among their candidates and those searches' group sizes:
+        ``((x, y, groups, keep, kept), (x_valid, ...))``.
+
+        Raises:
+            RecsftError: bad shapes, or no such search in one of the two.
+        """
+        out = []
+        for rows, what in (((x, y, groups), "training pairs"),
+                           ((x_valid, y_valid, groups_valid), "validation pairs")):
+            xs, ys, gs = _check(*rows, self.feature_names, what)
+            out.append((xs, ys, gs, *_useful(ys, gs)))
+        if not len(out[0][4]) or not len(out[1][4]):
+            raise RecsftError("re-ranker: no training or no validation search event has a "
+                              "target among its candidates; nothing to learn from")
+        return tuple(out)
+
     def _check_predict(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != len(self.feature_names):
@@ -156,14 +174,8 @@ class LightGBMReranker(Reranker):
 
     def fit(self, x, y, groups, x_valid, y_valid, groups_valid) -> LightGBMReranker:
         lgb = _lightgbm()
-        x, y, groups = _check(x, y, groups, self.feature_names, "training pairs")
-        x_valid, y_valid, groups_valid = _check(x_valid, y_valid, groups_valid,
-                                                self.feature_names, "validation pairs")
-        keep, kept = _useful(y, groups)
-        keep_valid, kept_valid = _useful(y_valid, groups_valid)
-        if not len(kept) or not len(kept_valid):
-            raise RecsftError("re-ranker: no training or no validation search event has a "
-                              "target among its candidates; nothing to learn from")
+        (x, y, groups, keep, kept), (x_valid, y_valid, groups_valid, keep_valid, kept_valid) = \
+            self._fitting_pairs(x, y, groups, x_valid, y_valid, groups_valid)
         train = lgb.Dataset(x[keep], y[keep], group=kept, feature_name=self.feature_names,
                             free_raw_data=False)
         valid = lgb.Dataset(x_valid[keep_valid], y_valid[keep_valid], group=kept_valid,
@@ -245,14 +257,8 @@ class LinearReranker(Reranker):
         return w[:-1], float(w[-1])
 
     def fit(self, x, y, groups, x_valid, y_valid, groups_valid) -> LinearReranker:
-        x, y, groups = _check(x, y, groups, self.feature_names, "training pairs")
-        x_valid, y_valid, groups_valid = _check(x_valid, y_valid, groups_valid,
-                                                self.feature_names, "validation pairs")
-        keep, kept = _useful(y, groups)
-        keep_valid, kept_valid = _useful(y_valid, groups_valid)
-        if not len(kept) or not len(kept_valid):
-            raise RecsftError("re-ranker: no training or no validation search event has a "
-                              "target among its candidates; nothing to learn from")
+        (x, y, groups, keep, kept), (x_valid, y_valid, groups_valid, keep_valid, kept_valid) = \
+            self._fitting_pairs(x, y, groups, x_valid, y_valid, groups_valid)
         x, y = x[keep].astype(np.float64), y[keep].astype(np.float64)
         x_valid, y_valid = x_valid[keep_valid].astype(np.float64), y_valid[keep_valid]
         with warnings.catch_warnings():  # a feature missing everywhere: mean 0, scale 1
