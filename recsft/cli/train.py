@@ -35,6 +35,20 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     windows.add_argument("--set", dest="overrides", action="append", default=[])
     windows.add_argument("--windows", type=int, default=4, help="number of test windows")
     windows.add_argument("--window-days", type=float, default=7.0)
+    windows.add_argument(
+        "--mode", choices=("retrain", "incremental", "frozen", "compare"), default="retrain",
+        help="retrain: each window from scratch (runs <run_dir>/window-<w>); incremental: "
+             "window 0 from scratch, each later one warm-started from the one before on the "
+             "new events only; frozen: window 0's model tested on every later window "
+             "untrained; compare: the three, window by window, with paired tests "
+             "(docs/continual.md). Runs: <run_dir>/<mode>-window-<w>")
+    windows.add_argument("--overwrite", action="store_true",
+                         help="incremental/frozen/compare: replace the runs of an earlier call "
+                              "(refused otherwise, before anything trains)")
+    windows.add_argument("--resamples", type=int, default=1000,
+                         help="bootstrap resamples of the intervals (default 1000)")
+    windows.add_argument("--plot", metavar="PNG",
+                         help="incremental/frozen/compare: draw the metrics per window here")
     windows.add_argument("--output", help="also write the JSON result to this file")
     windows.add_argument("--json", action="store_true", help="print JSON instead of a table")
     windows.set_defaults(handler=_windows)
@@ -67,15 +81,37 @@ def _train(args: argparse.Namespace) -> int:
 
 def _windows(args: argparse.Namespace) -> int:
     from recsft.config import RunConfig
+    from recsft.errors import RecsftError
     from recsft.report.text import format_variants
     from recsft.training.repeats import run_variants, time_window_variants
 
     config = RunConfig.from_yaml(args.config, args.overrides)
     seconds = int(args.window_days * 86400)
-    result = run_variants(config, time_window_variants(config, args.windows, seconds),
-                          "time_windows", window_seconds=seconds)
+    if args.resamples < 1:
+        raise RecsftError(f"--resamples {args.resamples}: expected at least 1")
+    if args.mode == "retrain":
+        if args.plot:
+            raise RecsftError("--plot: drawn for --mode incremental, frozen or compare")
+        result = run_variants(config, time_window_variants(config, args.windows, seconds),
+                              "time_windows", n_resamples=args.resamples, window_seconds=seconds)
+        write_json(result, args.output)
+        print(json.dumps(result, indent=2, default=str) if args.json
+              else format_variants(result))
+        return 0
+    from recsft.report.windows import check_plot_output, format_rolling, plot_rolling
+    from recsft.runs.guard import check_json_output
+    from recsft.training.windows import rolling_windows
+
+    if args.output:   # checked before hours of training, not after
+        check_json_output(args.output, "--output")
+    if args.plot:
+        check_plot_output(args.plot)
+    result = rolling_windows(config, args.windows, seconds, args.mode,
+                             n_resamples=args.resamples, overwrite=args.overwrite)
     write_json(result, args.output)
-    print(json.dumps(result, indent=2, default=str) if args.json else format_variants(result))
+    if args.plot:
+        plot_rolling(result, args.plot)
+    print(json.dumps(result, indent=2, default=str) if args.json else format_rolling(result))
     return 0
 
 
