@@ -284,9 +284,20 @@ class TrainingConfig:
             recsft run folder (transfer from another catalogue: everything not tied to item
             ids) or a local pretrained language-model checkpoint (its transformer layers into
             the BERT4Rec / SASRec encoder). With ``epochs: 0`` the initialised model is
-            evaluated as it is (zero-shot transfer).
+            evaluated as it is (zero-shot transfer). A warm-started run builds a fresh
+            optimizer and learning-rate schedule: ``warmup_ratio`` applies from its first step.
+        init_items: With ``init_from`` a recsft run: ``keep`` warm-starts within the same shop
+            (the run's tokenizer grown with the new data's unknown items, appended in order of
+            first appearance; every weight copied, item-tied ones included; new items scored
+            from their text where the model reads text, else their id rows start at the mean
+            of the old items' rows); ``drop`` transfers between catalogues (nothing tied to
+            item ids); ``auto``: ``keep`` when the source run read the same data
+            (``data.source``, ``path``, ``format``, ``synthetic``), else ``drop``.
         freeze_epochs: Epochs during which the weights copied by ``init_from`` stay frozen
             (freeze-then-unfreeze); 0 trains them from the first step.
+        replay_fraction: With ``data.train_since``: the share, in ``[0, 1]``, of the users
+            without an event in the newer window whose sequences are still trained on (a
+            seeded choice by ``seed``), against forgetting; 0 for none.
     """
 
     epochs: int = 20
@@ -311,7 +322,9 @@ class TrainingConfig:
     report_to: str | list[str] = "tensorboard"
     logging_steps: int = 50
     init_from: str | None = None
+    init_items: str = "auto"
     freeze_epochs: int = 0
+    replay_fraction: float = 0.0
 
 
 @dataclass
@@ -459,6 +472,10 @@ _SECTIONS: dict[str, type] = {
 _POSITIVE_COUNTS = ("epochs", "batch_size", "eval_every", "gradient_accumulation_steps")
 
 
+#: The values of ``training.init_items``.
+INIT_ITEMS = ("auto", "keep", "drop")
+
+
 def _check_counts(training: TrainingConfig, where: _Where) -> None:
     """Reject counts below 1 (``training.epochs: 0`` would train nothing and save no model;
     with ``training.init_from`` it evaluates the initialised model: zero-shot transfer)."""
@@ -468,6 +485,12 @@ def _check_counts(training: TrainingConfig, where: _Where) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < least:
             raise ConfigError(f"{where(f'training.{name}')}: training.{name} must be an integer "
                               f"of at least {least}, got {shorten(value)}")
+    if training.init_items not in INIT_ITEMS:
+        raise ConfigError(f"{where('training.init_items')}: training.init_items: expected one of "
+                          f"{', '.join(INIT_ITEMS)}, got {shorten(training.init_items)}")
+    if not 0 <= training.replay_fraction <= 1:
+        raise ConfigError(f"{where('training.replay_fraction')}: training.replay_fraction: "
+                          f"expected a share in [0, 1], got {shorten(training.replay_fraction)}")
 
 
 # -- value types -------------------------------------------------------------------------

@@ -69,6 +69,15 @@ class DataConfig:
         train_users: The share of users, in ``(0, 1]``, whose sequences are trained on (a
             seeded choice by ``split_seed``; learning curves, transfer with little target
             data); validation and test keep every user.
+        until: The end of the log (unix seconds, ISO-8601 or a YAML date): events at or after
+            it are dropped when the log is read, so the catalogue is what the shop knew then
+            (a rolling window's newer log); ``None``: every event.
+        train_since: Train on the newer window only (same types as ``until``): the training
+            sequences are those of users with at least one training event at or after it,
+            each kept whole (older events as context); the other users' are left out but for
+            a seeded share ``training.replay_fraction`` of them. Validation and test are
+            unchanged. Must be earlier than the split's training end (``valid_cutoff`` of a
+            temporal split). ``None``: every user.
     """
 
     source: str = "synthetic"
@@ -97,3 +106,5 @@ class DataConfig:
     cold_items: float = 0.0
     cold_seed: int | None = None
     train_users: float = 1.0
+    until: int | float | str | date | None = None
+    train_since: int | float | str | date | None = None

@@ -36,8 +36,10 @@ def split_log(config: RunConfig, log: EventLog, cold: list[str] | None = None
               ) -> SequenceSplits:
     """Split a cleaned event log as the config's data section says.
 
-    With ``data.cold_items`` (cold-start protocol) the cold items' events then leave the
-    training sequences (:func:`recsft.data.split.hold_out_items`).
+    With ``data.train_since`` only the users active since then train, plus a replayed share
+    (:func:`recsft.data.window.training_window`); with ``data.cold_items`` (cold-start
+    protocol) the cold items' events then leave the training sequences
+    (:func:`recsft.data.split.hold_out_items`).
 
     Args:
         config: The run config.
@@ -50,6 +52,11 @@ def split_log(config: RunConfig, log: EventLog, cold: list[str] | None = None
             ``data.cold_items`` outside ``[0, 1)``.
     """
     splits = _split(config, log)
+    if config.data.train_since is not None:
+        from recsft.data.window import training_window
+
+        splits = training_window(splits, config.data.train_since,
+                                 config.training.replay_fraction, config.training.seed)
     fraction = config.data.cold_items
     if not fraction:
         return splits
@@ -89,11 +96,13 @@ def _split(config: RunConfig, log: EventLog) -> SequenceSplits:
     return leave_one_out(sequences, target_event_type=data.target_event_type)
 
 
-def load_log(config: RunConfig) -> EventLog:
-    """Read (or generate) and clean the events a config names, from its source."""
+def load_log(config: RunConfig, log: EventLog | None = None) -> EventLog:
+    """Read (or generate) and clean the events a config names, from its source (or take
+    ``log``), ended at ``data.until`` (:func:`recsft.data.window.until_log`)."""
     from recsft.data.sources import load_events
+    from recsft.data.window import until_log
 
-    return load_events(config.data)
+    return until_log(load_events(config.data) if log is None else log, config.data.until)
 
 
 def build_evaluator(config: RunConfig, eval_set: Any, tokenizer: BehaviorTokenizer,

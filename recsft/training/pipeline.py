@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from recsft.config import RunConfig
     from recsft.evaluation.ranking import RankingEvaluator
     from recsft.text.vectors import TokenTexts
+    from recsft.training.transfer import WarmStart
 
 
 @dataclass
@@ -63,6 +64,9 @@ class PreparedData:
             (:func:`recsft.modeling.factory.model_config`).
         item_text: The items' text vectors in token order when the model reads text
             (``model.item_representation`` ``"text"`` / ``"id+text"``), else ``None``.
+        warm: How ``training.init_from`` (a recsft run) initialises the model
+            (:func:`recsft.training.transfer.warm_start`); with ``keep`` the tokenizer is the
+            source run's, grown with the new items. ``None`` without a run source.
     """
 
     log: EventLog
@@ -75,6 +79,7 @@ class PreparedData:
     category_names: list[str] | None = None
     model_config: Any = None
     item_text: TokenTexts | None = None
+    warm: WarmStart | None = None
 
     def dataset_record(self) -> dict[str, Any]:
         return {"source": self.log.source, **self.log.stats(), "steps": self.log.steps}
@@ -84,6 +89,11 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
                  log: EventLog | None = None) -> PreparedData:
     """Read, clean and split the events, build the tokenizer and the training dataset.
 
+    With ``data.until`` the log ends there; with ``data.train_since`` only the users active
+    since then train (plus ``training.replay_fraction`` of the others). With
+    ``training.init_from`` a run of the same shop (``training.init_items`` ``keep`` /
+    ``auto``), the tokenizer is the run's, grown with the new items.
+
     Args:
         config: The run config.
         tokenizer: Reuse this tokenizer instead of building one.
@@ -91,11 +101,18 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
     """
     import datasets
 
+    from recsft.data.window import window_line
     from recsft.modeling.factory import model_config
     from recsft.scoring.inputs import model_inputs
+    from recsft.training.transfer import check_categories, grow_tokenizer, warm_start
 
-    log = load_log(config) if log is None else log
+    log = load_log(config, log)
     splits = split_log(config, log)
+    if "training_window" in splits.metadata:
+        progress.note(window_line(splits.metadata["training_window"]))
+    warm = warm_start(config)
+    if tokenizer is None and warm is not None and warm.mode == "keep":
+        tokenizer = grow_tokenizer(warm, log, catalogue(config, log))
     if tokenizer is None:
         tokenizer = BehaviorTokenizer.from_sequences(
             [catalogue(config, log)], event_types=log.frame["event_type"].unique().tolist()
@@ -116,6 +133,7 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
         train = sliding_windows(train, window=config.data.max_length,
                                 stride=config.data.train_stride)
     table, names = item_categories(config, log, tokenizer)
+    check_categories(warm, names)
     texts = item_text_vectors(config, tokenizer)
     model = model_config(config, tokenizer, table,
                          0 if texts is None else int(texts.vectors.shape[1]))
@@ -134,6 +152,7 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
         valid=build_evaluator(config, splits.valid, tokenizer, splits.protocol, model),
         test=build_evaluator(config, splits.test, tokenizer, splits.protocol, model),
         item_categories=table, category_names=names, model_config=model, item_text=texts,
+        warm=warm,
     )
 
 
@@ -309,7 +328,8 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
     if args.init_from:
         from recsft.training.transfer import init_from
 
-        transfer = init_from(model, args.init_from)
+        # A fresh optimizer and schedule follow (training.warmup_ratio applies).
+        transfer = init_from(model, args.init_from, prepared.warm)
         progress.note(f"initialised from {transfer.summary()}",
                       main_process=accelerator.is_main_process)
     if uses_mask_token(config.model.model_type):

