@@ -98,7 +98,7 @@ def check_destinations(config: RunConfig, steps: list[dict[str, Any]],
     if existing:
         raise RefusedError(
             f"{os.path.join(config.run_dir, existing[0])}: exists ({len(existing)} of the "
-            f"{len(steps)} runs of these windows do); pass --overwrite to replace them")
+            f"{len(steps)} runs planned exist); pass --overwrite to replace them")
 
 
 def step_config(config: RunConfig, step: dict[str, Any]) -> RunConfig:
@@ -139,7 +139,9 @@ def run_row(run_dir: str, record: dict[str, Any], trained: bool,
     row = {
         "run": run_dir,
         "init_from": training.get("init_from"),
-        "train_seconds": training["train_seconds"],
+        # A frozen run trains nothing: its fit's seconds (a validation pass) are not training.
+        "train_seconds": training["train_seconds"] if training["epochs_run"] else 0.0,
+        "fit_seconds": training["train_seconds"],
         "wall_seconds": training["wall_seconds"],
         "epochs_run": training["epochs_run"],
         **counts,
@@ -235,8 +237,9 @@ def rolling_windows(config: RunConfig, windows: int, window_seconds: int, mode: 
         ``{"kind": "rolling_windows", "mode", "modes", "window_seconds", "time_windows":
         [{"window", "valid_cutoff", "cutoff", "test_end", "until"}], "metrics", "config",
         "rows": [{"window", "runs": {mode: row}, "paired"}], "summary"}``. A row (per mode and
-        window): ``run`` (folder), ``init_from`` (the record's), ``train_seconds`` (the fit),
-        ``wall_seconds`` (the whole run), ``epochs_run``, ``train_sequences``,
+        window): ``run`` (folder), ``init_from`` (the record's), ``train_seconds`` (the fit; 0 when
+        no epoch ran), ``fit_seconds`` (the record's, validation included), ``wall_seconds``
+        (the whole run: data, fit, test), ``epochs_run``, ``train_sequences``,
         ``train_events``, ``users``, ``items``, ``test`` (every configured metric),
         ``intervals`` (mean with its 95 % bootstrap interval per metric), ``most_popular``,
         and ``shared: true`` where window 0's run stands for this mode. ``paired``
