@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 
 from recsft.cli.common import pairs
 
@@ -20,6 +22,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     prepare.add_argument("--preprocess", action="append", default=[], metavar="KEY=VALUE",
                          help="a preprocessing option, e.g. user_k=5 (repeatable)")
     prepare.add_argument("--force", action="store_true", help="ignore a cached preparation")
+    prepare.add_argument("--memory-gib", type=float, default=4.0, metavar="G",
+                         help="bound on the peak memory (default 4): an input whose in-memory "
+                         "preparation would need more is prepared in batches, out of core")
+    prepare.add_argument("--engine", choices=("auto", "memory", "stream"), default="auto",
+                         help="in memory, streaming (csv, tsv, parquet files and folders), or "
+                         "auto: streaming when memory would exceed --memory-gib (default)")
+    prepare.add_argument("--buckets", type=int, default=None, metavar="N",
+                         help="streaming: number of user buckets (default: from the input's "
+                         "size and --memory-gib)")
     prepare.set_defaults(handler=_prepare)
     stats = verbs.add_parser("stats", help="users, items, lengths, event mix, time span")
     _add_source_arguments(stats)
@@ -34,7 +45,8 @@ def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", help="named dataset (see `recsft data list`): read from "
                         "--path, $RECSFT_DATA_DIR/NAME or the cache, else downloaded once")
     parser.add_argument("--path", help="local copy of the named dataset (folder or file)")
-    parser.add_argument("--input", help="an event file (csv, tsv, parquet, jsonl, ...)")
+    parser.add_argument("--input", help="an event file (csv, tsv, parquet, jsonl, ...) or a "
+                        "Parquet dataset folder (part-*.parquet, key=value partitions)")
     parser.add_argument("--format", default="auto", help="reader for --input (default: auto)")
     parser.add_argument("--column", action="append", default=[], metavar="CANONICAL=NAME",
                         help="column mapping for --input, e.g. user_id=visitorid (repeatable)")
@@ -44,6 +56,13 @@ def _add_source_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _open(args: argparse.Namespace):
     from recsft.data.sources import open_source
+
+    if args.input is not None and os.path.isdir(args.input):
+        from recsft.data.stream import read_folder_log
+
+        events = read_folder_log(args.input, args.format, pairs(args.column, "--column"),
+                                 pairs(args.event_map, "--event-map") or None)
+        return events, Path(args.input)
 
     return open_source(
         dataset=args.dataset, path=args.path, input=args.input, format=args.format,
@@ -70,6 +89,7 @@ def _prepare(args: argparse.Namespace) -> int:
 
     from recsft.data.prepare import (
         cache_key,
+        cached,
         input_digest,
         is_prepared_folder,
         prepare_or_load,
@@ -101,12 +121,54 @@ def _prepare(args: argparse.Namespace) -> int:
         return require_events(preprocess(log, config), "--preprocess")
 
     metadata = {"source": str(source_file), "source_sha256": digest, "settings": settings}
-    record, was_cached = prepare_or_load(args.out, key, build, metadata, force=args.force)
+    hit = None if args.force else cached(args.out, key)
+    if hit is not None:
+        record, state = hit, "cached"
+    elif _engine(args, source_file, config) == "stream":
+        from recsft.data.stream import EventInput, prepare_stream
+
+        source = EventInput.open(source_file, args.format, pairs(args.column, "--column"),
+                                 pairs(args.event_map, "--event-map") or None)
+        record = prepare_stream(source, args.out, config, memory_gib=args.memory_gib,
+                                buckets=args.buckets, metadata=metadata, key=key)
+        state = f"prepared in {time.perf_counter() - start:.1f} s, streaming"
+    else:
+        record, _ = prepare_or_load(args.out, key, build, metadata, force=True)
+        state = f"prepared in {time.perf_counter() - start:.1f} s"
     stats = record["stats"]
-    state = "cached" if was_cached else f"prepared in {time.perf_counter() - start:.1f} s"
     print(f"{args.out}: {stats['users']:,} users, {stats['items']:,} items, "
           f"{stats['interactions']:,} interactions ({state})")
     return 0
+
+
+def _engine(args: argparse.Namespace, source_file: Path, config) -> str:
+    """``memory`` or ``stream`` for ``recsft data prepare`` (see
+    :func:`recsft.data.stream.choose_engine`)."""
+    from recsft.data.stream import STREAM_FORMATS, EventInput, choose_engine
+    from recsft.errors import RecsftError
+
+    if args.memory_gib <= 0:
+        raise RecsftError(f"--memory-gib {args.memory_gib:g}: expected a positive number")
+    if args.buckets is not None and args.buckets < 1:
+        raise RecsftError(f"--buckets {args.buckets}: expected a positive number")
+    if args.engine == "memory":
+        return "memory"
+    if args.dataset is not None:
+        if args.engine == "stream":
+            raise RecsftError("--engine stream: streaming reads --input files and folders; "
+                              "pass the named dataset's event file as --input")
+        return "memory"
+    if source_file.is_dir():
+        fmt = "parquet" if args.format in ("auto", "parquet") else args.format
+    else:
+        from recsft.data.readers import detect_format
+
+        fmt = detect_format(source_file) if args.format == "auto" else args.format
+    rows = None
+    if fmt in STREAM_FORMATS:
+        rows = EventInput.open(source_file, fmt, pairs(args.column, "--column"),
+                               pairs(args.event_map, "--event-map") or None).estimated_rows()
+    return choose_engine(args.engine, source_file, fmt, config, rows, args.memory_gib)
 
 
 def _scalar(text: str):

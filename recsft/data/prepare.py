@@ -106,33 +106,52 @@ def dataset_stats(log: EventLog) -> dict[str, Any]:
         timestamps are positions in the file).
     """
     frame = log.frame
-    users = frame["user_id"].nunique()
-    items = frame["item_id"].nunique()
     lengths = frame.groupby("user_id", sort=False).size().to_numpy()
     counts = frame["event_type"].value_counts()
     reader = next((s for s in log.steps if s.get("name") == "read"), {})
     order_only = reader.get("params", {}).get("format") in ORDER_ONLY_FORMATS
     span = None
     if not order_only and len(frame):
-        first, last = int(frame["timestamp"].min()), int(frame["timestamp"].max())
-        span = {
-            "first": _iso(first), "last": _iso(last), "days": round((last - first) / 86400, 2)
-        }
+        span = (int(frame["timestamp"].min()), int(frame["timestamp"].max()))
+    return stats_from_counts(
+        users=int(frame["user_id"].nunique()), items=int(frame["item_id"].nunique()),
+        lengths=lengths, event_types=[(str(k), int(v)) for k, v in counts.items()], span=span,
+    )
+
+
+def stats_from_counts(users: int, items: int, lengths: np.ndarray,
+                      event_types: list[tuple[str, int]],
+                      span: tuple[int, int] | None) -> dict[str, Any]:
+    """The statistics of :func:`dataset_stats` from counts (the streaming path has no frame).
+
+    Args:
+        users: Distinct users.
+        items: Distinct items.
+        lengths: Events per user, shape ``(users,)``.
+        event_types: ``(type, events)`` pairs, most frequent first.
+        span: ``(first, last)`` timestamps, or ``None`` (order-only formats, no events).
+
+    Returns:
+        The JSON-ready dict ``stats.json`` holds.
+    """
+    interactions = int(np.sum(lengths)) if len(lengths) else 0
     quantiles = [0, 25, 50, 75, 90, 99, 100]
     return {
         "users": int(users),
         "items": int(items),
-        "interactions": int(len(frame)),
-        "density": float(len(frame) / (users * items)) if users and items else 0.0,
+        "interactions": interactions,
+        "density": float(interactions / (users * items)) if users and items else 0.0,
         "sequence_length": {
             **{f"p{q}": float(v) for q, v in zip(quantiles, np.percentile(lengths, quantiles))},
             "mean": float(lengths.mean()),
         },
         "event_types": {
-            str(k): {"count": int(v), "share": round(float(v) / len(frame), 6)}
-            for k, v in counts.items()
+            name: {"count": count, "share": round(count / interactions, 6)}
+            for name, count in event_types
         },
-        "time_span": span,
+        "time_span": None if span is None else {
+            "first": _iso(span[0]), "last": _iso(span[1]),
+            "days": round((span[1] - span[0]) / 86400, 2)},
     }
 
 
@@ -208,21 +227,28 @@ def prepare_dataset(
         }).to_parquet(work / "users.parquet", index=False)
         if log.items is not None:
             log.items.to_parquet(work / ITEM_ATTRIBUTES_FILE, index=False)
-        stats = dataset_stats(log)
-        record = {
-            **(metadata or {}),
-            "cache_key": key,
-            "steps": log.steps,
-            "stats": stats,
-            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": _versions(),
-        }
-        _write_json(work / STATS_FILE, stats)
-        _write_json(work / METADATA_FILE, record)
+        record = write_record(work, metadata, key, log.steps, dataset_stats(log))
         swap_in(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    return record
+
+
+def write_record(work: Path, metadata: dict[str, Any] | None, key: str | None,
+                 steps: list[dict[str, Any]], stats: dict[str, Any]) -> dict[str, Any]:
+    """Write ``stats.json`` and ``metadata.json`` into a folder being built; returns the
+    metadata."""
+    record = {
+        **(metadata or {}),
+        "cache_key": key,
+        "steps": steps,
+        "stats": stats,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+    _write_json(work / STATS_FILE, stats)
+    _write_json(work / METADATA_FILE, record)
     return record
 
 
@@ -255,11 +281,21 @@ def read_metadata(directory: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_prepared(directory: str | os.PathLike) -> tuple[Any, dict[str, Any]]:
-    """The ``datasets.Dataset`` of sequences and the metadata of a prepared folder."""
+    """The ``datasets.Dataset`` of sequences and the metadata of a prepared folder.
+
+    Reads both layouts of ``sequences/``: one ``save_to_disk`` folder (the in-memory path) or
+    Arrow stream shards ``part-NNNNN.arrow`` (the streaming path), memory-mapped and
+    concatenated in name order.
+    """
     import datasets
 
     metadata = read_metadata(directory)
-    return datasets.load_from_disk(str(Path(directory) / SEQUENCES_DIR)), metadata
+    folder = Path(directory) / SEQUENCES_DIR
+    shards = sorted(folder.glob("part-*.arrow"))
+    if not shards:  # the layout of datasets.Dataset.save_to_disk
+        return datasets.load_from_disk(str(folder)), metadata
+    parts = [datasets.Dataset.from_file(str(path)) for path in shards]
+    return (parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)), metadata
 
 
 def load_prepared_log(directory: str | os.PathLike) -> EventLog:
