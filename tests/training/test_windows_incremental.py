@@ -99,9 +99,11 @@ def test_compare_trains_three_modes_and_reports_them(tmp_path, capsys):
         assert incremental["users"] == retrain["users"] == frozen["users"]
         assert incremental["items"] == retrain["items"] == frozen["items"]
         # warm start from the previous incremental run, its items kept
-        record = json.loads(open(os.path.join(incremental["run"], "metrics.json")).read())
+        with open(os.path.join(incremental["run"], "metrics.json")) as handle:
+            record = json.load(handle)
         source = record["training"]["init_from"]
         assert source["source"] == os.path.join(config.run_dir, f"incremental-window-{w - 1}")
+        assert source["mode"] == "keep" and source == incremental["init_from"]
         assert record["config"]["training"]["init_items"] == "keep"
         assert record["config"]["data"]["train_since"] == \
             result["time_windows"][w - 1]["valid_cutoff"]
@@ -110,7 +112,7 @@ def test_compare_trains_three_modes_and_reports_them(tmp_path, capsys):
         # the frozen row: window 0's model, nothing trained
         assert frozen["train_seconds"] == 0 and frozen["epochs_run"] == 0
         assert frozen["train_sequences"] == 0
-        assert frozen["init_from"]["source"] == base
+        assert frozen["init_from"]["source"] == base and frozen["init_from"]["mode"] == "keep"
         assert retrain["init_from"] is None and retrain["epochs_run"] == 1
     summary = result["summary"]
     assert summary["train_seconds"]["frozen"] == rows[0]["runs"]["frozen"]["train_seconds"]
