@@ -21,11 +21,16 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                             "(it stays whole until then), or discard an interrupted training")
     start = train.add_mutually_exclusive_group()
     start.add_argument("--init-from-run", metavar="RUN",
-                       help="start from a run trained on another catalogue: everything not "
-                            "tied to item ids (training.init_from)")
+                       help="start from a run (training.init_from): of the same data source, "
+                            "a warm start keeping its items; of another catalogue, everything "
+                            "not tied to item ids (see --init-items)")
     start.add_argument("--init-from", metavar="CHECKPOINT",
                        help="start the transformer encoder from a local pretrained language "
                             "model (training.init_from)")
+    train.add_argument("--init-items", choices=("auto", "keep", "drop"),
+                       help="with --init-from-run: keep the run's items and their weights "
+                            "(warm start), drop them (another catalogue), or auto: keep for "
+                            "the same data source (training.init_items)")
     train.set_defaults(handler=_train)
 
     windows = commands.add_parser(
@@ -70,7 +75,8 @@ def _train(args: argparse.Namespace) -> int:
     from recsft.training.pipeline import run_training
 
     source = args.init_from_run or args.init_from
-    overrides = [*args.overrides, *([f"training.init_from={source}"] if source else [])]
+    overrides = [*args.overrides, *([f"training.init_from={source}"] if source else []),
+                 *([f"training.init_items={args.init_items}"] if args.init_items else [])]
     config = RunConfig.from_yaml(args.config, overrides)
     record = run_training(config, resume=args.resume, overwrite=args.overwrite)
     if PartialState().is_main_process:

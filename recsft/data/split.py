@@ -414,6 +414,11 @@ def sample_users(sequences: UserSequences, fraction: float, seed: int) -> UserSe
         return sequences
     count = max(1, round(len(sequences) * fraction))
     keep = sorted(np.random.default_rng(seed).choice(len(sequences), count, replace=False))
+    return pick_sequences(sequences, keep)
+
+
+def pick_sequences(sequences: UserSequences, keep: list[int]) -> UserSequences:
+    """The sequences at the indices ``keep``, in that order."""
     has_times = len(sequences.timestamps) == len(sequences.items)
     return UserSequences(
         user_ids=[sequences.user_ids[i] for i in keep],

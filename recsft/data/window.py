@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from recsft.data.events import EventLog, UserSequences
-from recsft.data.split import SequenceSplits
+from recsft.data.events import EventLog
+from recsft.data.split import SequenceSplits, pick_sequences
 from recsft.errors import RecsftError
 
 __all__ = ["training_window", "until_log", "window_line", "window_time"]
@@ -67,16 +67,6 @@ def until_log(log: EventLog, until: int | float | str | date | None) -> EventLog
     steps = [*log.steps, {"name": "until", "params": {"until": end},
                           "dropped": int((~keep).sum())}]
     return dataclasses.replace(log, frame=frame[keep].reset_index(drop=True), steps=steps)
-
-
-def _pick(sequences: UserSequences, keep: list[int]) -> UserSequences:
-    has_times = len(sequences.timestamps) == len(sequences.items)
-    return UserSequences(
-        user_ids=[sequences.user_ids[i] for i in keep],
-        items=[sequences.items[i] for i in keep],
-        event_types=[sequences.event_types[i] for i in keep],
-        timestamps=[sequences.timestamps[i] for i in keep] if has_times else [],
-    )
 
 
 def training_window(splits: SequenceSplits, since: int | float | str | date,
@@ -125,7 +115,7 @@ def training_window(splits: SequenceSplits, since: int | float | str | date,
     record: dict[str, Any] = {"since": start, "users": len(active), "of": len(train),
                               "replayed": count, "replay_fraction": replay}
     # The evaluation protocol is unchanged: only which users train.
-    return dataclasses.replace(splits, train=_pick(train, sorted(chosen)),
+    return dataclasses.replace(splits, train=pick_sequences(train, sorted(chosen)),
                                metadata={**splits.metadata, "training_window": record})
 
 

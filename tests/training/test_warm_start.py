@@ -240,3 +240,33 @@ def _keep_language_model(root):
 
     (root / "lm").mkdir(exist_ok=True)
     warm_start(_config(root, "lm", epochs=0, init_from=str(root / "lm"), init_items="keep"))
+
+
+def test_cli_init_from_run_with_init_items_and_one_line_refusals(shop, capsys):
+    import json
+
+    import yaml
+
+    from recsft.cli import main
+    from recsft.training.pipeline import run_training
+
+    root, t1 = shop
+    source = _config(root, "cli-old", data={"until": t1}, epochs=1)
+    run_training(source)
+    raw = _config(root, "cli-new", epochs=1).to_dict()
+    path = root / "cli.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    args = ["train", "--config", str(path), "--init-from-run", source.run_dir]
+    assert main([*args, "--init-items", "drop", "--set", f"data.train_since={t1}"]) == 0
+    record = json.loads((root / "runs" / "cli-new" / "metrics.json").read_text())
+    assert record["training"]["init_from"]["mode"] == "drop"
+    capsys.readouterr()
+    for extra, message in (
+            (["--set", "training.replay_fraction=2"], "training.replay_fraction"),
+            (["--set", "data.split=temporal", "--set", f"data.valid_cutoff={t1}",
+              "--set", f"data.cutoff={t1 + 86400}", "--set", f"data.train_since={t1 + 60}",
+              "--overwrite"], "data.train_since")):
+        assert main([*args, *extra]) == 2
+        lines = [line for line in capsys.readouterr().err.strip().splitlines()
+                 if not line.startswith("preparing data: ")]
+        assert len(lines) == 1 and message in lines[0] and "Traceback" not in lines[0], lines
