@@ -2,10 +2,12 @@
 
 ``recsft data prepare`` writes a folder::
 
-    sequences/      datasets.Dataset (Arrow): user_id, item_ids, event_types, timestamps
+    sequences/      datasets.Dataset (Arrow): user_id, item_ids, event_types, timestamps;
+                    one save_to_disk folder (in memory) or Arrow stream shards
+                    part-NNNNN.arrow, one per user bucket (streaming; see recsft.data.stream)
     events.parquet  the cleaned events, one row per event, in the order training reads them
     items.parquet   item id map: item_id, index (order of first appearance), count
-    users.parquet   user id map: user_id, index
+    users.parquet   user id map: user_id, index (the user's row in sequences/)
     stats.json      users, items, interactions, density, length percentiles, event mix, span
     metadata.json   source, its SHA-256, reader, every processing step and its parameters,
                     versions, and the cache key
@@ -16,7 +18,9 @@ returns the cached folder. A run config whose ``data.source`` is such a folder t
 ``events.parquet`` (:func:`load_prepared_log`): the same events, in the same order, as reading
 and cleaning the source again, so the same numbers. Everything is vectorised (no Python loop
 over events): 10 million events prepare in well under a minute on two cores (see
-``scripts/benchmark_data_scale.py``).
+``scripts/benchmark_data_scale.py``). Logs larger than memory are prepared out of core by
+:mod:`recsft.data.stream` into the same folder, with the same events, sequences, items and
+statistics (users come bucket by bucket in ``sequences/``, first appearance within a bucket).
 
 Example:
     >>> from recsft.data.readers import read_events

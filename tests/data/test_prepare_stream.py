@@ -86,7 +86,7 @@ def test_memory_bound_picks_streaming_and_buckets(tmp_path, capsys):
 def test_parquet_dataset_folder_with_hive_partitions(tmp_path):
     frame = messy_frame()
     folder = tmp_path / "dataset"
-    for i, (kind, part) in enumerate(frame.groupby("event_type", sort=True)):
+    for kind, part in frame.groupby("event_type", sort=True):
         leaf = folder / f"event_type={kind}"
         leaf.mkdir(parents=True)
         rest = part.drop(columns="event_type")

@@ -76,6 +76,19 @@ def _duplicates(table: pa.Table, users: np.ndarray) -> np.ndarray:
     return keep
 
 
+def _time_order(users: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Indices sorting rows (given in file order) by user, time, then file order.
+
+    One stable sort of a combined int64 key when it fits (it does unless the time span times
+    the users passes 2**62), else three (``np.lexsort``).
+    """
+    low = int(times.min())
+    span = int(times.max()) - low + 1
+    if (int(users.max()) + 1) * span < 2**62:
+        return np.argsort(users.astype(np.int64) * span + (times - low), kind="stable")
+    return np.lexsort((np.arange(len(users)), times, users))
+
+
 class BucketState:
     """Per-bucket arrays kept on disk between passes: user codes and the duplicate mask."""
 
@@ -181,7 +194,7 @@ def write_sequences(state: BucketState, folder: Path, users_path: Path,
             kept = np.flatnonzero(rows)
             users = pd.factorize(users[kept])[0]  # first appearance among survivors
             times = table["timestamp"].to_numpy()[kept]
-            index = np.lexsort((positions[kept], times, users))
+            index = _time_order(users, times)
             order, codes = kept[index], users[index]
             starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
             offsets = pa.array(np.r_[starts, len(order)].astype(np.int32))
