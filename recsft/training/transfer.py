@@ -106,6 +106,15 @@ class WarmStart:
     reason: str
     old_items: int = 0
     new_items: list[str] = field(default_factory=list)
+    _run: Any = field(default=None, repr=False, compare=False)
+
+    def run(self) -> Any:
+        """The source :class:`~recsft.runs.run.Run`, opened (and checked) once."""
+        if self._run is None:
+            from recsft.runs.run import Run
+
+            self._run = Run.open(self.source)
+        return self._run
 
     def to_dict(self) -> dict[str, Any]:
         """The fields of the ``init_from`` record of ``metrics.json``."""
@@ -138,14 +147,13 @@ def warm_start(config: Any) -> WarmStart | None:
         return None
     if training.init_items != "auto":
         return WarmStart(str(folder), training.init_items, "training.init_items")
-    from recsft.runs.run import Run
-
-    theirs = Run.open(folder).config.data
+    warm = WarmStart(str(folder), "keep", "auto: same data source")
+    theirs = warm.run().config.data
     differ = [name for name in SAME_DATA
               if _data_value(theirs, name) != _data_value(config.data, name)]
     if differ:
-        return WarmStart(str(folder), "drop", f"auto: data.{differ[0]} differs")
-    return WarmStart(str(folder), "keep", "auto: same data source")
+        warm.mode, warm.reason = "drop", f"auto: data.{differ[0]} differs"
+    return warm
 
 
 def _data_value(data: Any, name: str) -> Any:
@@ -166,9 +174,8 @@ def grow_tokenizer(warm: WarmStart, log: Any, catalogue: list[str]) -> Any:
         log: The new run's cleaned events.
         catalogue: The new run's items (:func:`recsft.runs.data.catalogue`).
     """
-    from recsft.runs.run import Run
-
-    tokenizer = Run.open(warm.source).tokenizer
+    # The WarmStart's own Run object: nothing else reads its tokenizer.
+    tokenizer = warm.run().tokenizer
     known = set(tokenizer.item_ids)
     frame = log.frame.sort_values("timestamp", kind="stable")
     order = [*frame["item_id"].unique().tolist(), *catalogue]
@@ -189,9 +196,7 @@ def check_categories(warm: WarmStart | None, names: list[str] | None) -> None:
     """
     if warm is None or warm.mode != "keep" or names is None:
         return
-    from recsft.runs.run import Run
-
-    theirs = Run.open(warm.source).category_names()
+    theirs = warm.run().category_names()
     if theirs is not None and list(theirs) != list(names):
         raise TransferError(f"training.init_from {warm.source}: its item categories differ "
                             "from the new data's, so the category table cannot be kept; set "
@@ -233,7 +238,7 @@ def _from_run(model: torch.nn.Module, folder: Path, warm: WarmStart | None) -> T
     from recsft.runs.files import WEIGHTS
     from recsft.runs.run import Run
 
-    run = Run.open(folder)
+    run = warm.run() if warm is not None else Run.open(folder)
     weights = load_file(os.fspath(run.path / WEIGHTS))
     transfer = Transfer(str(folder), "run", warm=warm)
     if warm is not None and warm.mode == "keep":
@@ -295,6 +300,11 @@ def _keep_items(model: torch.nn.Module, weights: dict[str, torch.Tensor],
             copy[name] = rows
         else:
             transfer.skipped[name] = "shape differs"
+    if items not in copy:
+        raise TransferError(f"training.init_from {transfer.source}: its item embeddings do "
+                            f"not fit this model ({tuple(weights[items].shape)} for "
+                            f"{tuple(target[items].shape)}; same model sizes?); set "
+                            "training.init_items: drop to transfer the rest")
     mask = "embeddings.text.id_mask"
     if mask in copy and items in copy:
         gained = (copy[mask][:old] == 0) & (target[mask][:old] > 0)

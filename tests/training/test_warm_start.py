@@ -270,3 +270,30 @@ def test_cli_init_from_run_with_init_items_and_one_line_refusals(shop, capsys):
         lines = [line for line in capsys.readouterr().err.strip().splitlines()
                  if not line.startswith("preparing data: ")]
         assert len(lines) == 1 and message in lines[0] and "Traceback" not in lines[0], lines
+
+
+def test_categories_are_kept_and_other_categories_refused(tmp_path):
+    from recsft.config import RunConfig
+    from recsft.runs.data import load_log
+    from recsft.training.pipeline import run_training
+    from recsft.training.transfer import TransferError, WarmStart, check_categories
+
+    raw = tiny_config(tmp_path, model_type="sasrec", epochs=1, report_to="none").to_dict()
+    raw["model"]["use_categories"] = True
+    t1 = int(np.quantile(load_log(RunConfig.from_dict(raw)).frame["timestamp"], 0.3))
+    source = RunConfig.from_dict({**raw, "name": "cat-old",
+                                  "data": {**raw["data"], "until": t1}})
+    run_training(source)
+    target = RunConfig.from_dict({**raw, "name": "cat-new", "training": {
+        **raw["training"], "epochs": 0, "init_from": source.run_dir}})
+    record = run_training(target)["training"]["init_from"]
+    assert record["mode"] == "keep" and "embeddings.categories.table" not in record["skipped"]
+    from recsft.runs.run import Run
+
+    old = Run.open(source.run_dir)
+    histories = old.splits().test.histories[:30]
+    theirs, _ = _scores(source.run_dir, histories, old.tokenizer.item_ids)
+    ours, _ = _scores(target.run_dir, histories, old.tokenizer.item_ids)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)
+    with pytest.raises(TransferError, match="categories differ"):
+        check_categories(WarmStart(source.run_dir, "keep", "test"), ["elsewhere"])
