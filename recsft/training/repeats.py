@@ -32,17 +32,18 @@ DRIFT_BUCKETS = (("low", 0.25), ("medium", 0.6), ("high", 1.01))
 
 def time_window_variants(config: RunConfig, windows: int,
                          window_seconds: int) -> dict[str, dict[str, Any]]:
-    """``{name: data overrides}`` of the last ``windows`` windows of the config's events.
+    """``{name: data overrides}`` of the last ``windows`` windows of the config's events (the
+    cleaned log, ended at ``data.until`` when set).
 
     Raises:
         ValueError: fewer than one window, or the log is too short for ``windows + 1``
             windows (the first test window needs a validation window and training before it).
     """
-    from recsft.data.sources import load_events
+    from recsft.runs.data import load_log
 
     if windows < 1 or window_seconds < 1:
         raise ValueError("time windows need windows >= 1 and a positive window length")
-    times = load_events(config.data).frame["timestamp"]
+    times = load_log(config).frame["timestamp"]
     end, start = int(times.max()) + 1, int(times.min())
     first = end - windows * window_seconds
     if first - window_seconds <= start:

@@ -165,3 +165,14 @@ def test_refusals_are_one_line(tmp_path, capsys):
                  str(tmp_path / "mine.png")]) == 2
     assert "did not write" in capsys.readouterr().err
     assert not os.path.exists(os.path.join(tmp_path, "tiny", "incremental-window-0"))
+
+
+def test_windows_tile_the_log_ended_at_data_until(tmp_path):
+    from recsft.data.sources import load_events
+
+    config = tiny_config(tmp_path)
+    times = load_events(config.data).frame["timestamp"]
+    until = int(times.min()) + 30 * DAY
+    config.data.until = until
+    last = list(time_window_variants(config, 2, 3 * DAY).values())[-1]
+    assert last["test_end"] == int(times[times < until].max()) + 1 <= until
