@@ -49,7 +49,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
              "(docs/continual.md). Runs: <run_dir>/<mode>-window-<w>")
     windows.add_argument("--overwrite", action="store_true",
                          help="incremental/frozen/compare: replace the runs of an earlier call "
-                              "(refused otherwise, before anything trains)")
+                              "(refused otherwise, before anything trains); --mode retrain "
+                              "replaces its window-<w> runs, as it always has")
     windows.add_argument("--resamples", type=int, default=1000,
                          help="bootstrap resamples of the intervals (default 1000)")
     windows.add_argument("--plot", metavar="PNG",
