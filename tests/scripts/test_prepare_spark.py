@@ -54,7 +54,7 @@ def spark(job):
     session = job.spark_session({
         "spark.master": "local[2]", "spark.ui.enabled": "false",
         "spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1",
-        "spark.sql.shuffle.partitions": "4", "spark.default.parallelism": "2",
+        "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
         # Several input partitions, so that the row numbers cross partitions.
         "spark.sql.files.maxPartitionBytes": "4096",
     })
