@@ -1,6 +1,7 @@
 """scripts/prepare_spark.py in Spark local mode against ``recsft data prepare`` on the same file:
 the same sequences, user by user (and in the same order), for the default path and for the
-cleaning options, and a bad row stopped (one line naming the file, row and column) or dropped.
+cleaning options; the same cleaned events, which recsft reads back as a Parquet dataset folder;
+and a bad row stopped (one line naming the file, row and column) or dropped.
 
 The generated CSV has ties in timestamps, repeats, several event types and several timestamp
 spellings (integers, fractions, ISO-8601 with and without a zone); the bad rows (empty ids, a
@@ -55,6 +56,8 @@ def spark(job):
         "spark.master": "local[2]", "spark.ui.enabled": "false",
         "spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1",
         "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
+        # Tiny data: compiling whole-stage code costs more than it saves.
+        "spark.sql.codegen.wholeStage": "false",
         # Several input partitions, so that the row numbers cross partitions.
         "spark.sql.files.maxPartitionBytes": "4096",
     })
@@ -164,6 +167,10 @@ def test_sequences_equal_recsft_prepare(job, spark, files, tmp_path, case) -> No
     assert events.to_dict("list") == reference[events.columns].to_dict("list")
     summary = (tmp_path / "spark" / job.SUMMARY_FILE).read_text()
     assert '"written_by": "scripts/prepare_spark.py"' in summary
+    # recsft takes the Spark events folder as input and prepares the same sequences again.
+    assert recsft_main(["data", "prepare", "--input", str(tmp_path / "spark" / "events"),
+                        "--out", str(tmp_path / "again")]) == 0
+    assert load_prepared(tmp_path / "again")[0].to_list() == expected
 
 
 def test_a_bad_row_stops_the_job_with_one_line(job, spark, files, tmp_path, capsys) -> None:
