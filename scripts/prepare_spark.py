@@ -50,11 +50,17 @@ data with Spark for the same reasons. Ray Data is the better fit for feeding ten
 training workers (streaming batches to GPUs), which recsft's Accelerate loop does from the
 prepared folder anyway. Nothing here was benchmarked against Ray Data.
 
-Example (local mode, two cores)::
+Examples (local mode on two cores; a cluster through spark-submit)::
 
     python scripts/prepare_spark.py --input events.csv --out prepared-spark \\
         --master 'local[2]' --driver-memory 4g --preprocess collapse_repeats=true \\
         --preprocess user_k=5 --preprocess item_k=5 --bad-rows drop
+    spark-submit --master yarn --driver-memory 8g --executor-memory 16g \\
+        scripts/prepare_spark.py --input hdfs:///logs/events --format parquet \\
+        --out hdfs:///prepared/events-spark --bad-rows drop --preprocess user_k=5
+
+Only the driver imports recsft (for the column and option checks); the executors run Spark SQL
+alone (no Python UDF), so they need no recsft and no Python packages beyond PySpark's own.
 """
 
 from __future__ import annotations
@@ -134,9 +140,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, dict[str, st
     parser.add_argument("--bad-rows", default="error", choices=("error", "drop"),
                         help="stop at the first bad row (default, as recsft) or drop and count")
     parser.add_argument("--force", action="store_true", help="replace an OUT this job wrote")
-    parser.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
-    parser.add_argument("--driver-memory", default="2g", help="spark.driver.memory (local mode: "
-                        "the memory of the whole job)")
+    parser.add_argument("--master", default=None, help="Spark master (default local[2]; under "
+                        "spark-submit, spark-submit's)")
+    parser.add_argument("--driver-memory", default=None, help="spark.driver.memory (default 2g; "
+                        "in local mode the memory of the whole job; under spark-submit, pass "
+                        "it to spark-submit)")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                         help="another Spark setting, e.g. spark.sql.shuffle.partitions=400")
     args = parser.parse_args(argv)
@@ -148,8 +156,14 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, dict[str, st
         preprocess={k: _scalar(v) for k, v in pairs(args.preprocess, "--preprocess").items()},
         bad_rows=args.bad_rows, force=args.force,
     )
-    conf = {"spark.master": args.master, "spark.driver.memory": args.driver_memory,
-            **pairs(args.conf, "--conf")}
+    # Under spark-submit the JVM is already running with its master and driver memory.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    conf = {}
+    if args.master is not None or not submitted:
+        conf["spark.master"] = args.master or "local[2]"
+    if args.driver_memory is not None or not submitted:
+        conf["spark.driver.memory"] = args.driver_memory or "2g"
+    conf.update(pairs(args.conf, "--conf"))
     return options, conf
 
 
@@ -159,7 +173,9 @@ def spark_session(conf: Mapping[str, str]):
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName("recsft-prepare")
-    for key, value in {"spark.sql.session.timeZone": "UTC", **conf}.items():
+    settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false",
+                **conf}
+    for key, value in settings.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 
@@ -199,6 +215,12 @@ def _check_options(options: Options) -> None:
     if not _is_uri(options.input) and not Path(options.input).exists():
         raise EventLogError(options.input, "no such file or folder; expected an event file "
                                            "(CSV with a header, Parquet) or a folder of them")
+    target = Path(options.out)
+    if not _is_uri(options.out) and (target.is_symlink() or (target.exists() and (
+            not target.is_dir() or (any(target.iterdir())
+                                    and not (options.force and _owned(target)))))):
+        raise RecsftError(f"--out {target}: exists; expected a new folder (or --force for a "
+                          "folder this job wrote)")
 
 
 def read_events(spark, options: Options):
@@ -547,10 +569,6 @@ def run(spark, options: Options) -> dict[str, Any]:
     _check_options(options)
     local = not _is_uri(options.out)
     target = Path(options.out)
-    if local and target.exists() and any(target.iterdir()) and not (options.force
-                                                                      and _owned(target)):
-        raise RecsftError(f"--out {target}: exists; expected a new folder (or --force for a "
-                          "folder this job wrote)")
     raw, fmt, names = read_events(spark, options)
     checked = validate(raw, fmt, options).persist(StorageLevel.MEMORY_AND_DISK)
     try:

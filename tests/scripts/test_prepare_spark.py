@@ -217,6 +217,12 @@ def test_missing_file_and_column_are_one_line_errors(job, spark, files, tmp_path
     assert job.main(["--input", str(clean), "--out", str(tmp_path / "o"), "--preprocess",
                      "session_gap_seconds=1800"], spark=spark) == 2
     assert "not done by the Spark job" in capsys.readouterr().err
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("not recsft's")
+    assert job.main(["--input", str(clean), "--out", str(tmp_path / "theirs"), "--force"],
+                    spark=spark) == 2
+    assert "theirs: exists; expected a new folder" in capsys.readouterr().err
+    assert (tmp_path / "theirs" / "notes.txt").read_text() == "not recsft's"
 
 
 def test_parquet_folder_input_with_typed_columns(job, spark, tmp_path) -> None:
@@ -233,7 +239,9 @@ def test_parquet_folder_input_with_typed_columns(job, spark, tmp_path) -> None:
                            "event_type": ["buy", "view"]})
     first.to_parquet(folder / "part-0.parquet", index=False)
     second.to_parquet(folder / "part-1.parquet", index=False)
-    got = _spark_plain(job, spark, folder, tmp_path / "out")
+    _spark_plain(job, spark, folder, tmp_path / "out")
+    assert job.main(["--input", str(folder), "--out", str(tmp_path / "out")], spark=spark) == 2
+    got = _spark_plain(job, spark, folder, tmp_path / "out", "--force")  # its own folder
     assert got == [
         {"user_id": "1", "item_ids": ["13", "10", "10"], "event_types": ["view", "view", "buy"],
          "timestamps": [4, 5, 5]},
@@ -242,6 +250,6 @@ def test_parquet_folder_input_with_typed_columns(job, spark, tmp_path) -> None:
     ]
 
 
-def _spark_plain(job, spark, path: Path, out: Path) -> list[dict]:
-    assert job.main(["--input", str(path), "--out", str(out)], spark=spark) == 0
+def _spark_plain(job, spark, path: Path, out: Path, *extra: str) -> list[dict]:
+    assert job.main(["--input", str(path), "--out", str(out), *extra], spark=spark) == 0
     return pq.read_table(out / "sequences").to_pylist()
