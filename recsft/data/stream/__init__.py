@@ -1,6 +1,36 @@
 """Out-of-core ``recsft data prepare``: peak memory bounded by a setting, not by the data.
 
-ENGINE (to be completed with the measurement).
+:func:`prepare_stream` writes the prepared folder of :mod:`recsft.data.prepare` from an input
+read in batches (a CSV / TSV / RetailRocket file, a Parquet file or a Parquet dataset folder;
+:mod:`~recsft.data.stream.inputs`): one pass scatters the validated events by a hash of the
+user id into bucket files on disk (:mod:`~recsft.data.stream.buckets`), then each bucket is
+de-duplicated, k-cored (passes over the buckets with the item counts in memory) and turned into
+sorted sequences, one Arrow shard per bucket (:mod:`~recsft.data.stream.build`). The number of
+buckets follows from the input's size and ``memory_gib``, so the peak is about one bucket's
+work plus a byte per event and a few numbers per item and user. :func:`choose_engine` keeps the
+in-memory path when its estimated peak fits ``memory_gib``.
+
+Equivalence: the same user -> sequence map (each user's events in time order, ties in file
+order), ``items.parquet`` (first appearance among the cleaned events, counts), ``stats.json``
+and ``events.parquet`` as the in-memory path (``tests/data/test_prepare_stream.py``). The k-core
+reaches the same fixed point (the largest sub-log meeting both thresholds) by alternating
+passes; its ``iterations`` count those passes.
+
+Why pure pyarrow + numpy, by measurement (``benchmarks/results/data_engines.json``, from
+``python scripts/benchmark_data_scale.py --engines-events 5000000,20000000``; 2 shared cores):
+on 20 M CSV events, polars' streaming engine built the sequences and item table fastest but
+its peak RSS grows with the input (its sort and group-by hold the data); DuckDB with
+``memory_limit`` / ``temp_directory`` stays bounded but was no faster than the pyarrow buckets,
+which do the whole preparation (validation with the readers' one-line errors, events, users,
+stats) at the lowest peak. DuckDB would also add a large dependency, and "ties in file order"
+needs a row number over a parallel scan whose order SQL does not promise. So no new
+dependency: pyarrow parses, numpy sorts, buckets bound the memory.
+
+Example:
+    >>> from recsft.data.stream import EventInput, prepare_stream
+    >>> from recsft.data.preprocess import PreprocessConfig
+    >>> source = EventInput.open("events.csv")  # doctest: +SKIP
+    >>> prepare_stream(source, "prepared/big", PreprocessConfig(), memory_gib=4)  # doctest: +SKIP
 """
 
 from __future__ import annotations

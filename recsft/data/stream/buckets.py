@@ -11,6 +11,7 @@ events, else a scratch copy that the last pass filters.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,10 @@ def scatter(batches: Iterable[pa.Table], folder: Path, n: int, events_path: Path
     after_window = 0
     removed_by_type: dict[str, int] = {}
     kept_set = pa.array(kept or [], pa.string())
+    # events.parquet is written by a second thread (pyarrow releases the GIL) while the next
+    # batch is parsed and scattered.
+    background = ThreadPoolExecutor(max_workers=1)
+    pending: Future | None = None
     try:
         for table in batches:
             out.read += table.num_rows
@@ -136,7 +141,9 @@ def scatter(batches: Iterable[pa.Table], folder: Path, n: int, events_path: Path
                 continue
             if events_writer is None:
                 events_writer = pq.ParquetWriter(events_path, table.schema)
-            events_writer.write_table(table)
+            if pending is not None:
+                pending.result()  # one batch in flight: memory stays bounded
+            pending = background.submit(events_writer.write_table, table)
             users = table["user_id"].combine_chunks()
             part = pa.table({
                 "user_id": users,
@@ -160,6 +167,9 @@ def scatter(batches: Iterable[pa.Table], folder: Path, n: int, events_path: Path
     finally:
         for writer in writers.values():
             writer.close()
+        if pending is not None:
+            pending.result()
+        background.shutdown()
         if events_writer is not None:
             events_writer.close()
     if window is not None:

@@ -62,15 +62,26 @@ def _user_codes(table: pa.Table) -> np.ndarray:
 
 
 def _duplicates(table: pa.Table, users: np.ndarray) -> np.ndarray:
-    """Keep-mask of a bucket: the first of each (user, item, time, type) in file order."""
-    items = table["item"].to_numpy()
+    """Keep-mask of a bucket: the first of each (user, item, time, type) in file order.
+
+    Two stable sorts of int64 keys, (item, type) then (user, time), make equal events
+    neighbours with the earliest in the file first; pandas' hashing when the (user, time) key
+    does not fit in an int64.
+    """
+    items = table["item"].to_numpy().astype(np.int64)
+    types = table["event_type"].to_numpy().astype(np.int64)
     times = table["timestamp"].to_numpy()
-    types = table["event_type"].to_numpy()
-    order = np.lexsort((types, items, times, users))  # stable: file order within a group
-    keys = [users[order], items[order], times[order], types[order]]
-    same = np.ones(len(order) - 1, dtype=bool) if len(order) else np.zeros(0, dtype=bool)
-    for key in keys:
-        same &= key[1:] == key[:-1]
+    low = int(times.min())
+    span = int(times.max()) - low + 1
+    if (int(users.max()) + 1) * span >= 2**62:
+        frame = pd.DataFrame({"user": users, "item": items, "time": times, "type": types})
+        return ~frame.duplicated(keep="first").to_numpy()
+    first = users.astype(np.int64) * span + (times - low)
+    second = items * (int(types.max()) + 1) + types
+    order = np.argsort(second, kind="stable")
+    order = order[np.argsort(first[order], kind="stable")]
+    a, b = first[order], second[order]
+    same = (a[1:] == a[:-1]) & (b[1:] == b[:-1])
     keep = np.ones(len(order), dtype=bool)
     keep[order[1:][same]] = False
     return keep
@@ -219,7 +230,8 @@ def write_sequences(state: BucketState, folder: Path, users_path: Path,
             out.lengths.append(np.diff(np.r_[starts, len(order)]))
             kept_items = items[kept]  # file order
             out.item_counts += np.bincount(kept_items, minlength=n_items)
-            unique, first = np.unique(kept_items, return_index=True)
+            first = np.flatnonzero(~pd.Series(kept_items).duplicated().to_numpy())
+            unique = kept_items[first]  # each item once, at its first row (hashing, no sort)
             out.item_first[unique] = np.minimum(out.item_first[unique], positions[kept][first])
             out.type_counts += np.bincount(sorted_types, minlength=n_types)
             low, high = int(times.min()), int(times.max())
