@@ -212,6 +212,7 @@ def _check_options(options: Options) -> None:
         raise RecsftError(f"--preprocess: '{unsupported[0]}' is not done by the Spark job; it "
                           f"does {', '.join(SUPPORTED_PREPROCESS)} (run recsft data prepare on "
                           "OUT/events for the rest)")
+    _check_preprocess(options.preprocess)
     if not _is_uri(options.input) and not Path(options.input).exists():
         raise EventLogError(options.input, "no such file or folder; expected an event file "
                                            "(CSV with a header, Parquet) or a folder of them")
@@ -221,6 +222,27 @@ def _check_options(options: Options) -> None:
                                     and not (options.force and _owned(target)))))):
         raise RecsftError(f"--out {target}: exists; expected a new folder (or --force for a "
                           "folder this job wrote)")
+
+
+def _check_preprocess(preprocess: Mapping[str, Any]) -> None:
+    """The option values, checked as recsft checks them, before Spark starts."""
+    from recsft.data.preprocess.cleaning import _kept_types, _window_bounds
+    from recsft.data.preprocess.kcore import _check_k
+
+    p = dict(preprocess)
+    for key in ("drop_duplicates", "collapse_repeats"):
+        if key in p and not isinstance(p[key], bool):
+            raise RecsftError(f"--preprocess {key}={p[key]}: expected true or false")
+    for key in ("user_k", "item_k"):
+        if key in p and (isinstance(p[key], bool) or not isinstance(p[key], int)):
+            raise RecsftError(f"--preprocess {key}={p[key]}: expected a whole number")
+    try:
+        _window_bounds(p.get("start"), p.get("end"))
+        if p.get("keep_event_types") is not None:
+            _kept_types(p["keep_event_types"])
+        _check_k(int(p.get("user_k") or 0), int(p.get("item_k") or 0))
+    except (ValueError, TypeError) as err:
+        raise RecsftError(f"--preprocess: {err}") from None
 
 
 def read_events(spark, options: Options):

@@ -217,6 +217,12 @@ def test_missing_file_and_column_are_one_line_errors(job, spark, files, tmp_path
     assert job.main(["--input", str(clean), "--out", str(tmp_path / "o"), "--preprocess",
                      "session_gap_seconds=1800"], spark=spark) == 2
     assert "not done by the Spark job" in capsys.readouterr().err
+    for option, problem in (("user_k=many", "expected a whole number"),
+                            ("end=someday", "cannot read 'someday' as a time")):
+        assert job.main(["--input", str(clean), "--out", str(tmp_path / "o"), "--preprocess",
+                         option], spark=spark) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and problem in err, err
     (tmp_path / "theirs").mkdir()
     (tmp_path / "theirs" / "notes.txt").write_text("not recsft's")
     assert job.main(["--input", str(clean), "--out", str(tmp_path / "theirs"), "--force"],
