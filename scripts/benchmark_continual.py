@@ -16,8 +16,10 @@ Usage (named datasets are read from ``$RECSFT_DATA_DIR/<name>``)::
         --set data.preprocess.end=2017-12-04 --windows 3 --window-days 1 --name taobao-sample
 
 The runs go to ``<runs-dir>/<name>-seed<S>/<mode>-window-<w>`` (default
-``benchmarks/.continual-runs``); an existing one is refused unless ``--overwrite``, or reused
-with ``--reuse`` (the seed's earlier ``recsft windows`` JSON is read instead of training again).
+``benchmarks/.continual-runs``), each seed's ``recsft windows`` JSON and plot beside them
+(``<runs-dir>/<name>-seed<S>.json`` / ``.png``); an existing run is refused unless
+``--overwrite``, or reused with ``--reuse`` (the seed's earlier ``recsft windows`` JSON is read
+instead of training again).
 """
 
 from __future__ import annotations
@@ -35,13 +37,15 @@ HEADLINE = ("ndcg@10", "recall@10")
 
 
 def seed_command(args: argparse.Namespace, seed: int, run_name: str, output: str) -> list[str]:
-    """The ``recsft windows`` command line of one seed."""
+    """The ``recsft windows`` command line of one seed (its JSON at ``output``, its plot beside
+    it with ``.png``)."""
     command = [sys.executable, "-m", "recsft.cli", "windows", "--mode", "compare",
                "--config", args.config, "--windows", str(args.windows),
                "--window-days", f"{args.window_days:g}", "--resamples", str(args.resamples),
                *[f"--set={o}" for o in args.overrides],
                f"--set=training.seed={seed}", f"--set=output_dir={args.runs_dir}",
-               f"--set=name={run_name}", "--output", output]
+               f"--set=name={run_name}", "--output", output,
+               "--plot", os.path.splitext(output)[0] + ".png"]
     if args.overwrite:
         command.append("--overwrite")
     return command
@@ -151,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(output, encoding="utf-8") as handle:
             result = json.load(handle)
         results.append({"seed": seed, "command": shlex.join(command), "result_file": output,
+                        "plot_file": os.path.splitext(output)[0] + ".png",
                         "windows": per_window(result), "summary": result["summary"]})
     record = {
         "benchmark": "continual",

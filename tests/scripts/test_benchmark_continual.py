@@ -53,6 +53,7 @@ def test_benchmark_continual_writes_the_record(tmp_path, capsys) -> None:
                 < later["modes"]["retrain"]["train_sequences"])
         assert "difference" in later["incremental_vs_retrain"]["ndcg@10"]
         assert (runs / f"tiny-seed{seed['seed']}" / "incremental-window-1").is_dir()
+        assert (runs / f"tiny-seed{seed['seed']}.png").is_file()
     summary = record["summary"]
     assert summary["seeds"] == 2 and summary["incremental_within_retrain_interval"]["windows"] == 2
     ratios = [s["summary"]["train_seconds_ratio"] for s in record["seeds"]]
