@@ -99,6 +99,7 @@ def files(tmp_path_factory):
     rows += [rows[3], rows[10], rows[10]]  # exact duplicates, later in the file
     rng.shuffle(rows)  # users interleaved; ties then keep this file order
     rows.append([" u1", "i2", "1700000100", "pv"])  # ids are taken as they are (no trimming)
+    rows.append(["u2", 'i"7,x', "1700000100", "pv"])  # quoted: a comma and a doubled quote
     bad = [["", "i1", "1700000000", "pv"], ["u3", " ", "1700000000", "pv"],
            ["u3", "i1", "yesterday", "pv"], ["u4", "i1", "-5", "cart"],
            ["u5", "i1", "1700000000"], ["u6", "i2", "1700000000", "click"]]
