@@ -56,6 +56,8 @@ def spark(job):
         "spark.master": "local[2]", "spark.ui.enabled": "false",
         "spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1",
         "spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2",
+        # Two output files for the events (their order across files is checked).
+        "spark.sql.adaptive.coalescePartitions.enabled": "false",
         # Tiny data: compiling whole-stage code costs more than it saves.
         "spark.sql.codegen.wholeStage": "false",
         # Several input partitions, so that the row numbers cross partitions.
@@ -163,6 +165,7 @@ def test_sequences_equal_recsft_prepare(job, spark, files, tmp_path, case) -> No
         assert by_user[row["user_id"]] == row, row["user_id"]
     assert got == expected  # users in the same order too
     # The cleaned events: the rows of recsft's events.parquet, in its order.
+    assert len(list((tmp_path / "spark" / "events").glob("part-*.parquet"))) >= 2
     events = pq.read_table(tmp_path / "spark" / "events").to_pandas()
     reference = pq.read_table(tmp_path / "recsft" / "events.parquet").to_pandas()
     assert events.to_dict("list") == reference[events.columns].to_dict("list")
