@@ -151,3 +151,14 @@ def test_bad_row_names_its_line_and_unsupported_options_are_refused(tmp_path, ca
     err = capsys.readouterr().err.strip()
     assert "collapse_repeats" in err and "--memory-gib" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_folder_is_only_read_as_parquet(tmp_path, capsys):
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    pd.DataFrame({"user_id": ["a"], "item_id": ["x"], "timestamp": [1]}).to_parquet(
+        folder / "part-0.parquet", index=False)
+    assert main(["data", "prepare", "--input", str(folder), "--format", "csv",
+                 "--out", str(tmp_path / "o")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "Parquet dataset" in err and len(err.splitlines()) == 1

@@ -17,14 +17,15 @@ reaches the same fixed point (the largest sub-log meeting both thresholds) by al
 passes; its ``iterations`` count those passes.
 
 Why pure pyarrow + numpy, by measurement (``benchmarks/results/data_engines.json``, from
-``python scripts/benchmark_data_scale.py --engines-events 5000000,20000000``; 2 shared cores):
-on 20 M CSV events, polars' streaming engine built the sequences and item table fastest but
-its peak RSS grows with the input (its sort and group-by hold the data); DuckDB with
-``memory_limit`` / ``temp_directory`` stays bounded but was no faster than the pyarrow buckets,
-which do the whole preparation (validation with the readers' one-line errors, events, users,
-stats) at the lowest peak. DuckDB would also add a large dependency, and "ties in file order"
-needs a row number over a parallel scan whose order SQL does not promise. So no new
-dependency: pyarrow parses, numpy sorts, buckets bound the memory.
+``python scripts/benchmark_data_scale.py --engines-events 5000000,20000000``; 2 cores shared
+with other work, pyarrow 26.0.1, DuckDB 2.0.1, polars 2.1.0, 4 GiB bound): on 20 M CSV events
+the pyarrow buckets did the whole preparation (validation with the readers' one-line errors,
+events, users, stats) in 26.7 s at 1.32 GiB peak; polars' streaming engine built only the
+sequences and the item table in 26.6 s at 2.08 GiB, its peak growing with the input (0.75 GiB
+at 5 M: its sort and group-by hold the data); DuckDB (``memory_limit``, ``temp_directory``)
+took 36.8 s at 2.33 GiB. Neither would check rows as the readers do, DuckDB is a large
+dependency, and "ties in file order" needs a row number over a parallel scan whose order SQL
+does not promise. So no new dependency: pyarrow parses, numpy sorts, buckets bound the memory.
 
 Example:
     >>> from recsft.data.stream import EventInput, prepare_stream

@@ -143,7 +143,10 @@ class EventInput:
         """
         path = Path(path)
         if path.is_dir():
-            fmt = "parquet" if format in ("auto", "parquet") else format
+            if format not in ("auto", "parquet"):
+                raise EventLogError(path, f"a folder is read as a Parquet dataset, not as "
+                                          f"'{format}'; expected format auto or parquet")
+            fmt = "parquet"
         else:
             from recsft.data.readers.detect import detect_format
 
