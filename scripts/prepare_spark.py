@@ -359,13 +359,14 @@ def _timestamps(frame, unit: str, fmt: str, path: str):
         seconds = F.when(finite, F.floor(value / F.lit(float(divisor))).cast("bigint"))
     elif isinstance(kind, T.StringType):
         text = F.coalesce(column, F.lit("")) if fmt == "csv" else column
-        as_integer = "try_cast(`timestamp` AS BIGINT)"
-        as_double = F.expr("try_cast(`timestamp` AS DOUBLE)")
+        number = F.trim(text)  # recsft reads a number padded with spaces (" 7") as the number
+        as_integer = "try_cast(trim(`timestamp`) AS BIGINT)"
+        as_double = F.expr("try_cast(trim(`timestamp`) AS DOUBLE)")
         as_time = "unix_micros(try_cast(`timestamp` AS TIMESTAMP))"
         seconds = (
-            F.when(text.rlike(_INTEGER) & F.expr(as_integer).isNotNull(),
+            F.when(number.rlike(_INTEGER) & F.expr(as_integer).isNotNull(),
                    _floor_div(as_integer, divisor))
-            .when(text.rlike(_NUMBER),
+            .when(number.rlike(_NUMBER),
                   F.floor(as_double / F.lit(float(divisor))).cast("bigint"))
             .when(~text.rlike(r"(?U)^\s|\s$"), _floor_div(as_time, 1_000_000))
         )

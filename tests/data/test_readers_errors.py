@@ -274,3 +274,12 @@ def test_error_item_table_without_item_column(tmp_path):
 def test_error_not_parquet(tmp_path):
     path = write(tmp_path / "x.parquet", "not parquet")
     assert error_of(path).startswith("x.parquet: cannot read the Parquet file (")
+
+
+def test_a_number_padded_with_spaces_is_a_timestamp(tmp_path):
+    """" 7" in a CSV timestamp column is 7 (it was an internal error)."""
+    from recsft.data.readers import read_events
+
+    path = tmp_path / "padded.csv"
+    path.write_text("user_id,item_id,event_type,timestamp\nu1,i1,view, 7\nu1,i2,view,8.5 \n")
+    assert read_events(path).frame["timestamp"].tolist() == [7, 8]

@@ -73,6 +73,8 @@ def _when(rng: random.Random, seconds: int) -> str:
     import datetime as dt
 
     kind = rng.random()
+    if kind < 0.05:
+        return f" {seconds} "  # padded with spaces: still the number
     if kind < 0.6:
         return str(seconds)
     if kind < 0.75:

@@ -236,6 +236,7 @@ def _string_seconds(column: pa.ChunkedArray, divisor: int, unit: str,
     except pa.ArrowInvalid:
         pass
     numeric = pc.match_substring_regex(column, _NUMBER)
+    column = pc.if_else(numeric, pc.utf8_trim_whitespace(column), column)  # " 7" is 7
     if pc.all(numeric).as_py():
         return _float_seconds(pc.cast(column, pa.float64()).to_numpy(), divisor, column, unit,
                               where)
