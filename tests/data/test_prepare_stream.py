@@ -55,7 +55,10 @@ def assert_same(memory, stream) -> None:
     ["--preprocess", "drop_duplicates=true", "--preprocess", "user_k=5",
      "--preprocess", "item_k=8"],
     ["--preprocess", "user_k=20", "--preprocess", "keep_event_types=view"],
-    ["--preprocess", "start=1600000000"],
+    ["--preprocess", "keep_event_types=buy", "--preprocess", "end=1602000000",
+     "--preprocess", "drop_duplicates=true"],
+    ["--preprocess", "start=1601000000", "--preprocess", "end=1602500000",
+     "--preprocess", "drop_duplicates=true", "--preprocess", "item_k=3"],
 ])
 def test_stream_equals_memory_with_many_buckets(tmp_path, options):
     csv = tmp_path / "events.csv"
@@ -63,12 +66,16 @@ def test_stream_equals_memory_with_many_buckets(tmp_path, options):
     memory, stream = tmp_path / "memory", tmp_path / "stream"
     prepare(["--input", str(csv), "--engine", "memory", *options], memory)
     prepare(["--input", str(csv), "--engine", "stream", "--buckets", "7", *options], stream)
-    assert len(list((stream / "sequences").glob("part-*.arrow"))) == 7
+    assert 1 < len(list((stream / "sequences").glob("part-*.arrow"))) <= 7
     assert_same(memory, stream)
     metadata = json.loads((stream / "metadata.json").read_text())
     assert metadata["preparation"]["buckets"] == 7
-    assert [s["name"] for s in metadata["steps"]] == [
-        s["name"] for s in json.loads((memory / "metadata.json").read_text())["steps"]]
+    counted = ("name", "params", "events", "events_before", "events_after", "users_after",
+               "items_after", "duplicates_removed", "users_removed", "items_removed",
+               "removed_by_type")
+    assert [{k: s[k] for k in counted if k in s} for s in metadata["steps"]] == [
+        {k: s[k] for k in counted if k in s}
+        for s in json.loads((memory / "metadata.json").read_text())["steps"]]
 
 
 def test_memory_bound_picks_streaming_and_buckets(tmp_path, capsys):

@@ -3,9 +3,11 @@
 Every event goes, by a hash of its user id, to one of ``n`` Arrow IPC files (a user's events
 all land in one bucket, in file order), with the item and event type replaced by integer codes
 (first-seen order; the dictionaries stay in memory) and its position among the events that pass
-the row-wise filters (time window, event types). The same events, in file order, are appended
-to a Parquet file (one row group per batch): ``events.parquet`` itself when no later step drops
-events, else a scratch copy that the last pass filters.
+the row-wise filters (time window, event types; with both, the events in the window of
+another type are kept too, at position -1, to count the users after the window). The same
+events, in file order, are appended to a Parquet file (one row group per batch):
+``events.parquet`` itself when no later step drops events, else a scratch copy that the last
+pass filters.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class Scattered:
         types: Event-type dictionary.
         buckets: Bucket files that received events, by bucket number.
         records: Step records of the row-wise filters.
+        partial: Whether bucket rows include events inside the time window but of a type
+            filtered out (position -1), kept to count the users and items after the window.
     """
 
     events: int = 0
@@ -91,6 +95,7 @@ class Scattered:
     types: Codes = field(default_factory=Codes)
     buckets: dict[int, Path] = field(default_factory=dict)
     records: list[dict[str, Any]] = field(default_factory=list)
+    partial: bool = False
 
 
 def scatter(batches: Iterable[pa.Table], folder: Path, n: int, events_path: Path,
@@ -129,28 +134,40 @@ def scatter(batches: Iterable[pa.Table], folder: Path, n: int, events_path: Path
                                pc.less(times, window[1] if window[1] is not None else 2**62))
                 table = table.filter(mask)
                 after_window += table.num_rows
+            full = None
             if kept is not None:
                 mask = pc.is_in(table["event_type"], value_set=kept_set)
                 dropped = table["event_type"].filter(pc.invert(mask))
                 for entry in pc.value_counts(dropped).to_pylist():
                     name = entry["values"]
                     removed_by_type[name] = removed_by_type.get(name, 0) + entry["counts"]
-                table = table.filter(mask)
-            rows = table.num_rows
-            if rows == 0:
+                if window is None:
+                    table = table.filter(mask)
+                else:  # the window's survivors stay in the buckets (pos -1): users after it
+                    full = mask.to_numpy(zero_copy_only=False)
+            events = table if full is None else table.filter(pa.array(full))
+            rows = events.num_rows
+            if table.num_rows == 0:
                 continue
-            if events_writer is None:
-                events_writer = pq.ParquetWriter(events_path, table.schema)
-            if pending is not None:
-                pending.result()  # one batch in flight: memory stays bounded
-            pending = background.submit(events_writer.write_table, table)
+            if rows:
+                if events_writer is None:
+                    events_writer = pq.ParquetWriter(events_path, events.schema)
+                if pending is not None:
+                    pending.result()  # one batch in flight: memory stays bounded
+                pending = background.submit(events_writer.write_table, events)
+            positions = np.arange(out.events, out.events + rows, dtype=np.int64)
+            if full is not None:
+                out.partial = True
+                spread = np.full(table.num_rows, -1, dtype=np.int64)
+                spread[full] = positions
+                positions = spread
             users = table["user_id"].combine_chunks()
             part = pa.table({
                 "user_id": users,
                 "item": out.items.encode(table["item_id"]),
                 "timestamp": table["timestamp"],
                 "event_type": out.types.encode(table["event_type"]),
-                "pos": np.arange(out.events, out.events + rows, dtype=np.int64),
+                "pos": positions,
             }, schema=BUCKET_SCHEMA)
             out.events += rows
             bucket = user_buckets(users, n)

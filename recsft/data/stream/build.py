@@ -61,16 +61,17 @@ def _user_codes(table: pa.Table) -> np.ndarray:
     return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
 
 
-def _duplicates(table: pa.Table, users: np.ndarray) -> np.ndarray:
-    """Keep-mask of a bucket: the first of each (user, item, time, type) in file order.
+def _duplicates(users: np.ndarray, items: np.ndarray, times: np.ndarray,
+                types: np.ndarray) -> np.ndarray:
+    """Keep-mask of a bucket's events (given in file order, shape ``(rows,)`` each): the
+    first of each (user, item, time, type).
 
     Two stable sorts of int64 keys, (item, type) then (user, time), make equal events
     neighbours with the earliest in the file first; pandas' hashing when the (user, time) key
     does not fit in an int64.
     """
-    items = table["item"].to_numpy().astype(np.int64)
-    types = table["event_type"].to_numpy().astype(np.int64)
-    times = table["timestamp"].to_numpy()
+    items = items.astype(np.int64)
+    types = types.astype(np.int64)
     low = int(times.min())
     span = int(times.max()) - low + 1
     if (int(users.max()) + 1) * span >= 2**62:
@@ -101,35 +102,53 @@ def _time_order(users: np.ndarray, times: np.ndarray) -> np.ndarray:
 
 
 class BucketState:
-    """Per-bucket arrays kept on disk between passes: user codes and the duplicate mask."""
+    """Per-bucket arrays kept on disk between passes: user codes and the keep-mask (events
+    past every row-wise filter, without duplicates); and the users and items counted after
+    each row-wise step.
+
+    Attributes:
+        users_window: Users with an event in the time window (buckets with ``partial`` rows).
+        items_window: Items of those events.
+        users: Users with an event past every row-wise filter.
+        items: Items of those events.
+        duplicates_removed: Events dropped as exact duplicates.
+    """
 
     def __init__(self, scattered: Scattered, scratch: Path, dedup: bool) -> None:
         self.scattered = scattered
         self.scratch = scratch
-        self.dedup = dedup
+        self.masked = dedup or scattered.partial
         self.duplicates_removed = 0
+        self.users_window = self.users = 0
+        seen_window = np.zeros(len(scattered.items), dtype=bool)
+        seen = np.zeros(len(scattered.items), dtype=bool)
         for b, path in scattered.buckets.items():
             table = read_bucket(path)
             users = _user_codes(table)
             np.save(scratch / f"users-{b:05d}.npy", users)
-            if dedup:
-                keep = _duplicates(table, users)
-                self.duplicates_removed += int(len(keep) - np.count_nonzero(keep))
+            items = table["item"].to_numpy()
+            keep = table["pos"].to_numpy() >= 0
+            self.users_window += int(users.max()) + 1  # codes are 0..k-1
+            seen_window[items] = True
+            rows = np.flatnonzero(keep)
+            self.users += len(np.unique(users[rows]))
+            seen[items[rows]] = True
+            if dedup and len(rows):
+                unique = _duplicates(users[rows], items[rows],
+                                     table["timestamp"].to_numpy()[rows],
+                                     table["event_type"].to_numpy()[rows])
+                self.duplicates_removed += int(len(unique) - np.count_nonzero(unique))
+                keep[rows[~unique]] = False
+            if self.masked:
                 np.save(scratch / f"keep-{b:05d}.npy", keep)
-
-    def items_before(self, n_items: int) -> int:
-        """Items with an event after de-duplication."""
-        seen = np.zeros(n_items, dtype=bool)
-        for b in self.scattered.buckets:
-            table, _, keep = self.load(b)
-            seen[table["item"].to_numpy()[keep]] = True
-        return int(np.count_nonzero(seen))
+        self.items_window = int(np.count_nonzero(seen_window))
+        self.items = int(np.count_nonzero(seen))
 
     def load(self, b: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:
         """The bucket table, its user codes and its keep-mask after de-duplication."""
         table = read_bucket(self.scattered.buckets[b])
         users = np.load(self.scratch / f"users-{b:05d}.npy", mmap_mode="r")
-        keep = (np.load(self.scratch / f"keep-{b:05d}.npy") if self.dedup
+        keep = (np.load(self.scratch / f"keep-{b:05d}.npy") if self.masked
                 else np.ones(table.num_rows, dtype=bool))
         return table, np.asarray(users), keep
 
@@ -155,7 +174,6 @@ def k_core(state: BucketState, user_k: int, item_k: int) -> tuple[np.ndarray, di
     """
     n_items = len(state.scattered.items)
     item_alive = np.ones(n_items, dtype=bool)
-    users_before = items_before = 0
     iterations = 0
     while True:
         iterations += 1
@@ -163,18 +181,15 @@ def k_core(state: BucketState, user_k: int, item_k: int) -> tuple[np.ndarray, di
         for b in state.scattered.buckets:
             table, users, keep = state.load(b)
             items = table["item"].to_numpy()
-            if iterations == 1:
-                users_before += len(np.unique(users[keep]))
             rows = _alive_rows(items, users, keep, item_alive, user_k)
             counts += np.bincount(items[rows], minlength=n_items)
-        if iterations == 1:
-            items_before = state.items_before(n_items)
         new = item_alive & (counts >= max(item_k, 1))
         if np.array_equal(new, item_alive):
             break
         item_alive = new
-    return item_alive, {"iterations": iterations, "users_before": users_before,
-                        "items_before": items_before}
+    # De-duplication keeps the first of each event: no user or item disappears before this.
+    return item_alive, {"iterations": iterations, "users_before": state.users,
+                        "items_before": state.items}
 
 
 def write_sequences(state: BucketState, folder: Path, users_path: Path,
@@ -199,7 +214,8 @@ def write_sequences(state: BucketState, folder: Path, users_path: Path,
             rows = _alive_rows(items, users, keep, item_alive, user_k)
             positions = table["pos"].to_numpy()
             if out.dropped is not None:
-                out.dropped[positions[~rows]] = True
+                gone = positions[~rows]
+                out.dropped[gone[gone >= 0]] = True
             if not rows.any():
                 continue
             kept = np.flatnonzero(rows)

@@ -136,10 +136,15 @@ def prepare_stream(
         scattered = scatter(source.batches(), scratch, n, events_target, window, kept)
         steps = [source.read_step(scattered.read), *scattered.records]
         state = BucketState(scattered, scratch, c.drop_duplicates)
+        for record in scattered.records:
+            in_window = record["name"] == "time_window" and scattered.partial
+            record.update(users_after=state.users_window if in_window else state.users,
+                          items_after=state.items_window if in_window else state.items)
         remaining = scattered.events - state.duplicates_removed
         if c.drop_duplicates:
             steps.append({"name": "drop_duplicates", "params": {},
                           "events_before": scattered.events, "events_after": remaining,
+                          "users_after": state.users, "items_after": state.items,
                           "duplicates_removed": state.duplicates_removed})
         item_alive, details = (k_core(state, *core) if core is not None else (None, {}))
         survivors = write_sequences(state, work / SEQUENCES_DIR, work / "users.parquet",
@@ -175,7 +180,7 @@ def prepare_stream(
             event_types=[(scattered.types.values[t], int(survivors.type_counts[t]))
                          for t in types],
             span=(survivors.first, survivors.last))
-        if len(steps) > 1:
+        if core is not None:
             steps[-1].update(users_after=stats["users"], items_after=stats["items"])
         engine = {"engine": "stream", "buckets": n, "memory_gib": memory_gib}
         shutil.rmtree(scratch)
