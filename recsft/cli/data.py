@@ -23,11 +23,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="a preprocessing option, e.g. user_k=5 (repeatable)")
     prepare.add_argument("--force", action="store_true", help="ignore a cached preparation")
     prepare.add_argument("--memory-gib", type=float, default=4.0, metavar="G",
-                         help="bound on the peak memory (default 4): an input whose in-memory "
-                         "preparation would need more is prepared in batches, out of core")
+                         help="bound on the peak memory (default 4): it sets the streaming "
+                         "path's buckets; an input that cannot stream must fit it in memory")
     prepare.add_argument("--engine", choices=("auto", "memory", "stream"), default="auto",
-                         help="in memory, streaming (csv, tsv, parquet files and folders), or "
-                         "auto: streaming when memory would exceed --memory-gib (default)")
+                         help="streaming (csv, tsv, parquet files and folders; time window, "
+                         "event types, duplicates, k-core), in memory, or auto: streaming "
+                         "when it can, else in memory (default)")
     prepare.add_argument("--buckets", type=int, default=None, metavar="N",
                          help="streaming: number of user buckets (default: from the input's "
                          "size and --memory-gib)")

@@ -78,16 +78,23 @@ def test_stream_equals_memory_with_many_buckets(tmp_path, options):
         for s in json.loads((memory / "metadata.json").read_text())["steps"]]
 
 
-def test_memory_bound_picks_streaming_and_buckets(tmp_path, capsys):
+def test_auto_streams_what_it_can_and_the_bound_sets_the_buckets(tmp_path, capsys):
     csv = tmp_path / "events.csv"
     messy_frame().to_csv(csv, index=False)
-    memory, stream = tmp_path / "memory", tmp_path / "stream"
-    prepare(["--input", str(csv)], memory)
+    memory, stream, small = tmp_path / "memory", tmp_path / "stream", tmp_path / "small"
+    prepare(["--input", str(csv), "--engine", "memory"], memory)
     assert "streaming" not in capsys.readouterr().out
-    prepare(["--input", str(csv), "--memory-gib", "0.0001"], stream)
+    prepare(["--input", str(csv)], stream)
     assert "streaming" in capsys.readouterr().out
-    assert json.loads((stream / "metadata.json").read_text())["preparation"]["buckets"] > 1
-    assert_same(memory, stream)
+    assert json.loads((stream / "metadata.json").read_text())["preparation"]["buckets"] == 1
+    assert load_prepared(stream)[0]["user_id"] == load_prepared(memory)[0]["user_id"]
+    prepare(["--input", str(csv), "--memory-gib", "0.0001"], small)
+    capsys.readouterr()
+    assert json.loads((small / "metadata.json").read_text())["preparation"]["buckets"] > 1
+    assert_same(memory, small)
+    # An option streaming cannot apply: in memory while it fits.
+    prepare(["--input", str(csv), "--preprocess", "collapse_repeats=true"], tmp_path / "c")
+    assert "streaming" not in capsys.readouterr().out
 
 
 def test_parquet_dataset_folder_with_hive_partitions(tmp_path):

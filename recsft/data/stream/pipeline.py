@@ -45,15 +45,20 @@ def unsupported_options(config: PreprocessConfig) -> list[str]:
 
 def choose_engine(engine: str, source_path: Path, fmt: str, config: PreprocessConfig,
                   rows: int | None, memory_gib: float) -> str:
-    """``"memory"`` or ``"stream"``: the in-memory path when its estimated peak
-    (:data:`MEMORY_BYTES_PER_EVENT` per event) fits ``memory_gib``, else streaming.
+    """``"memory"`` or ``"stream"`` for ``recsft data prepare``.
+
+    ``auto`` streams whenever it can (the format is one of :data:`STREAM_FORMATS` and every
+    option on is one of :data:`STREAM_OPTIONS`): measured at 10 M events it is faster and
+    smaller than the in-memory path (``benchmarks/results/data_scale.json``). Otherwise it
+    prepares in memory when the estimated peak (:data:`MEMORY_BYTES_PER_EVENT` per event) fits
+    ``memory_gib``, and refuses when it does not.
 
     Args:
         engine: ``auto``, ``memory`` or ``stream``.
         source_path: The input (for messages).
         fmt: The input's format (after detection).
         config: The preprocessing options.
-        rows: Estimated events in the input (``None``: unknown, the in-memory path).
+        rows: Estimated events in the input (``None``: unknown, taken to fit).
         memory_gib: The memory bound.
 
     Raises:
@@ -64,6 +69,9 @@ def choose_engine(engine: str, source_path: Path, fmt: str, config: PreprocessCo
         raise RecsftError(f"--engine {engine}: expected auto, memory or stream")
     if engine == "memory":
         return "memory"
+    bad = unsupported_options(config)
+    if engine == "auto" and fmt in STREAM_FORMATS and not bad:
+        return "stream"
     need = (rows or 0) * MEMORY_BYTES_PER_EVENT / 2**30
     if engine == "auto" and need <= memory_gib:
         return "memory"
@@ -73,7 +81,6 @@ def choose_engine(engine: str, source_path: Path, fmt: str, config: PreprocessCo
         raise RecsftError(f"{source_path}: format '{fmt}' cannot be prepared in batches ({why});"
                           f" streaming reads {', '.join(STREAM_FORMATS)}; convert the input or "
                           "raise --memory-gib")
-    bad = unsupported_options(config)
     if bad:
         raise RecsftError(f"--preprocess {bad[0]}: the streaming preparation ({why}) cannot "
                           f"apply it (it applies {', '.join(STREAM_OPTIONS)}); drop the option "
