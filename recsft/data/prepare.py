@@ -164,12 +164,14 @@ def _iso(seconds: int) -> str:
 
 
 def input_digest(path: str | os.PathLike) -> str:
-    """SHA-256 of an input file (or of every file of a folder, in name order)."""
+    """SHA-256 of an input file, or of a folder: every file's path inside it (which carries
+    Hive partition values, ``key=value/``) and bytes, in name order."""
     digest = hashlib.sha256()
-    paths = [Path(path)] if Path(path).is_file() else sorted(
-        p for p in Path(path).rglob("*") if p.is_file()
-    )
+    root = Path(path)
+    paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
     for item in paths:
+        if item != root:
+            digest.update(item.relative_to(root).as_posix().encode() + b"\0")
         with open(item, "rb") as handle:
             for block in iter(lambda h=handle: h.read(1 << 20), b""):
                 digest.update(block)

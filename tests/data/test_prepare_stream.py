@@ -176,3 +176,15 @@ def test_a_folder_is_only_read_as_parquet(tmp_path, capsys):
                  "--out", str(tmp_path / "o")]) != 0
     err = capsys.readouterr().err.strip()
     assert "Parquet dataset" in err and len(err.splitlines()) == 1
+
+
+def test_a_renamed_partition_is_a_new_input(tmp_path):
+    from recsft.data.prepare import input_digest
+
+    folder = tmp_path / "dataset"
+    (folder / "event_type=view").mkdir(parents=True)
+    pd.DataFrame({"user_id": ["a"], "item_id": ["x"], "timestamp": [1]}).to_parquet(
+        folder / "event_type=view" / "part-0.parquet", index=False)
+    before = input_digest(folder)
+    (folder / "event_type=view").rename(folder / "event_type=buy")
+    assert input_digest(folder) != before
