@@ -52,6 +52,16 @@ Generative story:
    ``event_gap_seconds``, and cart/fav/buy events follow their view by ``1 s +
    Exponential(5 s)``. A search takes the session's start time and its click follows
    ``2 s + Exponential(15 s)`` later. Timestamps are strictly increasing within a user.
+9. **A shop over time** (optional, off by default; :mod:`~recsft.data.synthetic.timeline`).
+   With ``launch_spread_days > 0`` a share ``new_item_share`` of the items launch at uniform
+   times over that many days from ``start_time`` (the items table gets a ``launch_time``
+   column) and are never drawn before their launch; a new item's popularity is raised by
+   ``novelty_boost`` times its category's best seller's, halving every
+   ``novelty_half_life_days``, so new items are viewed and bought. With
+   ``trend_period_days > 0`` every session's category moves along the category ring with
+   its start time, once round per period, so the categories in demand change from week to
+   week. Either one draws the times before the items (see
+   :mod:`~recsft.data.synthetic.generator`), so it changes every event of the shop.
 
 Randomness and scale: the catalogue and the segments' favourites are drawn first from
 ``numpy.random.default_rng(seed)``, so they depend only on the catalogue parameters and the
@@ -74,7 +84,8 @@ rates) to disk in under ten seconds on two cores, holding only one chunk of user
 Modules: :mod:`~recsft.data.synthetic.config` (the parameters and event types),
 :mod:`~recsft.data.synthetic.catalogue` (step 1), :mod:`~recsft.data.synthetic.generator`
 (steps 2-5 and 8, in random-number blocks), :mod:`~recsft.data.synthetic.extras` (steps 6
-and 7), :mod:`~recsft.data.synthetic.block` (a block of users as integer codes, re-cut into
+and 7), :mod:`~recsft.data.synthetic.timeline` (step 9),
+:mod:`~recsft.data.synthetic.block` (a block of users as integer codes, re-cut into
 chunks), :mod:`~recsft.data.synthetic.tables` (:class:`SyntheticData` and its CSV files) and
 :mod:`~recsft.data.synthetic.stream` (:func:`write_events_csv`); :mod:`~recsft.data.synthetic.draws`
 holds the shared random draws.

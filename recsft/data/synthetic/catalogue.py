@@ -131,6 +131,8 @@ class _Catalogue:
         item_of_slot: Item index of each slot, shape ``(num_items,)``.
         pop_key: Cumulative popularity keys; those of category ``c`` lie in ``(c, c + 1]``,
             shape ``(num_items,)``.
+        weight: Popularity weight of each slot, summing to 1 within each category,
+            shape ``(num_items,)``.
         item_cat: Category of each item index, shape ``(num_items,)``.
         adjective: Each item's index into the adjectives, shape ``(num_items,)``.
         colour: Each item's index into the colours, shape ``(num_items,)``.
@@ -159,13 +161,15 @@ class _Catalogue:
         self.item_of_slot = rng.permutation(n_items)
 
         # Zipf popularity within each category, independent of the ring position.
-        cdf_parts = []
+        cdf_parts, weight_parts = [], []
         for c in range(n_cat):
             ranks = rng.permutation(int(sizes[c])) + 1
             weights = ranks.astype(float) ** -config.popularity_exponent
             cdf = np.cumsum(weights) / weights.sum()
             cdf[-1] = 1.0
             cdf_parts.append(c + cdf)
+            weight_parts.append(weights / weights.sum())
+        self.weight = np.concatenate(weight_parts)
         # Keys of category c lie in (c, c + 1], so a draw for category c is a single
         # searchsorted over the whole catalogue.
         self.pop_key = np.concatenate(cdf_parts)

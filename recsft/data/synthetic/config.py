@@ -65,6 +65,28 @@ class SyntheticConfig:
             searches and the ``query`` column).
         repeat_buy_rate: Probability that a purchase of a consumable is repeated in a later
             session of the same user (0 disables repeat purchases).
+        launch_spread_days: When > 0, a share ``new_item_share`` of the items launch at
+            uniform times between ``start_time`` and ``start_time + launch_spread_days`` days
+            and are never drawn before they are launched (an item is drawable from the first
+            day boundary, ``start_time`` plus whole days, at or after its launch); the rest,
+            including every category's most popular item, exist from the start. 0 (the
+            default) keeps a fixed catalogue.
+        new_item_share: Share of the catalogue launched during the log when
+            ``launch_spread_days > 0`` (ignored otherwise); in ``[0, 1]``, at most all items
+            but one per category.
+        novelty_boost: A launched item's popularity weight is raised by ``novelty_boost``
+            times the weight of its category's most popular item, decaying with its age (so
+            ``1`` makes a just-launched item as popular as the best seller); 0 disables it.
+            Only read when items launch.
+        novelty_half_life_days: Days in which the novelty boost halves (the age is taken at
+            the start of each day); 0 keeps the boost for the launch day only.
+        trend_period_days: When > 0, interests drift: the category of every session, drawn
+            as without a trend, is moved ``floor(num_categories * days / trend_period_days)`` places
+            along the category ring, ``days`` being the session's start in days since
+            ``start_time``, so the popular categories turn once round the ring per period.
+            0 (the default) keeps interests stationary. Turning launches or a trend on
+            changes the order of the random draws (times are drawn before items), so such a
+            shop differs from the default one in every event.
     """
 
     num_users: int = 3000
@@ -89,6 +111,11 @@ class SyntheticConfig:
     seed: int = 0
     search_rate: float = 0.0
     repeat_buy_rate: float = 0.0
+    launch_spread_days: float = 0.0
+    new_item_share: float = 0.3
+    novelty_boost: float = 1.0
+    novelty_half_life_days: float = 7.0
+    trend_period_days: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate the configuration.
@@ -115,6 +142,7 @@ class SyntheticConfig:
             "buy_rate",
             "search_rate",
             "repeat_buy_rate",
+            "new_item_share",
         ):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -124,8 +152,23 @@ class SyntheticConfig:
         weights = np.asarray(self.successor_weights, dtype=float)
         if weights.ndim != 1 or weights.size == 0 or (weights < 0).any() or weights.sum() <= 0:
             raise ValueError("successor_weights must be a non-empty list of weights >= 0")
-        if min(self.start_spread_days, self.session_gap_hours, self.event_gap_seconds) < 0:
-            raise ValueError("time parameters must be >= 0")
+        time_fields = (
+            "start_spread_days",
+            "session_gap_hours",
+            "event_gap_seconds",
+            "launch_spread_days",
+            "novelty_boost",
+            "novelty_half_life_days",
+            "trend_period_days",
+        )
+        for name in time_fields:
+            if not float(getattr(self, name)) >= 0:  # also rejects NaN
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    @property
+    def timed(self) -> bool:
+        """Whether items launch or interests drift (then times are drawn before items)."""
+        return self.launch_spread_days > 0 or self.trend_period_days > 0
 
 
 def expected_events_per_user(config: SyntheticConfig) -> float:

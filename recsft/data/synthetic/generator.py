@@ -10,7 +10,10 @@ The order of the random draws is part of the output (the same seed must give the
 In each block, from its main generator: the users' segments, their numbers of sessions and the
 session categories (:meth:`_Shop._draw_sessions`), the numbers of views and the viewed items
 (:meth:`_Shop._draw_views`), the carts, favourites and purchases (:meth:`_Shop._draw_funnel`),
-then the time gaps and the users' start times (:meth:`_Shop._draw_gaps`).
+then the time gaps and the users' start times (:meth:`_Shop._draw_gaps`). When items launch or
+interests drift (``SyntheticConfig.timed``, step 9 in :mod:`recsft.data.synthetic.timeline`),
+the viewed items are drawn last instead, once the views' times are known: the segments, the
+sessions, the numbers of views, the funnel, the time gaps, then the viewed items.
 
 Example:
     >>> from recsft.data.synthetic import SyntheticConfig, generate_events
@@ -33,6 +36,7 @@ from recsft.data.synthetic.config import SyntheticConfig
 from recsft.data.synthetic.draws import _cdf_pick, _exp_seconds
 from recsft.data.synthetic.extras import _with_extras
 from recsft.data.synthetic.tables import SyntheticData, _BlockColumns, _frame
+from recsft.data.synthetic.timeline import _Timeline
 
 #: Users per random-number block; see "Randomness and scale" in :mod:`recsft.data.synthetic`.
 #: Changing it changes the output of every config with more users than this.
@@ -134,6 +138,16 @@ class _Shop:
         succ_w = np.asarray(cfg.successor_weights, dtype=float)
         self.succ_cdf = np.cumsum(succ_w) / succ_w.sum()
         self.columns = _BlockColumns(cfg, self.catalogue)
+        self.timeline = _Timeline(cfg, self.catalogue) if cfg.timed else None
+
+    def items_frame(self) -> pd.DataFrame:
+        """The catalogue table; with launches it has a ``launch_time`` column (unix seconds)."""
+        items = self.catalogue.items_frame()
+        if self.config.launch_spread_days > 0 and self.timeline is not None:
+            launch = np.empty(self.config.num_items, dtype=np.int64)
+            launch[self.catalogue.item_of_slot] = self.timeline.launch
+            items["launch_time"] = launch
+        return items
 
     def blocks(self) -> Iterator[_Block]:
         """Generate all users, one random-number block at a time."""
@@ -162,9 +176,20 @@ class _Shop:
         n_users = hi - lo
         segment = rng.integers(cfg.num_segments, size=n_users)
         sessions = self._draw_sessions(rng, segment)
-        views = self._draw_views(rng, sessions.category)
-        funnel = self._draw_funnel(rng, views.slot.shape[0])
-        increments, user_start = self._draw_gaps(rng, sessions, views, funnel, n_users)
+        views = self._draw_view_counts(rng, sessions.category.shape[0])
+        if self.timeline is None:
+            self._draw_view_items(rng, views, sessions.category)
+            funnel = self._draw_funnel(rng, views.slot.shape[0])
+            increments, user_start = self._draw_gaps(rng, sessions, views, funnel, n_users)
+        else:
+            funnel = self._draw_funnel(rng, views.slot.shape[0])
+            increments, user_start = self._draw_gaps(rng, sessions, views, funnel, n_users)
+            view_time = _event_times(increments, sessions.user[views.session[funnel.view]],
+                                     user_start)[funnel.kind == 0]
+            sessions.category = self.timeline.shift_categories(
+                sessions.category, view_time[views.offset]
+            )
+            self._draw_view_items(rng, views, sessions.category, view_time)
 
         ev_slot, ev_sess, ev_kind = views.slot[funnel.view], views.session[funnel.view], funnel.kind
         ev_query = None
@@ -187,9 +212,7 @@ class _Shop:
         # --- timestamps --------------------------------------------------------------
         n_sessions = sessions.category.shape[0]
         ev_user = sessions.user[ev_sess]
-        elapsed = np.cumsum(increments, dtype=np.int64)
-        first_event = np.searchsorted(ev_user, np.arange(n_users), side="left")
-        timestamp = elapsed - elapsed[first_event][ev_user] + user_start[ev_user]
+        timestamp = _event_times(increments, ev_user, user_start)
         sess_first = np.searchsorted(ev_sess, np.arange(n_sessions), side="left")
         return _Block(
             lo=lo,
@@ -232,29 +255,59 @@ class _Shop:
             sess_cat[idx] = np.where(drift, np.where(to_neighbour, neighbour, redraw), prev)
         return _Sessions(count=n_sess, offset=sess_off, user=sess_user, category=sess_cat)
 
-    def _draw_views(self, rng: np.random.Generator, sess_cat: np.ndarray) -> _Views:
-        """Draw each session's number of views and the viewed items (step 4).
+    def _draw_view_counts(self, rng: np.random.Generator, n_sessions: int) -> _Views:
+        """Draw each session's number of views (step 4); the slots are left to fill."""
+        n_views = 1 + rng.poisson(self.config.events_per_session - 1.0, size=n_sessions)
+        view_off = np.cumsum(n_views) - n_views
+        view_slot = np.empty(int(n_views.sum()), dtype=np.int64)
+        view_sess = np.repeat(np.arange(n_sessions), n_views)
+        return _Views(count=n_views, offset=view_off, slot=view_slot, session=view_sess)
+
+    def _draw_view_items(
+        self,
+        rng: np.random.Generator,
+        views: _Views,
+        sess_cat: np.ndarray,
+        view_time: np.ndarray | None = None,
+    ) -> None:
+        """Draw the viewed items into ``views.slot`` (step 4).
 
         Args:
             rng: The block's main generator.
+            views: The views, whose ``slot`` is filled.
             sess_cat: Category of each session, shape ``(n_sessions,)``.
+            view_time: Time of each view before searches and repeats are inserted (they only
+                delay it), shape ``(n_views,)``, when the shop is timed (step 9): items are
+                then drawn among those launched by the start of the view's day.
         """
-        cfg, catalogue = self.config, self.catalogue
-        n_sessions = sess_cat.shape[0]
-        n_views = 1 + rng.poisson(cfg.events_per_session - 1.0, size=n_sessions)
-        view_off = np.cumsum(n_views) - n_views
-        view_slot = np.empty(int(n_views.sum()), dtype=np.int64)
-        view_slot[view_off] = catalogue.popular(rng, sess_cat)
+        cfg, catalogue, timeline = self.config, self.catalogue, self.timeline
+        n_views, view_off, view_slot = views.count, views.offset, views.slot
+        if timeline is None or view_time is None:
+            def popular(cats: np.ndarray, idx: np.ndarray) -> np.ndarray:
+                return catalogue.popular(rng, cats)
+
+            def launched(slots: np.ndarray, idx: np.ndarray) -> np.ndarray | bool:
+                return True
+        else:
+            days, day_pos = np.unique(timeline.day(view_time), return_inverse=True)
+            keys, avail = timeline.day_table(days)
+
+            def popular(cats: np.ndarray, idx: np.ndarray) -> np.ndarray:
+                return timeline.popular(rng, cats, day_pos[idx], keys)
+
+            def launched(slots: np.ndarray, idx: np.ndarray) -> np.ndarray | bool:
+                return avail[day_pos[idx], slots]
+
+        view_slot[view_off] = popular(sess_cat, view_off)
         for j in range(1, int(n_views.max())):
             sess = np.flatnonzero(n_views > j)
             idx = view_off[sess] + j
             prev = view_slot[idx - 1]
             follow = rng.random(sess.shape[0]) < cfg.transition_strength
             offsets = 1 + _cdf_pick(rng, self.succ_cdf, sess.shape[0])
-            fresh = catalogue.popular(rng, sess_cat[sess])
-            view_slot[idx] = np.where(follow, catalogue.successor(prev, offsets), fresh)
-        view_sess = np.repeat(np.arange(n_sessions), n_views)
-        return _Views(count=n_views, offset=view_off, slot=view_slot, session=view_sess)
+            fresh = popular(sess_cat[sess], idx)
+            step = catalogue.successor(prev, offsets)
+            view_slot[idx] = np.where(follow & launched(step, idx), step, fresh)
 
     def _draw_funnel(self, rng: np.random.Generator, total_views: int) -> _Funnel:
         """Draw carts, favourites and purchases; expand each view into its events (step 5)."""
@@ -300,6 +353,24 @@ class _Shop:
         return increments, user_start
 
 
+def _event_times(
+    increments: np.ndarray, ev_user: np.ndarray, user_start: np.ndarray
+) -> np.ndarray:
+    """Timestamps from the gaps since each user's previous event.
+
+    Args:
+        increments: Seconds since the user's previous event, shape ``(n_events,)``.
+        ev_user: User (within the block) of each event, sorted, shape ``(n_events,)``.
+        user_start: Each user's first timestamp, shape ``(n_users,)``.
+
+    Returns:
+        int64 timestamps, shape ``(n_events,)``.
+    """
+    elapsed = np.cumsum(increments, dtype=np.int64)
+    first_event = np.searchsorted(ev_user, np.arange(user_start.shape[0]), side="left")
+    return elapsed - elapsed[first_event][ev_user] + user_start[ev_user]
+
+
 def _check_chunk_size(users_per_chunk: int) -> int:
     if int(users_per_chunk) < 1:
         raise ValueError(f"users_per_chunk must be >= 1, got {users_per_chunk}")
@@ -326,7 +397,7 @@ def generate_events(config: SyntheticConfig | None = None) -> SyntheticData:
     block = _Block.concat(list(shop.blocks()))
     return SyntheticData(
         events=_frame(shop.columns.event_columns(block)),
-        items=shop.catalogue.items_frame(),
+        items=shop.items_frame(),
         user_segments=_frame(shop.columns.segment_columns(block)),
         sessions=_frame(shop.columns.session_columns(block)),
     )

@@ -91,7 +91,7 @@ def write_events_csv(
             return handle
 
         files = {"items": open_csv(target.parent / "items.csv", None)}
-        files["items"].write(shop.catalogue.items_frame().to_csv(index=False).encode())
+        files["items"].write(shop.items_frame().to_csv(index=False).encode())
         header = ["user_id", "item_id", "timestamp", "event_type"]
         files["events"] = open_csv(target, header + (["query"] if cfg.search_rate > 0 else []))
         if tables:

@@ -41,7 +41,9 @@ class SyntheticData:
             searches are enabled there is a fifth column ``query`` (str; NaN except on
             search events), and a search's ``item_id`` is the item it led to.
         items: The catalogue, with columns ``item_id``, ``category`` (str, e.g. ``"c03"``)
-            and ``title`` (a short readable fake product title), sorted by ``item_id``.
+            and ``title`` (a short readable fake product title), sorted by ``item_id``;
+            when items launch (``launch_spread_days > 0``) also ``launch_time`` (int64 unix
+            seconds, ``start_time`` for the items that exist from the start).
         user_segments: Latent segment of every user, with columns ``user_id`` and
             ``segment`` (int).
         sessions: Ground-truth sessions, one row per session with columns ``user_id``,
