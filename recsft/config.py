@@ -39,6 +39,7 @@ from recsft.data.config import DataConfig
 from recsft.errors import RecsftError, shorten
 from recsft.field_types import coerce
 from recsft.safe_yaml import load_yaml, parse_yaml
+from recsft.tuning.config import TuneConfig
 
 
 class ConfigError(RecsftError):
@@ -353,6 +354,7 @@ class RunConfig:
         model: The ``model:`` section (:class:`ModelSection`).
         training: The ``training:`` section (:class:`TrainingConfig`).
         evaluation: The ``evaluation:`` section (:class:`EvaluationConfig`).
+        tune: The ``tune:`` section, read by ``recsft tune`` (:class:`TuneConfig`).
     """
 
     name: str = "run"
@@ -361,6 +363,7 @@ class RunConfig:
     model: ModelSection = field(default_factory=ModelSection)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    tune: TuneConfig = field(default_factory=TuneConfig)
 
     @property
     def run_dir(self) -> str:
@@ -422,6 +425,7 @@ class RunConfig:
             values[key] = section_type(**checked)
         config = cls(**values)
         _check_counts(config.training, where)
+        config.tune.check(config, ConfigError, where)
         return config
 
     @classmethod
@@ -435,12 +439,9 @@ class RunConfig:
         """
         try:
             raw = load_yaml(path, "config file")
-        except ConfigError:
-            raise
-        except RecsftError as err:
-            raise ConfigError(str(err)) from None
-        if raw is None:
-            raw = {}
+        except RecsftError as err:  # a ConfigError as it is, another one as a ConfigError
+            raise err if isinstance(err, ConfigError) else ConfigError(str(err)) from None
+        raw = {} if raw is None else raw
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of {', '.join(_KEYS)}; got "
                               f"{shorten(raw)}")
@@ -459,13 +460,14 @@ def _plain(value: Any) -> Any:
 
 
 #: Top-level keys of a run config.
-_KEYS = ("name", "output_dir", "data", "model", "training", "evaluation")
+_KEYS = ("name", "output_dir", "data", "model", "training", "evaluation", "tune")
 
 _SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "model": ModelSection,
     "training": TrainingConfig,
     "evaluation": EvaluationConfig,
+    "tune": TuneConfig,
 }
 
 #: Training fields that count something and must be at least 1.

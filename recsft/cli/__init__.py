@@ -25,7 +25,7 @@ from recsft.cli.boundary import guarded, interrupted, watch_interrupts
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole ``recsft`` parser; each command's ``handler`` is set on its sub-parser."""
-    from recsft.cli import data, evaluate, export, hub, recommend, run, search, serve, train
+    from recsft.cli import data, evaluate, export, hub, recommend, run, search, serve, train, tune
     from recsft.tasks.cli import COMMANDS as TASK_COMMANDS
     from recsft.tasks.cli import add_commands as add_task_commands
 
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"recsft {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help=_QUIET)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (train, evaluate, recommend, search, hub, data, run, serve, export):
+    for group in (train, tune, evaluate, recommend, search, hub, data, run, serve, export):
         group.add_commands(commands)
     add_task_commands(commands)
     for name, handler in TASK_COMMANDS.items():

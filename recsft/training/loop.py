@@ -41,6 +41,8 @@ class FitResult:
         history: One record per epoch (loss, throughput, validation metrics).
         best_state: The best weights (CPU tensors), to evaluate on the test set.
         resumed_from: The checkpoint the run continued from, if any.
+        stopped_by_callback: ``on_validation`` asked the loop to stop (e.g. a pruned tuning
+            trial), at epoch :attr:`epochs_run`.
     """
 
     best_metric: float = -math.inf
@@ -51,6 +53,12 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     best_state: dict[str, torch.Tensor] | None = None
     resumed_from: str | None = None
+    stopped_by_callback: bool = False
+
+
+#: ``on_validation(epoch, metrics) -> stop``: called after each validation with the epoch
+#: (1-based) and its validation metrics; ``True`` ends the training after this epoch.
+ValidationCallback = Callable[[int, dict[str, float]], bool]
 
 
 @dataclass
@@ -103,6 +111,7 @@ def fit(
     load_best: Callable[[], dict[str, torch.Tensor]] | None = None,
     batch_transform: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]] | None = None,
     frozen: Sequence[torch.nn.Parameter] = (),
+    on_validation: ValidationCallback | None = None,
 ) -> FitResult:
     """Train, validate every ``eval_every`` epochs, stop early, checkpoint and resume.
 
@@ -123,6 +132,9 @@ def fit(
         frozen: Parameters left unchanged during the first ``args.freeze_epochs`` epochs (the
             weights ``training.init_from`` copied): their gradients are dropped before each
             optimizer step, so AdamW neither moves nor decays them (the same on every process).
+        on_validation: Called after each validation (:data:`ValidationCallback`); when it
+            returns ``True`` the loop stops after this epoch as early stopping does, and
+            :attr:`FitResult.stopped_by_callback` says so (a pruned tuning trial).
 
     Returns:
         The :class:`FitResult`. With ``args.epochs == 0`` (zero-shot transfer) the model is
@@ -240,6 +252,9 @@ def fit(
         state.history.append(record)
         accelerator.log(tracker_values(record), step=state.global_step)
         stopping = bool(args.patience and state.waited >= args.patience)
+        if on_validation is not None and "valid" in record and on_validation(epoch,
+                                                                              record["valid"]):
+            stopping = result.stopped_by_callback = True
         if accelerator.is_main_process:
             left = 0.0 if stopping or epoch == args.epochs else progress.remaining(
                 time.perf_counter() - start, batches_run, batches_left)
@@ -247,6 +262,10 @@ def fit(
             _log_epoch(record, log_path)
         state.epoch += 1
         state.step_in_epoch, state.epoch_loss, state.epoch_batches = 0, 0.0, 0
+        if result.stopped_by_callback:
+            progress.note(f"stopped at epoch {epoch} by the validation callback",
+                          main_process=accelerator.is_main_process)
+            break
         if stopping:
             progress.note(f"stopped early: {args.metric_for_best} has not improved for "
                           f"{state.waited} validations; best {state.best_metric:.4f} at epoch "

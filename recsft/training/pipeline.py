@@ -214,7 +214,8 @@ def check_model_memory(config: RunConfig, prepared: PreparedData, num_processes:
 
 
 def run_training(config: RunConfig, resume: bool = False, overwrite: bool = False,
-                 log: EventLog | None = None) -> dict[str, Any]:
+                 log: EventLog | None = None, *, on_validation: Any = None,
+                 evaluate_test: bool = True) -> dict[str, Any]:
     """Train, evaluate and write the run folder ``config.run_dir``.
 
     Args:
@@ -225,6 +226,12 @@ def run_training(config: RunConfig, resume: bool = False, overwrite: bool = Fals
         overwrite: Replace an existing run of this name once the new one is complete (or
             discard an interrupted training's checkpoints).
         log: Train on these cleaned events instead of reading ``config.data``'s source.
+        on_validation: ``(epoch, valid_metrics) -> stop``, called after each validation
+            (:data:`recsft.training.loop.ValidationCallback`); ``True`` ends the training
+            there, and the record's ``training.stopped_by_callback`` says so.
+        evaluate_test: ``False`` leaves the test split untouched (a tuning trial, selected on
+            validation only): the record's ``test`` and baselines are empty and
+            ``test_evaluated`` is ``false``.
 
     Returns:
         The metrics record written to ``metrics.json``.
@@ -256,7 +263,7 @@ def run_training(config: RunConfig, resume: bool = False, overwrite: bool = Fals
             final = Path(config.output_dir) / config.name
             plan = RunPlan(final, final.with_name(f".{config.name}.partial"), resume)
         try:
-            return _train(config, plan, log)
+            return _train(config, plan, log, on_validation, evaluate_test)
         except BaseException:
             if state.is_main_process:
                 _discard_without_checkpoints(plan)
@@ -279,7 +286,8 @@ def _discard_without_checkpoints(plan: Any) -> None:
         shutil.rmtree(plan.work, ignore_errors=True)
 
 
-def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]:
+def _train(config: RunConfig, plan: Any, log: EventLog | None, on_validation: Any = None,
+           evaluate_test: bool = True) -> dict[str, Any]:
     """The training itself, writing into ``plan.work``; the run is swapped in at the end."""
     import torch
     from accelerate import Accelerator
@@ -377,13 +385,16 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
         log_path=os.path.join(work, TRAINING_LOG) if accelerator.is_main_process else None,
         checkpoint_dir=os.path.join(work, CHECKPOINT_DIR), resume=plan.resume,
         load_best=load_best, batch_transform=masking,
-        frozen=frozen_parameters(model, transfer),
+        frozen=frozen_parameters(model, transfer), on_validation=on_validation,
     )
     unwrapped = accelerator.unwrap_model(model)
     unwrapped.load_state_dict(result.best_state)
-    test, test_values = prepared.test.evaluate_with_users(model_scorer(unwrapped, accelerator),
-                                                          accelerator)
-    popular = prepared.test.evaluate(popularity_scorer(counts), accelerator)
+    if evaluate_test:
+        test, test_values = prepared.test.evaluate_with_users(
+            model_scorer(unwrapped, accelerator), accelerator)
+        popular = prepared.test.evaluate(popularity_scorer(counts), accelerator)
+    else:  # a tuning trial: selected on validation, the test split stays unseen
+        test, test_values, popular = {}, {}, {}
     record = {
         "dataset": prepared.dataset_record(),
         "protocol": prepared.test.protocol.to_dict(),
@@ -401,11 +412,14 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None) -> dict[str, Any]
             "mixed_precision": args.mixed_precision,
             "resumed_from": _relative_checkpoint(result.resumed_from, work),
             "init_from": None if transfer is None else transfer.to_dict(),
+            **({"stopped_by_callback": True} if result.stopped_by_callback else {}),
         },
         "environment": environment(),
         "config": config.to_dict(),
     }
-    if prepared.splits.cold_items:
+    if not evaluate_test:
+        record["test_evaluated"] = False
+    elif prepared.splits.cold_items:
         # Warm vs cold test targets, beside the baselines (recsft evaluate gives the same).
         record["cold_start"] = cold_start_record(
             prepared.splits, prepared.test, test_values,
