@@ -65,8 +65,10 @@ def _tune(args: argparse.Namespace) -> int:
     print(f"best: trial {best['trial']}, valid {result['metric']} {best['valid']:.4f}")
     for metric, summary in (result.get("final") or {}).get("test", {}).items():
         if metric in ("ndcg@10", "recall@10", result["metric"]):
-            users = summary["users"]
+            users, seeds = summary["users"], summary["seeds"]
+            over_seeds = (f", over {seeds['n']} seeds {seeds['ci95_low']:.4f}-"
+                          f"{seeds['ci95_high']:.4f}" if seeds else "")
             print(f"final test {metric}: {summary['mean']:.4f} (95% over users "
-                  f"{users['ci95_low']:.4f}-{users['ci95_high']:.4f})")
+                  f"{users['ci95_low']:.4f}-{users['ci95_high']:.4f}{over_seeds})")
     print(f"\nchosen config: {folder / BEST_CONFIG}\nresult: {folder / RESULT}")
     return 0

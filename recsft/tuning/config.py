@@ -203,6 +203,21 @@ def bounds_of(spec: dict[str, Any]) -> tuple[Any, Any]:
     return (float(low), float(high)) if kind == "float" else (int(low), int(high))
 
 
+def normalize_space(space: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A checked space with its bounds as numbers and ``log`` spelled out, so that the same
+    space read from YAML (``1e-4`` a string) or built in Python compares equal."""
+    normal: dict[str, dict[str, Any]] = {}
+    for key, spec in space.items():
+        if "choice" in spec:
+            normal[key] = {"choice": list(spec["choice"])}
+            continue
+        kind = "float" if "float" in spec else "int"
+        normal[key] = {kind: list(bounds_of(spec)), "log": bool(spec.get("log", False))}
+        if kind == "int":
+            normal[key]["step"] = int(spec.get("step", 1))
+    return normal
+
+
 def _is_number(value: Any, number: type) -> bool:
     if isinstance(value, bool):
         return False

@@ -27,7 +27,7 @@ from typing import Any
 from recsft import progress
 from recsft.config import RunConfig
 from recsft.errors import RecsftError
-from recsft.tuning.config import space_entry_error, tune_folder
+from recsft.tuning.config import normalize_space, space_entry_error, tune_folder
 from recsft.tuning.space import apply, default_space, suggest
 
 #: Files of the study folder.
@@ -43,13 +43,13 @@ def search_space(config: RunConfig) -> dict[str, dict[str, Any]]:
         RecsftError: a default-space entry that does not apply to this config.
     """
     if config.tune.space:
-        return dict(config.tune.space)
+        return normalize_space(config.tune.space)
     space = default_space(config)
     for key, spec in space.items():
         message = space_entry_error(config, key, spec)
         if message:
             raise RecsftError(f"default space: tune.space.{key}: {message}")
-    return space
+    return normalize_space(space)
 
 
 def _optuna() -> Any:
@@ -99,6 +99,10 @@ def open_study(config: RunConfig, space: dict[str, Any], pruner: Any = None) -> 
         study_name=config.name, storage=f"sqlite:///{(folder / STUDY_DB).resolve()}",
         load_if_exists=True, direction="maximize", sampler=sampler,
         pruner=pruner if pruner is not None else make_pruner(config))
+    if study.trials:  # resumed: a fresh seed, or the sampler would draw the first values again
+        seed = tune.seed + len(study.trials)
+        study.sampler = (optuna.samplers.TPESampler(seed=seed) if tune.sampler == "tpe"
+                         else optuna.samplers.RandomSampler(seed=seed))
     recorded = study.user_attrs
     signature = {"space": json.loads(json.dumps(space)), "metric": tune.metric}
     if not recorded.get("space"):
