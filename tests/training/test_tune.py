@@ -1,0 +1,169 @@
+"""recsft tune: the space, pruned trials, no test split in trials, resume, the chosen config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from recsft.config import ConfigError, RunConfig
+from recsft.errors import RecsftError
+from tests.conftest import tiny_config
+
+optuna = pytest.importorskip("optuna")
+
+SPACE = {
+    "model.hidden_dropout_prob": {"float": [0.0, 0.4]},
+    "training.learning_rate": {"float": ["1e-3", "1e-2"], "log": True},
+    "model.hidden_size": {"choice": [16, 32]},
+}
+
+
+class OddTrialsPruned(optuna.pruners.BasePruner):
+    """A deterministic pruner: odd-numbered trials are pruned at their first validation."""
+
+    def prune(self, study, trial) -> bool:
+        return trial.number % 2 == 1
+
+
+def _config(tmp_path, space=None, **tune) -> RunConfig:
+    raw = tiny_config(tmp_path, epochs=3, eval_every=1, report_to="none").to_dict()
+    raw["tune"] = {"trials": 3, "min_epochs": 1, "pruner": "none", "space": space, **tune}
+    return RunConfig.from_dict(raw)
+
+
+def test_the_space_is_sampled_within_its_bounds_and_default_spaces_make_valid_configs(tmp_path):
+    from recsft.tuning.space import apply, default_space, suggest
+    from recsft.tuning.study import search_space
+
+    space = search_space(_config(tmp_path, {
+        **SPACE, "data.max_length": {"int": [8, 20], "step": 4},
+        "model.loss": {"choice": ["ce", "gbce"]}, "model.num_negatives": {"int": [4, 64]}}))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(40):
+        values = suggest(study.ask(), space)
+        assert 0.0 <= values["model.hidden_dropout_prob"] <= 0.4
+        assert 1e-3 <= values["training.learning_rate"] <= 1e-2
+        assert values["model.hidden_size"] in (16, 32)
+        assert values["data.max_length"] in (8, 12, 16, 20)
+        # negatives are drawn only for a loss that samples them
+        assert ("model.num_negatives" in values) == (values["model.loss"] != "ce")
+    for model_type in ("bert4rec", "sasrec", "gru4rec", "lstm_attention"):
+        base = RunConfig.from_dict({"model": {"model_type": model_type},
+                                    "data": {"max_length": 40}})
+        space = default_space(base)
+        assert {"model.hidden_dropout_prob", "model.hidden_size", "model.num_hidden_layers",
+                "training.learning_rate", "training.weight_decay", "data.max_length",
+                "model.loss"} <= set(space)
+        assert ("model.num_attention_heads" in space) == (model_type in ("bert4rec", "sasrec"))
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+        for n in range(30):  # every draw is a valid config (sizes divisible by heads)
+            values = suggest(study.ask(), search_space(base))
+            config = apply(base, values, output_dir=str(tmp_path), name=f"t{n}", source="t")
+            assert config.model.hidden_size == values["model.hidden_size"]
+
+
+@pytest.mark.parametrize("key, spec, expected", [
+    ("model.no_such_field", {"float": [0, 1]}, "not a key a trial may set"),
+    ("training.epochs", {"int": [1, 5]}, "not a key a trial may set"),
+    ("model.hidden_size", {"float": [16, 64]}, "does not take fractional values"),
+    ("training.learning_rate", {"float": [0.1, 0.01]}, "low 0.1 must be below high 0.01"),
+    ("training.learning_rate", {"float": [0, 0.1], "log": True}, "positive low bound"),
+    ("model.num_hidden_layers", {"int": [1, 3], "spread": 2}, "unknown key"),
+    ("model.loss", {"choice": []}, "non-empty list"),
+    ("model.use_categories", {"choice": [True, "maybe"]}, "not a valid value"),
+    ("model.hidden_size", [16, 32], "expected a mapping"),
+    ("model.hidden_size", {"int": [16, 64], "choice": [16]}, "exactly one of"),
+])
+def test_a_bad_space_is_one_line_naming_the_key(tmp_path, key, spec, expected):
+    path = tmp_path / "run.yaml"
+    raw = tiny_config(tmp_path).to_dict()
+    raw["tune"] = {"space": {key: spec}}
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as error:
+        RunConfig.from_yaml(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: tune.space.{key}: ") and expected in message
+    assert "\n" not in message
+    with pytest.raises(ConfigError, match=r"--set: tune.pruner: expected one of"):
+        RunConfig.from_yaml(path, ["tune.space=null", "tune.pruner=median"])
+    with pytest.raises(ConfigError, match=r"tune.metric: .* evaluation.ks"):
+        RunConfig.from_yaml(path, ["tune.space=null", "tune.metric=ndcg@50"])
+
+
+def test_a_config_without_a_tune_section_reads_as_before(tmp_path):
+    config = tiny_config(tmp_path)
+    assert config.tune.space is None and config.tune.pruner == "hyperband"
+    assert RunConfig.from_dict(config.to_dict()) == config
+
+
+def test_trials_prune_never_read_test_resume_and_the_chosen_config_trains(tmp_path):
+    from recsft.training.pipeline import run_training
+    from recsft.tuning.study import run_study
+
+    config = _config(tmp_path, SPACE)
+    folder = tmp_path / "tiny-tune"
+    first = run_study(config, trials=3, pruner=OddTrialsPruned(), final=False)
+    assert first["study"]["ran_this_call"] == 3 and "final" not in first
+    rows = json.loads((folder / "trials.json").read_text())
+    assert [row["state"] for row in rows] == ["complete", "pruned", "complete"]
+    assert [row["epochs"] for row in rows] == [3, 1, 3]  # the pruned one stopped early
+    assert [len(row["curve"]) for row in rows] == [3, 1, 3]  # reported at every validation
+    for row in rows:
+        for key, spec in SPACE.items():
+            if "choice" in spec:
+                assert row["params"][key] in spec["choice"]
+        metrics = json.loads((folder / f"trial-{row['number']}" / "metrics.json").read_text())
+        assert metrics["test"] == {} and metrics["test_evaluated"] is False
+        assert metrics["baselines"]["most_popular"]["test"] == {}
+        assert row["test_evaluated"] is False
+    assert first["study"]["epochs_spent"] == 7
+    assert (folder / "trials.png").read_bytes().startswith(b"\x89PNG")
+    assert (folder / "study.db").is_file() and (folder / "trials.csv").is_file()
+
+    # A second call continues the study to 4 trials, then trains and tests the chosen config.
+    result = run_study(config, trials=4, pruner=OddTrialsPruned(), final_seeds=[0])
+    assert result["study"]["ran_this_call"] == 1 and result["study"]["trials"] == 4
+    assert (result["study"]["complete"], result["study"]["pruned"]) == (2, 2)
+    rows = json.loads((folder / "trials.json").read_text())
+    best = max((r for r in rows if r["state"] == "complete"), key=lambda r: r["value"])
+    assert result["best"]["trial"] == best["number"]
+    assert result["best"]["valid"] == pytest.approx(best["value"])
+    test = result["final"]["test"]["ndcg@10"]
+    assert test["users"]["ci95_low"] <= test["mean"] <= test["users"]["ci95_high"]
+    saved = json.loads((folder / "tune_result.json").read_text())
+    assert saved["final"]["runs"] == [str(folder / "final-seed-0")]
+
+    chosen = RunConfig.from_yaml(folder / "best_config.yaml", [f"output_dir={tmp_path}/again"])
+    for key, value in best["params"].items():
+        section, name = key.split(".")
+        assert getattr(getattr(chosen, section), name) == pytest.approx(value)
+    record = run_training(chosen)
+    assert record["test"]["ndcg@10"] >= 0 and record["training"]["epochs_run"] == 3
+
+
+def test_failed_trials_are_recorded_and_the_study_says_none_completed(tmp_path):
+    from recsft.tuning.study import run_study
+
+    # 33 is not divisible by the tiny config's 2 attention heads: every trial fails.
+    config = _config(tmp_path, {"model.hidden_size": {"choice": [33]}}, trials=2)
+    with pytest.raises(RecsftError, match="no trial of .* completed"):
+        run_study(config)
+    rows = json.loads((tmp_path / "tiny-tune" / "trials.json").read_text())
+    assert [row["state"] for row in rows] == ["fail", "fail"]
+    assert "hidden_size" in rows[0]["error"] and rows[0]["epochs"] == 0
+    assert not (tmp_path / "tiny-tune" / "best_config.yaml").exists()
+
+
+def test_the_command_refuses_bad_arguments_in_one_line(tmp_path, capsys):
+    from recsft.cli import main
+
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(tiny_config(tmp_path).to_dict()))
+    assert main(["tune", "--config", str(path), "--trials", "0"]) == 2
+    assert main(["tune", "--config", str(path), "--set",
+                 "tune.space={model.nope: {int: [1, 2]}}"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].endswith("--trials 0: expected at least 1")
+    assert "tune.space.model.nope" in err[1] and len(err) == 2
