@@ -594,8 +594,6 @@ def apply_override(raw: dict[str, Any], override: str) -> str:
             raise ConfigError(f"override {shorten(override)}: {shorten(key)} is not a section")
     try:
         node[keys[-1]] = parse_yaml(text, f"override {shorten(override, 60)}")
-    except ConfigError:
-        raise
-    except RecsftError as err:
-        raise ConfigError(str(err)) from None
+    except RecsftError as err:  # a ConfigError as it is, another one as a ConfigError
+        raise err if isinstance(err, ConfigError) else ConfigError(str(err)) from None
     return ".".join(keys)

@@ -209,6 +209,7 @@ def all_keys() -> list[Key]:
     from recsft.data.config import DataConfig
     from recsft.data.preprocess.config import PreprocessConfig
     from recsft.data.synthetic.config import SyntheticConfig
+    from recsft.tuning.config import TuneConfig
 
     keys = dataclass_keys(RunConfig, "", skip=_SECTIONS)
     keys += dataclass_keys(DataConfig, "data.")
@@ -220,6 +221,7 @@ def all_keys() -> list[Key]:
              for key, type_, defaults, meaning in rows]
     keys += dataclass_keys(TrainingConfig, "training.")
     keys += dataclass_keys(EvaluationConfig, "evaluation.")
+    keys += dataclass_keys(TuneConfig, "tune.")
     return keys
 
 
@@ -230,6 +232,7 @@ def render() -> str:
     from recsft.data.preprocess.config import PreprocessConfig
     from recsft.data.synthetic.config import SyntheticConfig
     from recsft.modeling import MODEL_FIELDS
+    from recsft.tuning.config import TuneConfig
 
     derived = next(iter(MODEL_FIELDS.values())).DERIVED
     model_types, rows = model_rows()
@@ -257,7 +260,11 @@ def render() -> str:
              _table(dataclass_keys(TrainingConfig, "training.")),
              "## `evaluation`", "", "The evaluation protocol (`EvaluationConfig`, "
              "`recsft/config.py`).", "",
-             _table(dataclass_keys(EvaluationConfig, "evaluation."))]
+             _table(dataclass_keys(EvaluationConfig, "evaluation.")),
+             "## `tune`", "", "What `recsft tune` searches, on validation only, and for how "
+             "long (`TuneConfig`, `recsft/tuning/config.py`; the space syntax and the default "
+             "spaces: [tuning.md](tuning.md)). Other commands ignore it.", "",
+             _table(dataclass_keys(TuneConfig, "tune."))]
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -300,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- helpers -------------------------------------------------------------------------------
 
-_SECTIONS = ("data", "model", "training", "evaluation")
+_SECTIONS = ("data", "model", "training", "evaluation", "tune")
 
 _INTRO = """
 Every key a run config (`configs/*.yaml`, `recsft train --config ... --set section.key=value`)

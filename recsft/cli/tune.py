@@ -39,9 +39,9 @@ def _tune(args: argparse.Namespace) -> int:
 
     from recsft.config import RunConfig
     from recsft.errors import RecsftError
+    from recsft.training.tune import BEST_CONFIG, RESULT, run_study
     from recsft.tuning.config import tune_folder
     from recsft.tuning.report import TRIALS_JSON, format_trials
-    from recsft.tuning.study import BEST_CONFIG, RESULT, run_study
 
     if args.trials is not None and args.trials < 1:
         raise RecsftError(f"--trials {args.trials}: expected at least 1")

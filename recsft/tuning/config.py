@@ -58,8 +58,8 @@ class TuneConfig:
         trials: Trials the study holds once complete (a resumed study runs the ones left).
         budget_minutes: Start no trial after this many minutes of this call (``null``: no
             limit); the trial running then finishes.
-        metric: Validation metric the search maximises (e.g. ``ndcg@10``; its cut-off must be
-            in ``evaluation.ks``). The test split is never read by a trial.
+        metric: Validation metric the search maximises (e.g. ``ndcg@10``; ``recsft tune``
+            checks that its cut-off is in ``evaluation.ks``). No trial reads the test split.
         sampler: ``tpe`` (Optuna's Tree-structured Parzen Estimator) or ``random``, seeded
             by ``seed``.
         seed: Seed of the sampler.
@@ -107,15 +107,22 @@ class TuneConfig:
             if getattr(self, name) not in allowed:
                 fail(f"tune.{name}", f"expected one of {', '.join(allowed)}, got "
                                      f"{shorten(getattr(self, name))}")
-        match = _METRIC.match(self.metric)
-        if not match or int(match[1]) not in config.evaluation.ks:
-            fail("tune.metric", f"expected a ranking metric at a cut-off of evaluation.ks "
-                                f"{config.evaluation.ks} (e.g. ndcg@10), got "
+        if not _METRIC.match(self.metric):
+            fail("tune.metric", f"expected a ranking metric such as ndcg@10, got "
                                 f"{shorten(self.metric)}")
         for key, spec in (self.space or {}).items():
             message = space_entry_error(config, key, spec)
             if message:
                 fail(f"tune.space.{key}", message)
+
+
+def check_metric(config: Any, error: type[Exception]) -> None:
+    """Raise ``error`` when ``tune.metric``'s cut-off is not in ``evaluation.ks`` (checked when
+    a study starts: a config that is not tuned may evaluate other cut-offs)."""
+    match = _METRIC.match(config.tune.metric)
+    if not match or int(match[1]) not in config.evaluation.ks:
+        raise error(f"tune.metric {shorten(config.tune.metric)}: its cut-off is not in "
+                    f"evaluation.ks {config.evaluation.ks}")
 
 
 def tune_folder(config: Any) -> Path:

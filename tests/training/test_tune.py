@@ -34,8 +34,8 @@ def _config(tmp_path, space=None, **tune) -> RunConfig:
 
 
 def test_the_space_is_sampled_within_its_bounds_and_default_spaces_make_valid_configs(tmp_path):
+    from recsft.training.tune import search_space
     from recsft.tuning.space import apply, default_space, suggest
-    from recsft.tuning.study import search_space
 
     space = search_space(_config(tmp_path, {
         **SPACE, "data.max_length": {"int": [8, 20], "step": 4},
@@ -88,8 +88,8 @@ def test_a_bad_space_is_one_line_naming_the_key(tmp_path, key, spec, expected):
     assert "\n" not in message
     with pytest.raises(ConfigError, match=r"--set: tune.pruner: expected one of"):
         RunConfig.from_yaml(path, ["tune.space=null", "tune.pruner=median"])
-    with pytest.raises(ConfigError, match=r"tune.metric: .* evaluation.ks"):
-        RunConfig.from_yaml(path, ["tune.space=null", "tune.metric=ndcg@50"])
+    with pytest.raises(ConfigError, match=r"tune.metric: expected a ranking metric"):
+        RunConfig.from_yaml(path, ["tune.space=null", "tune.metric=ndcg"])
 
 
 def test_a_config_without_a_tune_section_reads_as_before(tmp_path):
@@ -100,7 +100,7 @@ def test_a_config_without_a_tune_section_reads_as_before(tmp_path):
 
 def test_trials_prune_never_read_test_resume_and_the_chosen_config_trains(tmp_path):
     from recsft.training.pipeline import run_training
-    from recsft.tuning.study import run_study
+    from recsft.training.tune import run_study
 
     config = _config(tmp_path, SPACE)
     folder = tmp_path / "tiny-tune"
@@ -144,7 +144,7 @@ def test_trials_prune_never_read_test_resume_and_the_chosen_config_trains(tmp_pa
 
 
 def test_failed_trials_are_recorded_and_the_study_says_none_completed(tmp_path):
-    from recsft.tuning.study import run_study
+    from recsft.training.tune import run_study
 
     # 33 is not divisible by the tiny config's 2 attention heads: every trial fails.
     config = _config(tmp_path, {"model.hidden_size": {"choice": [33]}}, trials=2)
@@ -167,3 +167,6 @@ def test_the_command_refuses_bad_arguments_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].endswith("--trials 0: expected at least 1")
     assert "tune.space.model.nope" in err[1] and len(err) == 2
+    assert main(["tune", "--config", str(path), "--set", "tune.metric=ndcg@50"]) == 2
+    assert "tune.metric 'ndcg@50': its cut-off is not in evaluation.ks [5, 10]" in (
+        capsys.readouterr().err)

@@ -27,7 +27,7 @@ from typing import Any
 from recsft import progress
 from recsft.config import RunConfig
 from recsft.errors import RecsftError
-from recsft.tuning.config import normalize_space, space_entry_error, tune_folder
+from recsft.tuning.config import check_metric, normalize_space, space_entry_error, tune_folder
 from recsft.tuning.space import apply, default_space, suggest
 
 #: Files of the study folder.
@@ -139,6 +139,7 @@ def run_study(config: RunConfig, *, trials: int | None = None,
     from recsft.runs.guard import RunLock, check_run_name
 
     check_run_name(f"{config.name}-tune")
+    check_metric(config, RecsftError)
     trials = config.tune.trials if trials is None else trials
     budget = config.tune.budget_minutes if budget_minutes is None else budget_minutes
     if trials < 1 or (budget is not None and not budget > 0):
