@@ -312,7 +312,7 @@ def summarise(config: RunConfig, study: Any, rows: list[dict[str, Any]], trials:
         "best": None if best is None else {
             "trial": best.number, "params": best.params, "valid": best.value,
             "epochs": best.user_attrs.get("epochs"), "run": best.user_attrs.get("run")},
-        "environment": environment(),
+        "environment": {**environment(), "optuna": _optuna().__version__},
         "config": config.to_dict(),
     }
 
