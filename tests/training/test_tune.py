@@ -144,15 +144,17 @@ def test_trials_prune_never_read_test_resume_and_the_chosen_config_trains(tmp_pa
 
 
 def test_failed_trials_are_recorded_and_the_study_says_none_completed(tmp_path):
-    from recsft.training.tune import run_study
+    from recsft.training.tune import open_study, run_study, search_space
 
     # 33 is not divisible by the tiny config's 2 attention heads: every trial fails.
-    config = _config(tmp_path, {"model.hidden_size": {"choice": [33]}}, trials=2)
+    config = _config(tmp_path, {"model.hidden_size": {"choice": [33]}}, trials=3)
+    open_study(config, search_space(config)).ask()  # a trial an interrupted call left running
     with pytest.raises(RecsftError, match="no trial of .* completed"):
         run_study(config)
     rows = json.loads((tmp_path / "tiny-tune" / "trials.json").read_text())
-    assert [row["state"] for row in rows] == ["fail", "fail"]
-    assert "hidden_size" in rows[0]["error"] and rows[0]["epochs"] == 0
+    assert [row["state"] for row in rows] == ["fail", "fail", "fail"]
+    assert rows[0]["error"] == "interrupted"
+    assert "hidden_size" in rows[1]["error"] and rows[1]["epochs"] == 0
     assert not (tmp_path / "tiny-tune" / "best_config.yaml").exists()
 
 
