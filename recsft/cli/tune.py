@@ -24,7 +24,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                       help="trials the study should hold (tune.trials); a resumed study runs "
                            "the ones left")
     tune.add_argument("--budget-minutes", type=float,
-                      help="start no trial after this many minutes (tune.budget_minutes)")
+                      help="the search's budget (tune.budget_minutes): no trial starts after "
+                           "it, the one running stops at its next validation; the final "
+                           "training comes after")
     tune.add_argument("--final-seeds", type=int, nargs="+", metavar="SEED",
                       help="seeds of the final training of the chosen config (default: "
                            "training.seed); several give a t-interval over seeds")

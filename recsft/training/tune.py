@@ -122,7 +122,9 @@ def run_study(config: RunConfig, *, trials: int | None = None,
     Args:
         config: The run config; its ``tune:`` section gives the space, metric and pruner.
         trials: Trials the study should hold (``tune.trials`` when ``None``).
-        budget_minutes: Start no trial after this many minutes (``tune.budget_minutes``).
+        budget_minutes: The search's budget in minutes of this call
+            (``tune.budget_minutes``): no trial starts after it, and the trial running when it
+            ends stops at its next validation (recorded as pruned, ``stopped: budget``).
         final_seeds: Seeds of the final training(s) of the chosen config (default: the
             config's ``training.seed``).
         pruner: An Optuna pruner instead of ``tune.pruner``'s (tests, experiments).
@@ -156,7 +158,8 @@ def run_study(config: RunConfig, *, trials: int | None = None,
                 progress.note(f"budget of {budget:g} minutes spent: {_finished(study)} of "
                               f"{trials} trials done; run again to continue")
                 break
-            run_trial(config, study, space)
+            run_trial(config, study, space,
+                      deadline=None if budget is None else started + budget * 60)
             ran += 1
         from recsft.tuning.report import write_study_outputs
 
@@ -178,8 +181,17 @@ def run_study(config: RunConfig, *, trials: int | None = None,
     return result
 
 
-def run_trial(config: RunConfig, study: Any, space: dict[str, Any]) -> Any:
+def run_trial(config: RunConfig, study: Any, space: dict[str, Any],
+              deadline: float | None = None) -> Any:
     """Ask the study for a trial, train it on validation only, tell the study its outcome.
+
+    Args:
+        config: The base run config.
+        study: The Optuna study.
+        space: The space searched.
+        deadline: ``time.perf_counter()`` value at which the search's budget ends: the trial
+            stops at its first validation after it (pruned, user attribute ``stopped:
+            budget``).
 
     Returns:
         The finished ``optuna.trial.FrozenTrial``.
@@ -196,6 +208,9 @@ def run_trial(config: RunConfig, study: Any, space: dict[str, Any]) -> Any:
         value = float(valid[metric])
         curve.append([epoch, value])
         trial.report(value, epoch)
+        if deadline is not None and time.perf_counter() >= deadline:
+            trial.set_user_attr("stopped", "budget")
+            return True
         return epoch >= floor and trial.should_prune()
 
     start = time.perf_counter()

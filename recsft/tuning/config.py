@@ -56,8 +56,9 @@ class TuneConfig:
 
     Attributes:
         trials: Trials the study holds once complete (a resumed study runs the ones left).
-        budget_minutes: Start no trial after this many minutes of this call (``null``: no
-            limit); the trial running then finishes.
+        budget_minutes: The search's budget in minutes of this call (``null``: no limit): no
+            trial starts after it, and the trial running then stops at its next validation
+            (recorded as pruned); the final training of the chosen config comes after.
         metric: Validation metric the search maximises (e.g. ``ndcg@10``; ``recsft tune``
             checks that its cut-off is in ``evaluation.ks``). No trial reads the test split.
         sampler: ``tpe`` (Optuna's Tree-structured Parzen Estimator) or ``random``, seeded

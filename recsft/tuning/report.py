@@ -32,6 +32,8 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
         state = trial.state.name.lower()
         error = attrs.get("error") or ("interrupted" if state == "fail"
                                        and "seconds" not in attrs else None)
+        if attrs.get("stopped") == "budget":
+            error = "stopped: budget spent"
         rows.append({"number": trial.number, "state": state, "value": value,
                      "params": dict(trial.params), "epochs": int(attrs.get("epochs", 0)),
                      "best_epoch": attrs.get("best_epoch"),

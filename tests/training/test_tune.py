@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import yaml
@@ -100,7 +101,7 @@ def test_a_config_without_a_tune_section_reads_as_before(tmp_path):
 
 def test_trials_prune_never_read_test_resume_and_the_chosen_config_trains(tmp_path):
     from recsft.training.pipeline import run_training
-    from recsft.training.tune import run_study
+    from recsft.training.tune import open_study, run_study, run_trial, search_space
 
     config = _config(tmp_path, SPACE)
     folder = tmp_path / "tiny-tune"
@@ -141,6 +142,12 @@ def test_trials_prune_never_read_test_resume_and_the_chosen_config_trains(tmp_pa
         assert getattr(getattr(chosen, section), name) == pytest.approx(value)
     record = run_training(chosen)
     assert record["test"]["ndcg@10"] >= 0 and record["training"]["epochs_run"] == 3
+
+    # A trial running when the budget ends stops at its next validation.
+    late = run_trial(config, open_study(config, search_space(config), OddTrialsPruned()),
+                     search_space(config), deadline=time.perf_counter())
+    assert late.number == 4 and late.state == optuna.trial.TrialState.PRUNED
+    assert late.user_attrs["stopped"] == "budget" and late.user_attrs["epochs"] == 1
 
 
 def test_failed_trials_are_recorded_and_the_study_says_none_completed(tmp_path):
