@@ -97,6 +97,10 @@ def masked_top_k(scores, seen_rows: list[np.ndarray], k: int) -> np.ndarray:
     return torch.topk(scores, min(k, scores.shape[1]), dim=1).indices.numpy()
 
 
+#: When this process started (``setup_seconds``: reading the data, building the model).
+_BORN = time.perf_counter()
+
+
 class Points:
     """The training clock, the scoring pauses and the files of each point.
 
@@ -118,7 +122,7 @@ class Points:
         self.job, self.targets, self.score = job, targets, score
         self.out = job["out"]
         os.makedirs(self.out, exist_ok=True)
-        self.born = time.perf_counter()
+        self.born = _BORN
         self.train_seconds = 0.0
         self.score_seconds = 0.0
         self.resumed_at: float | None = None
@@ -344,6 +348,16 @@ def run_rectools(job: dict) -> None:
     classes = {"sasrec": SASRecModel, "bert4rec": BERT4RecModel}
     params = dict(job["params"])
     epochs = int(params.pop("epochs"))
+
+    class PointsCallback(Callback):
+        def on_train_start(self, trainer, pl_module) -> None:
+            state["module"] = pl_module
+            points.start()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+            points.check(trainer.current_epoch, trainer.global_step)
+
+    _CALLBACKS.append(PointsCallback())  # before the model: its __init__ builds the trainer
     model = classes[job["model"]](**params, epochs=epochs, get_trainer_func=rectools_trainer,
                                   get_trainer_func_kwargs={"epochs": epochs})
     state = {"module": None}
@@ -365,15 +379,6 @@ def run_rectools(job: dict) -> None:
 
     points = Points(job, _targets(work), score)
 
-    class PointsCallback(Callback):
-        def on_train_start(self, trainer, pl_module) -> None:
-            state["module"] = pl_module
-            points.start()
-
-        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            points.check(trainer.current_epoch, trainer.global_step)
-
-    _CALLBACKS.append(PointsCallback())
     with contextlib.suppress(StopTraining):
         model.fit(datasets["valid"])
     import pytorch_lightning
