@@ -218,7 +218,9 @@ def run_recbole(job: dict) -> None:
         "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full",
                       "group_by": "user"},
         "train_neg_sample_args": None, "use_gpu": False, "device": "cpu",
-        "show_progress": False, "log_wandb": False, "eval_batch_size": 1024, **params})
+        "show_progress": False, "log_wandb": False,
+        # Its full-ranking loader takes eval_batch_size // items users a batch: 256 users.
+        "eval_batch_size": 256 * (len(work["items"]) + 1), **params})
     init_seed(config["seed"], config["reproducibility"])
     dataset = create_dataset(config)
     train_data, valid_data, test_data = data_preparation(config, dataset)
@@ -255,9 +257,10 @@ def run_recbole(job: dict) -> None:
                     mismatches[split] += sum(g != targets[r] for g, r in zip(got, index))
         if not checked[split]:
             checked[split] = True
-            if mismatches[split] or (out[:, 0] == -1).all(axis=0):
+            unscored = int((out[:, 0] == -1).sum())
+            if mismatches[split] or unscored:
                 raise SystemExit(f"RecBole's {split} split differs from ours: "
-                                 f"{mismatches[split]} targets differ")
+                                 f"{mismatches[split]} targets differ, {unscored} users missing")
         model.train()
         return out
 
