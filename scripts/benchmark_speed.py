@@ -82,32 +82,23 @@ RECBOLE_NAMES = {"sasrec": "SASRec", "bert4rec": "BERT4Rec"}
 RECBOLE_RUNNER = r'''
 import json, resource, sys, time, tempfile
 import torch
-from recbole.config import Config
-from recbole.data import create_dataset, data_preparation
-from recbole.utils import get_model, get_trainer, init_seed
 
 (model_name, max_length, data_path, epochs, anomaly, warmup, dataset_name, columns,
- repeats) = sys.argv[1:10]
+ repeats, scripts) = sys.argv[1:11]
 max_length, epochs, warmup, repeats = int(max_length), int(epochs), int(warmup), int(repeats)
-config = Config(model=model_name, dataset=dataset_name, config_dict={
+sys.path.insert(0, scripts)
+from recbole_driver import build
+
+built = build(model_name, dataset_name, {
     "data_path": data_path, "checkpoint_dir": tempfile.mkdtemp(),
     "hidden_size": 64, "inner_size": 256, "n_layers": 2, "n_heads": 2,
     "hidden_dropout_prob": 0.2, "attn_dropout_prob": 0.2, "MAX_ITEM_LIST_LENGTH": max_length,
-    "train_batch_size": 256, "eval_batch_size": 1024, "epochs": epochs, "loss_type": "CE",
-    "train_neg_sample_args": None, "learning_rate": 0.001,
-    "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full",
-                  "group_by": "user"},
+    "train_batch_size": 256, "eval_batch_size": 1024, "epochs": epochs,
+    "learning_rate": 0.001,
     "metrics": ["NDCG", "Recall"], "topk": [10], "valid_metric": "NDCG@10",
-    "use_gpu": False, "device": "cpu", "show_progress": False, "log_wandb": False,
     "load_col": {"inter": columns.split(",")},
-})
-init_seed(config["seed"], config["reproducibility"])
-dataset = create_dataset(config)
-train_data, valid_data, test_data = data_preparation(config, dataset)
-model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-if anomaly == "off":
-    torch.autograd.set_detect_anomaly(False)
-trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+}, anomaly)
+train_data, test_data, trainer = built.train, built.test, built.trainer
 for epoch in range(warmup):
     trainer._train_epoch(train_data, epoch, show_progress=False)
 seconds = []
@@ -180,7 +171,8 @@ def run_recbole(python: str, model: str, length: int, epochs: int, anomaly: str,
     env = environment_with(malloc, TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD="1")
     done = subprocess.run([python, "-c", RECBOLE_RUNNER, RECBOLE_NAMES[model], str(length),
                            data_path, str(epochs), anomaly, str(warmup), dataset,
-                           DATASETS[dataset]["recbole_columns"], str(repeats)],
+                           DATASETS[dataset]["recbole_columns"], str(repeats),
+                           os.path.dirname(os.path.abspath(__file__))],
                           capture_output=True, text=True, env=env, cwd=tempfile.mkdtemp())
     if done.returncode:
         raise RuntimeError(f"RecBole {model} failed:\n{done.stderr[-3000:]}")

@@ -205,29 +205,18 @@ def run_recbole(job: dict) -> None:
     import tempfile
 
     import torch
-    from recbole.config import Config
-    from recbole.data import create_dataset, data_preparation
-    from recbole.utils import get_model, get_trainer, init_seed
+    from recbole_driver import build
 
     torch.set_num_threads(job["threads"])
     work = read_work(job["work"])
-    params = dict(job["params"])
-    config = Config(model=job["recbole_model"], dataset="ttq", config_dict={
+    built = build(job["recbole_model"], "ttq", {
         "data_path": os.path.join(job["work"], "recbole"), "checkpoint_dir": tempfile.mkdtemp(),
         "load_col": {"inter": ["user_id", "item_id", "timestamp"]},
-        "eval_args": {"split": {"LS": "valid_and_test"}, "order": "TO", "mode": "full",
-                      "group_by": "user"},
-        "train_neg_sample_args": None, "use_gpu": False, "device": "cpu",
-        "show_progress": False, "log_wandb": False,
         # Its full-ranking loader takes eval_batch_size // items users a batch: 256 users.
-        "eval_batch_size": 256 * (len(work["items"]) + 1), **params})
-    init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, dataset)
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    if job.get("anomaly", "off") == "off":
-        torch.autograd.set_detect_anomaly(False)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+        "eval_batch_size": 256 * (len(work["items"]) + 1), **job["params"]},
+        job.get("anomaly", "off"))
+    config, dataset, model, trainer = built.config, built.dataset, built.model, built.trainer
+    train_data, valid_data, test_data = built.train, built.valid, built.test
     uid, iid = dataset.uid_field, dataset.iid_field
     to_global = np.array([work["index"].get(token, -1) if i else -1
                           for i, token in enumerate(dataset.field2id_token[iid])])
@@ -301,7 +290,7 @@ def run_recbole(job: dict) -> None:
                        "hidden_size", "inner_size", "n_layers", "n_heads",
                        "hidden_dropout_prob", "attn_dropout_prob", "MAX_ITEM_LIST_LENGTH",
                        "train_batch_size", "learning_rate", "weight_decay", "epochs",
-                       "loss_type", "seed") if k in config}})
+                       "loss_type", "mask_ratio", "seed") if k in config}})
 
 
 #: The Lightning callback of the RecTools run (its trainer function must be importable by
