@@ -246,7 +246,7 @@ def run_recsft_job(job: dict) -> None:
         per_epoch = len(loader)
 
         def timed(batch: dict) -> dict:
-            points.check(steps["n"] // per_epoch + 1, steps["n"])
+            points.check(steps["n"] // per_epoch, steps["n"])  # 0-based, as the others
             steps["n"] += 1
             return transform(batch) if transform is not None else batch
 

@@ -105,3 +105,6 @@ def test_recsft_side_writes_a_curve_scored_by_recsfts_evaluator(tmp_path):
     top = np.load(os.path.join(tmp_path, "runs", "tiny-sasrec-recommended-recsft",
                                "valid_0.npy"))
     assert top.shape == (30, 10)
+    png = tmp_path / "curves.png"
+    script.plot({"cases": [case]}, str(png))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
