@@ -426,6 +426,17 @@ def run_case(args: argparse.Namespace, dataset: str, model: str, settings: str,
     return case
 
 
+def kept_cases(path: str, models: list[str], settings: list[str]) -> list[dict]:
+    """``--merge``: the cases of an earlier result file that this run does not redo (another
+    model or settings), so that one case per session fills one file per dataset."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        earlier = json.load(handle)
+    return [c for c in earlier.get("cases", [])
+            if not (c["model"] in models and c["settings"] in settings)]
+
+
 def plot(result: dict, path: str) -> None:
     """The validation curves of every case, one panel a case, the target dashed."""
     import matplotlib
@@ -479,6 +490,9 @@ def main() -> None:
     parser.add_argument("--rectools-python", help="a Python with rectools[torch] installed")
     parser.add_argument("--recsft-config", help=argparse.SUPPRESS)
     parser.add_argument("--tag", help="suffix of the result file's name")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the cases of the existing result file that this run does not "
+                             "redo (each case records its own command, machine and time)")
     parser.add_argument("--only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only:
@@ -500,7 +514,6 @@ def main() -> None:
     if "rectools" in args.libraries:
         pythons["rectools"] = ensure_rectools(args.rectools_python)
     command = " ".join([os.path.basename(sys.executable), *sys.argv])
-    turn = 0
     for dataset in args.datasets:
         name = f"{dataset}-tiny" if args.tiny else dataset
         work = os.path.join(WORK, name)
@@ -511,14 +524,22 @@ def main() -> None:
                   "command": command, "settings": vars(args), "data": counts,
                   "work_folder": os.path.relpath(work, ROOT), "pythons": pythons, "cases": []}
         result_name = f"time_to_quality_{dataset}" + (f"_{args.tag}" if args.tag else "")
+        kept = kept_cases(os.path.join(ROOT, "benchmarks", "results", f"{result_name}.json"),
+                          args.models, args.settings) if args.merge else []
+        done: list[dict] = []
         for model in args.models:
             for settings in args.settings:
-                order = args.libraries[turn % len(args.libraries):] + \
-                    args.libraries[:turn % len(args.libraries)]
-                turn += 1
+                # The case's place in the full grid turns the order, the same whichever
+                # cases one invocation runs.
+                turn = ((list(DATASETS).index(dataset) * len(MODELS) + MODELS.index(model))
+                        * len(SETTINGS) + SETTINGS.index(settings)) % len(args.libraries)
+                order = args.libraries[turn:] + args.libraries[:turn]
                 case = run_case(args, dataset, model, settings, order, pythons, work,
                                 os.path.join(WORK, "runs"))
-                result["cases"].append(case)
+                case.update(command=command, environment=result["environment"],
+                            finished=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                done.append(case)
+                result["cases"] = kept + done
                 print(json.dumps({k: case[k] for k in ("target", "seconds_to_target",
                                                        "ratios")}), flush=True)
                 path = write_benchmark_result(ROOT, result_name, result)

@@ -108,3 +108,14 @@ def test_recsft_side_writes_a_curve_scored_by_recsfts_evaluator(tmp_path):
     png = tmp_path / "curves.png"
     script.plot({"cases": [case]}, str(png))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_merge_keeps_only_the_cases_this_run_does_not_redo(tmp_path):
+    path = tmp_path / "time_to_quality_x.json"
+    assert _script().kept_cases(str(path), ["sasrec"], ["matched"]) == []
+    cases = [{"model": m, "settings": s} for m in ("sasrec", "bert4rec")
+             for s in ("recommended", "matched")]
+    path.write_text(json.dumps({"cases": cases}))
+    kept = _script().kept_cases(str(path), ["sasrec"], ["matched", "recommended"])
+    assert kept == [{"model": "bert4rec", "settings": "recommended"},
+                    {"model": "bert4rec", "settings": "matched"}]
