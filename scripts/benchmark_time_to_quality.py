@@ -37,7 +37,10 @@ beside it.
 Usage:
     python scripts/benchmark_time_to_quality.py --datasets ml-100k --models sasrec \
         --settings matched --budget-minutes 2 --eval-every-seconds 15 --tag smoke
-    python scripts/benchmark_time_to_quality.py --budget-minutes 20 --eval-every-seconds 30
+    # the full grid, one case (three trainings, about an hour at a 20-minute budget) per
+    # invocation, all filling time_to_quality_<dataset>.json:
+    python scripts/benchmark_time_to_quality.py --datasets ml-100k --models sasrec \
+        --settings recommended --budget-minutes 20 --eval-every-seconds 30 --merge
 """
 
 from __future__ import annotations
