@@ -124,18 +124,24 @@ print(json.dumps({
 '''
 
 
-def ensure_recbole(python: str | None) -> str:
-    """The RecBole environment's Python, creating ``.bench/recbole-venv`` when needed."""
+def ensure_venv(folder: str, packages: list[str], python: str | None = None) -> str:
+    """The Python of the virtual environment ``folder``, created when needed: torch 2.13.0
+    first (this machine's CPU build, so that nothing pulls another), then ``packages``.
+    ``python`` (an interpreter the user named) wins."""
     if python:
         return python
-    interpreter = os.path.join(VENV, "bin", "python")
+    interpreter = os.path.join(folder, "bin", "python")
     if not os.path.exists(interpreter):
-        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+        subprocess.run([sys.executable, "-m", "venv", folder], check=True)
         pip = [interpreter, "-m", "pip", "install", "-q"]
         subprocess.run([*pip, "torch==2.13.0"], check=True)
-        subprocess.run([*pip, "recbole==1.2.1", "numpy<2", "pandas<3", "setuptools<81"],
-                       check=True)
+        subprocess.run([*pip, *packages], check=True)
     return interpreter
+
+
+def ensure_recbole(python: str | None) -> str:
+    """The RecBole environment's Python, creating ``.bench/recbole-venv`` when needed."""
+    return ensure_venv(VENV, ["recbole==1.2.1", "numpy<2", "pandas<3", "setuptools<81"], python)
 
 
 def recbole_data(dataset: str) -> str:

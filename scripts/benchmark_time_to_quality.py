@@ -275,15 +275,7 @@ def run_recsft_job(job: dict) -> None:
 def ensure_rectools(python: str | None) -> str:
     """The RecTools environment's Python, creating ``.bench/rectools-venv`` when needed (torch
     2.13.0 first, so that RecTools' ``[torch]`` extra finds it and pulls no other build)."""
-    if python:
-        return python
-    interpreter = os.path.join(RECTOOLS_VENV, "bin", "python")
-    if not os.path.exists(interpreter):
-        subprocess.run([sys.executable, "-m", "venv", RECTOOLS_VENV], check=True)
-        pip = [interpreter, "-m", "pip", "install", "-q"]
-        subprocess.run([*pip, "torch==2.13.0"], check=True)
-        subprocess.run([*pip, "rectools[torch]"], check=True)
-    return interpreter
+    return benchmark_speed.ensure_venv(RECTOOLS_VENV, ["rectools[torch]"], python)
 
 
 def run_child(library: str, python: str, job: dict, log_path: str) -> dict:
