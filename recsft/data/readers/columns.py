@@ -304,6 +304,18 @@ def finish(table: pa.Table, where: Where, unit: str | None,
     """Validate a table whose columns carry canonical names; return the canonical frame."""
     if table.num_rows == 0:
         raise EventLogError(where.path, where.empty)
+    return canonical_arrow(table, where, unit, event_map).to_pandas()
+
+
+def canonical_arrow(table: pa.Table, where: Where, unit: str | None,
+                    event_map: Mapping[str, str] | None) -> pa.Table:
+    """Validate a table (or a batch of one) whose columns carry canonical names.
+
+    Returns:
+        The canonical Arrow table: ``user_id``, ``item_id`` (strings), ``timestamp`` (int64
+        unix seconds; the position in the table when there is no timestamp or ``unit`` is
+        ``None``), ``event_type``, and ``query`` when present.
+    """
     users = ids(table["user_id"], where, "user_id")
     items = ids(table["item_id"], where, "item_id")
     if "timestamp" in table.column_names and unit is not None:
@@ -322,7 +334,7 @@ def finish(table: pa.Table, where: Where, unit: str | None,
     if "query" in table.column_names:  # search events' text; empty means "not a search"
         query = pc.cast(table["query"], pa.string())
         columns["query"] = pc.if_else(pc.equal(query, ""), pa.scalar(None, pa.string()), query)
-    return pa.table(columns).to_pandas()
+    return pa.table(columns)
 
 
 def key_items(frame: pd.DataFrame, path: Path, item_column: str | None,

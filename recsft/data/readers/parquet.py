@@ -21,13 +21,14 @@ from recsft.data.readers.common import ReadRequest, ReadResult, event_map, resol
 from recsft.data.readers.lines import clip, require_input
 
 
-def open_parquet(path: Path) -> pq.ParquetFile:
+def open_parquet(path: Path, expected: str = "a Parquet file") -> pq.ParquetFile:
+    """``path`` opened as Parquet (nothing read yet); one error line naming ``expected``."""
     require_input(path)
     try:
         return pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as err:
-        raise EventLogError(path, f"cannot read the Parquet file ({clip(str(err))}); expected a "
-                                  "Parquet file") from err
+        raise EventLogError(path, f"cannot read the Parquet file ({clip(str(err))}); expected "
+                                  f"{expected}") from err
 
 
 def read_parquet(request: ReadRequest, encoding: str, unit: str) -> ReadResult:

@@ -30,12 +30,11 @@ from urllib.parse import unquote
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from recsft.data.events import DEFAULT_EVENT_TYPE, EventLogError
-from recsft.data.readers.columns import Where, event_types, ids, timestamps
+from recsft.data.events import EventLogError
+from recsft.data.readers.columns import Where, canonical_arrow
 from recsft.data.readers.common import DEFAULT_UNITS, ReadRequest, event_map, resolve_columns
 from recsft.data.readers.delimited import diagnose, split_csv
 from recsft.data.readers.lines import (
@@ -46,6 +45,7 @@ from recsft.data.readers.lines import (
     line_of_row,
     require_input,
 )
+from recsft.data.readers.parquet import open_parquet
 
 #: Formats the streaming preparation reads (a Parquet dataset folder is ``parquet``).
 STREAM_FORMATS = ("csv", "tsv", "retailrocket", "parquet")
@@ -89,24 +89,9 @@ def canonical_table(table: pa.Table, where: Where, unit: str | None,
     """Validate a batch whose columns carry canonical names; the canonical Arrow table
     (``user_id``, ``item_id`` strings, ``timestamp`` int64 unix seconds, ``event_type``, and
     ``query`` when present): what :func:`recsft.data.readers.columns.finish` makes, in Arrow."""
-    users = ids(table["user_id"], where, "user_id")
-    items = ids(table["item_id"], where, "item_id")
-    if "timestamp" in table.column_names and unit is not None:
-        times = pa.array(timestamps(table["timestamp"], unit, where))
-    else:
+    if "timestamp" not in table.column_names or unit is None:
         raise EventLogError(where.path, "no timestamp column; expected one for streaming")
-    if "event_type" in table.column_names:
-        types = event_types(table["event_type"], mapping, where)
-    elif mapping is not None:
-        raise EventLogError(where.path, "an event_map was given but the file has no event-type "
-                                        "column; expected columns={'event_type': ...}")
-    else:
-        types = pc.fill_null(pa.nulls(table.num_rows, pa.string()), DEFAULT_EVENT_TYPE)
-    columns = {"user_id": users, "item_id": items, "timestamp": times, "event_type": types}
-    if "query" in table.column_names:
-        query = pc.cast(table["query"], pa.string())
-        columns["query"] = pc.if_else(pc.equal(query, ""), pa.scalar(None, pa.string()), query)
-    return pa.table(columns).combine_chunks()
+    return canonical_arrow(table, where, unit, mapping).combine_chunks()
 
 
 @dataclass
@@ -308,13 +293,8 @@ class EventInput:
 
 
 def _open_parquet(file: Path) -> pq.ParquetFile:
-    require_input(file)
-    try:
-        return pq.ParquetFile(file)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise EventLogError(file, f"cannot read the Parquet file ({str(err)[:200]}); expected a "
-                                  "Parquet file (a dataset folder holds only data files, "
-                                  "_SUCCESS and .crc files)") from err
+    return open_parquet(file, "a Parquet file (a dataset folder holds only data files, "
+                              "_SUCCESS and .crc files)")
 
 
 def read_folder_log(path: str | os.PathLike, format: str = "auto",
