@@ -19,11 +19,18 @@ from tests.conftest import tiny_config
 pytestmark = pytest.mark.slow
 
 
+def _default_sigint() -> None:
+    """In the child, before it runs: Ctrl-C as a terminal's foreground process has it. A shell
+    starts background jobs with SIGINT ignored, and children inherit that, so a test suite run
+    with ``&`` or ``nohup`` would otherwise test a process that cannot be interrupted."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(args: list[str], after: float, cwd) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen([sys.executable, *args], cwd=cwd, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_default_sigint)
     time.sleep(after)
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGINT)
@@ -91,6 +98,6 @@ def test_interrupts_python_would_lose(tmp_path, case) -> None:
     script = tmp_path / "probe.py"
     script.write_text(textwrap.dedent(_SCRIPT))
     result = subprocess.run([sys.executable, str(script), case], capture_output=True,
-                            text=True, timeout=60)
+                            text=True, timeout=60, preexec_fn=_default_sigint)
     assert "went on" not in result.stdout
     _one_line(result, "probe")
