@@ -28,7 +28,7 @@ from recsft import progress
 from recsft.config import RunConfig
 from recsft.errors import RecsftError
 from recsft.tuning.config import check_metric, normalize_space, space_entry_error, tune_folder
-from recsft.tuning.space import apply, default_space, suggest
+from recsft.tuning.space import apply, config_values, default_space, suggest
 
 #: Files of the study folder.
 STUDY_DB = "study.db"
@@ -103,6 +103,8 @@ def open_study(config: RunConfig, space: dict[str, Any], pruner: Any = None) -> 
         seed = tune.seed + len(study.trials)
         study.sampler = (optuna.samplers.TPESampler(seed=seed) if tune.sampler == "tpe"
                          else optuna.samplers.RandomSampler(seed=seed))
+    elif tune.start_from_config:  # trial 0: the settings the search was given
+        study.enqueue_trial(config_values(config, space))
     recorded = study.user_attrs
     signature = {"space": json.loads(json.dumps(space)), "metric": tune.metric}
     if not recorded.get("space"):

@@ -72,6 +72,9 @@ class TuneConfig:
         space: Dotted config keys to distributions: ``{float: [lo, hi], log: true}``,
             ``{int: [lo, hi], step: k}`` or ``{choice: [a, b, c]}``; ``null``: the model
             type's default space (docs/tuning.md).
+        start_from_config: The first trial of a new study is the config's own values of the
+            searched keys (those inside the space), so the search starts from the settings it
+            was given and selects nothing worse on validation than them.
     """
 
     trials: int = 20
@@ -82,6 +85,7 @@ class TuneConfig:
     pruner: str = "hyperband"
     min_epochs: int = 1
     space: dict[str, Any] | None = None
+    start_from_config: bool = True
 
     def check(self, config: Any, error: type[Exception],
               where: Callable[[str], str] = lambda key: "<config>") -> None:

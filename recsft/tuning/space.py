@@ -125,3 +125,30 @@ def plain_config(config: RunConfig) -> dict[str, Any]:
     raw["model"] = {"model_type": config.model.model_type,
                     "use_categories": config.model.use_categories, **config.model.fields}
     return raw
+
+
+def config_values(config: RunConfig, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The config's own values of the keys of ``space`` that lie inside it (model fields as the
+    model resolves them), for a first trial at the given settings.
+
+    Returns:
+        ``{dotted key: value}``; a key whose value is outside its distribution is left out (the
+        sampler draws it), and so are the negatives of a full-softmax loss.
+    """
+    model = config.model.resolved()
+    values: dict[str, Any] = {}
+    for key, spec in space.items():
+        section, _, field_name = key.partition(".")
+        value = (model.get(field_name) if section == "model"
+                 else getattr(getattr(config, section), field_name, None))
+        if "choice" in spec:
+            inside = value in spec["choice"]
+        else:
+            low, high = bounds_of(spec)
+            inside = isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and low <= value <= high
+        if inside:
+            values[key] = value
+    if values.get("model.loss") == "ce":
+        values.pop("model.num_negatives", None)
+    return values

@@ -179,3 +179,23 @@ def test_the_command_refuses_bad_arguments_in_one_line(tmp_path, capsys):
     assert main(["tune", "--config", str(path), "--set", "tune.metric=ndcg@50"]) == 2
     assert "tune.metric 'ndcg@50': its cut-off is not in evaluation.ks [5, 10]" in (
         capsys.readouterr().err)
+
+
+def test_a_new_study_starts_from_the_configs_own_values(tmp_path):
+    """Trial 0 is the given settings (those inside the space); a value outside its
+    distribution is left to the sampler; with start_from_config off, nothing is enqueued."""
+    from recsft.training.tune import open_study, search_space
+    from recsft.tuning.space import suggest
+
+    config = _config(tmp_path, {**SPACE, "model.hidden_size": {"choice": [24, 48]}})
+    space = search_space(config)
+    study = open_study(config, space)
+    values = suggest(study.ask(), space)
+    model = config.model.resolved()
+    assert values["model.hidden_dropout_prob"] == model["hidden_dropout_prob"]
+    assert values["training.learning_rate"] == config.training.learning_rate
+    assert values["model.hidden_size"] in (24, 48)  # the config's 32 is not a choice: drawn
+
+    other = _config(tmp_path / "off", SPACE, start_from_config=False, seed=3)
+    study = open_study(other, search_space(other))
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
