@@ -3,26 +3,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import tiny_config
-
-ROOT = Path(__file__).parents[2]
-SCRIPT = ROOT / "scripts" / "benchmark_continual.py"
+from tests.scripts.script_module import load_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("benchmark_continual", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmark_continual")
 
 
 def test_benchmark_continual_writes_the_record(tmp_path, capsys) -> None:

@@ -4,28 +4,20 @@ and the JSON it writes."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.scripts.script_module import load_script
 from tests.text.checkpoint import tiny_bert
 
 pytest.importorskip("bm25s")
 pytest.importorskip("lightgbm")
 
-ROOT = Path(__file__).parents[2]
-SCRIPT = ROOT / "scripts" / "benchmark_search.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("benchmark_search", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmark_search")
 
 
 def test_benchmark_search_writes_the_acceptance_record(tmp_path) -> None:

@@ -4,30 +4,22 @@ at the end."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.scripts.script_module import load_script
 from tests.text.checkpoint import tiny_bert
 
 pytest.importorskip("bm25s")
 pytest.importorskip("lightgbm")
 pytest.importorskip("fastapi")
 
-ROOT = Path(__file__).parents[2]
-SCRIPT = ROOT / "scripts" / "benchmark_search_http.py"
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("benchmark_search_http", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmark_search_http")
 
 
 def test_benchmark_search_http_writes_the_record_and_stops_the_server(tmp_path) -> None:

@@ -12,11 +12,9 @@ into a second file, which recsft refuses and the Spark job drops to give the fir
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import random
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,18 +28,13 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from recsft.cli import main as recsft_main  # noqa: E402
 from recsft.data.prepare import load_prepared  # noqa: E402
+from tests.scripts.script_module import load_script  # noqa: E402
 
-ROOT = Path(__file__).parents[2]
-SCRIPT = ROOT / "scripts" / "prepare_spark.py"
 TYPES = {"pv": "view", "cart": "cart", "fav": "fav", "buy": "buy"}
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("prepare_spark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("prepare_spark")
 
 
 @pytest.fixture(scope="module")
