@@ -16,6 +16,10 @@ Usage (named datasets are read from ``$RECSFT_DATA_DIR/<name>``)::
     python scripts/benchmark_tuning.py --config configs/sasrec-ml100k.yaml --trials 40 \\
         --budget-from benchmarks/results/quality_sasrec-ml100k.json --budget-factor 3 \\
         --final-seeds 42 43 44
+    # the budget: 3 trainings of the config as given, timed in the study itself (trial 0 is
+    # the config's own values; every trial runs in the same conditions)
+    python scripts/benchmark_tuning.py --config configs/sasrec-scientific.yaml --trials 100 \
+        --budget-trainings 3 --final-seeds 42 43 44
     # a quick check on the demo shop
     python scripts/benchmark_tuning.py --config configs/demo.yaml --trials 3 \\
         --set training.epochs=4 --set training.eval_every=1 --name demo-check
@@ -59,6 +63,8 @@ def study_command(args: argparse.Namespace, pruner: str, budget: float | None) -
                f"--set=output_dir={args.runs_dir}", f"--set=name={args.name}-{pruner}"]
     if budget is not None:
         command += ["--budget-minutes", f"{budget:.4g}"]
+    if args.budget_trainings is not None:
+        command += ["--budget-trainings", f"{args.budget_trainings:g}"]
     if args.final_seeds:
         command += ["--final-seeds", *map(str, args.final_seeds)]
     return command
@@ -74,7 +80,7 @@ def study_figures(result: dict[str, Any]) -> dict[str, Any]:
         "epochs_per_trial": study["epochs_spent"] / trials,
         "trial_seconds": study["trial_seconds"], "seconds_per_trial":
             study["trial_seconds"] / trials, "wall_seconds": result.get("wall_seconds"),
-        "pruner": study["pruner"],
+        "pruner": study["pruner"], "budget": result.get("budget"),
         "best_valid": best["valid"], "best_trial": best["trial"], "best_params": best["params"],
         "best_epochs": best["epochs"],
         "final_seeds": final.get("seeds"), "final_epochs_run": final.get("epochs_run"),
@@ -97,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     budget.add_argument("--budget-from", metavar="QUALITY_JSON",
                         help="a benchmarks/results/quality_*.json of the hand-tuned config: the "
                              "budget is --budget-factor x its mean wall seconds per training")
+    budget.add_argument("--budget-trainings", type=float, metavar="N",
+                        help="recsft tune --budget-trainings: N trainings of the config as "
+                             "given, timed as the study's trial 0")
     parser.add_argument("--budget-factor", type=float, default=3.0)
     parser.add_argument("--final-seeds", type=int, nargs="+")
     parser.add_argument("--runs-dir", default=os.path.join(ROOT, "benchmarks", ".tuning-runs"))
@@ -128,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         "name": args.name,
         "command": "python scripts/benchmark_tuning.py " + shlex.join(sys.argv[1:]
                                                                       if argv is None else argv),
-        "budget_minutes": minutes, "trials": args.trials, "sampler_seed": args.seed,
+        "budget_minutes": minutes, "budget_trainings": args.budget_trainings,
+        "trials": args.trials, "sampler_seed": args.seed,
         "studies": {args.pruner: pruned, "none": full},
         "saving": {
             "epochs_per_trial_ratio": (pruned["epochs_per_trial"] / full["epochs_per_trial"]

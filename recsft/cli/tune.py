@@ -27,6 +27,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                       help="the search's budget (tune.budget_minutes): no trial starts after "
                            "it, the one running stops at its next validation; the final "
                            "training comes after")
+    tune.add_argument("--budget-trainings", type=float, metavar="N",
+                      help="the search's budget in trainings of the config as given "
+                           "(tune.budget_trainings): trial 0 trains the config's own values, "
+                           "then all trials together may spend N times its seconds")
     tune.add_argument("--final-seeds", type=int, nargs="+", metavar="SEED",
                       help="seeds of the final training of the chosen config (default: "
                            "training.seed); several give a t-interval over seeds")
@@ -49,9 +53,13 @@ def _tune(args: argparse.Namespace) -> int:
         raise RecsftError(f"--trials {args.trials}: expected at least 1")
     if args.budget_minutes is not None and not args.budget_minutes > 0:
         raise RecsftError(f"--budget-minutes {args.budget_minutes}: expected a positive number")
+    if args.budget_trainings is not None and not args.budget_trainings > 0:
+        raise RecsftError(f"--budget-trainings {args.budget_trainings}: expected a positive "
+                          "number")
     config = RunConfig.from_yaml(args.config, args.overrides)
     command = "recsft " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     result = run_study(config, trials=args.trials, budget_minutes=args.budget_minutes,
+                       budget_trainings=args.budget_trainings,
                        final_seeds=args.final_seeds, final=not args.no_final, command=command)
     if args.json:
         print(json.dumps(result, indent=2, default=str))

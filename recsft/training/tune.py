@@ -105,6 +105,7 @@ def open_study(config: RunConfig, space: dict[str, Any], pruner: Any = None) -> 
                          else optuna.samplers.RandomSampler(seed=seed))
     elif tune.start_from_config:  # trial 0: the settings the search was given
         study.enqueue_trial(config_values(config, space))
+        study.set_user_attr("first_trial_is_config", True)
     recorded = study.user_attrs
     signature = {"space": json.loads(json.dumps(space)), "metric": tune.metric}
     if not recorded.get("space"):
@@ -117,8 +118,9 @@ def open_study(config: RunConfig, space: dict[str, Any], pruner: Any = None) -> 
 
 
 def run_study(config: RunConfig, *, trials: int | None = None,
-              budget_minutes: float | None = None, final_seeds: Sequence[int] | None = None,
-              pruner: Any = None, final: bool = True, command: str = "") -> dict[str, Any]:
+              budget_minutes: float | None = None, budget_trainings: float | None = None,
+              final_seeds: Sequence[int] | None = None, pruner: Any = None, final: bool = True,
+              command: str = "") -> dict[str, Any]:
     """Run (or continue) the study, write its outputs, train the chosen config.
 
     Args:
@@ -127,6 +129,10 @@ def run_study(config: RunConfig, *, trials: int | None = None,
         budget_minutes: The search's budget in minutes of this call
             (``tune.budget_minutes``): no trial starts after it, and the trial running when it
             ends stops at its next validation (recorded as pruned, ``stopped: budget``).
+        budget_trainings: The search's budget in trainings of the config as given
+            (``tune.budget_trainings``): the trials' seconds over the whole study may reach
+            this many times those of trial 0, the config's own values; the sooner of the
+            two budgets holds.
         final_seeds: Seeds of the final training(s) of the chosen config (default: the
             config's ``training.seed``).
         pruner: An Optuna pruner instead of ``tune.pruner``'s (tests, experiments).
@@ -146,9 +152,10 @@ def run_study(config: RunConfig, *, trials: int | None = None,
     check_metric(config, RecsftError)
     trials = config.tune.trials if trials is None else trials
     budget = config.tune.budget_minutes if budget_minutes is None else budget_minutes
-    if trials < 1 or (budget is not None and not budget > 0):
-        raise RecsftError(f"--trials {trials} / --budget-minutes {budget}: expected at least "
-                          "one trial and a positive budget")
+    trainings = config.tune.budget_trainings if budget_trainings is None else budget_trainings
+    if trials < 1 or any(b is not None and not b > 0 for b in (budget, trainings)):
+        raise RecsftError(f"--trials {trials} / --budget-minutes {budget} / --budget-trainings "
+                          f"{trainings}: expected at least one trial and positive budgets")
     started = time.perf_counter()
     space = search_space(config)
     with RunLock(config.output_dir, f"{config.name}-tune"):
@@ -156,17 +163,20 @@ def run_study(config: RunConfig, *, trials: int | None = None,
         _fail_interrupted(study)
         ran = 0
         while _finished(study) < trials:
-            if budget is not None and time.perf_counter() - started >= budget * 60:
-                progress.note(f"budget of {budget:g} minutes spent: {_finished(study)} of "
-                              f"{trials} trials done; run again to continue")
+            left = budget_left(study, started, budget, trainings)
+            if left is not None and left <= 0:
+                progress.note(f"budget spent: {_finished(study)} of {trials} trials done; "
+                              "run again with a larger budget to continue")
                 break
             run_trial(config, study, space,
-                      deadline=None if budget is None else started + budget * 60)
+                      deadline=None if left is None else time.perf_counter() + left)
             ran += 1
         from recsft.tuning.report import write_study_outputs
 
         rows = write_study_outputs(config, study)
         result = summarise(config, study, rows, trials, time.perf_counter() - started, ran)
+        result["budget"] = {"minutes_this_call": budget, "trainings": trainings,
+                            "training_seconds": _first_seconds(study)}
         result["command"] = command
         best = _best(study)
         if best is None:
@@ -181,6 +191,43 @@ def run_study(config: RunConfig, *, trials: int | None = None,
         result["wall_seconds"] = round(time.perf_counter() - started, 2)
         _write_result(config, result)
     return result
+
+
+def budget_left(study: Any, started: float, minutes: float | None,
+                trainings: float | None) -> float | None:
+    """Seconds the search may still spend, or ``None`` without a limit.
+
+    Args:
+        study: The Optuna study.
+        started: ``time.perf_counter()`` at the start of this call.
+        minutes: Budget of this call in minutes (``None``: none).
+        trainings: Budget of the whole study in trainings of trial 0, the config's own values
+            (``None``: none; while trial 0 has not finished, it has no unit yet).
+
+    Raises:
+        RecsftError: trial 0 is not the config's own values, or it failed (no unit).
+    """
+    import optuna
+
+    left = []
+    if minutes is not None:
+        left.append(started + minutes * 60 - time.perf_counter())
+    if trainings is not None:
+        if not study.user_attrs.get("first_trial_is_config"):
+            raise RecsftError("tune.budget_trainings: this study's first trial is not the "
+                              "config's own values (it began without tune.start_from_config)")
+        states = optuna.trial.TrialState
+        finished = study.get_trials(deepcopy=False,
+                                    states=(states.COMPLETE, states.PRUNED, states.FAIL))
+        first = next((t for t in finished if t.number == 0), None)
+        if first is not None:
+            if first.state == states.FAIL:
+                raise RecsftError("tune.budget_trainings: trial 0, the config's own values, "
+                                  f"failed ({first.user_attrs.get('error', 'see trials.csv')}):"
+                                  " the budget has no unit")
+            spent = sum(float(t.user_attrs.get("seconds", 0.0)) for t in finished)
+            left.append(trainings * float(first.user_attrs["seconds"]) - spent)
+    return min(left) if left else None
 
 
 def run_trial(config: RunConfig, study: Any, space: dict[str, Any],
@@ -362,6 +409,15 @@ def _fail_interrupted(study: Any) -> None:
 
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+
+
+def _first_seconds(study: Any) -> float | None:
+    """Seconds of trial 0 when it trained the config's own values (the unit of
+    ``budget_trainings``)."""
+    if not study.user_attrs.get("first_trial_is_config"):
+        return None
+    first = next((t for t in study.get_trials(deepcopy=False) if t.number == 0), None)
+    return None if first is None else first.user_attrs.get("seconds")
 
 
 def _last(curve: Any) -> float | None:

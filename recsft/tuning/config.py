@@ -59,6 +59,12 @@ class TuneConfig:
         budget_minutes: The search's budget in minutes of this call (``null``: no limit): no
             trial starts after it, and the trial running then stops at its next validation
             (recorded as pruned); the final training of the chosen config comes after.
+        budget_trainings: The search's budget in units of one training of the config as given
+            (``null``: no such limit): the first trial of a study trains the config's own
+            values (``start_from_config``) to its end, and the trials together may then spend
+            this many times its seconds, measured in the same conditions as every other trial
+            (a machine shared with other work slows them all alike). Counted over the whole
+            study, across resumed calls; with ``budget_minutes`` the sooner limit holds.
         metric: Validation metric the search maximises (e.g. ``ndcg@10``; ``recsft tune``
             checks that its cut-off is in ``evaluation.ks``). No trial reads the test split.
         sampler: ``tpe`` (Optuna's Tree-structured Parzen Estimator) or ``random``, seeded
@@ -79,6 +85,7 @@ class TuneConfig:
 
     trials: int = 20
     budget_minutes: float | None = None
+    budget_trainings: float | None = None
     metric: str = "ndcg@10"
     sampler: str = "tpe"
     seed: int = 0
@@ -108,6 +115,12 @@ class TuneConfig:
         if self.budget_minutes is not None and not self.budget_minutes > 0:
             fail("tune.budget_minutes", f"expected a positive number of minutes or null, got "
                                         f"{shorten(self.budget_minutes)}")
+        if self.budget_trainings is not None and not self.budget_trainings > 0:
+            fail("tune.budget_trainings", f"expected a positive number of trainings or null, "
+                                          f"got {shorten(self.budget_trainings)}")
+        if self.budget_trainings is not None and not self.start_from_config:
+            fail("tune.budget_trainings", "its unit is the first trial's training of the "
+                                          "config's own values: set tune.start_from_config")
         for name, allowed in (("pruner", PRUNERS), ("sampler", SAMPLERS)):
             if getattr(self, name) not in allowed:
                 fail(f"tune.{name}", f"expected one of {', '.join(allowed)}, got "

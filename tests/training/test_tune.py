@@ -199,3 +199,45 @@ def test_a_new_study_starts_from_the_configs_own_values(tmp_path):
     other = _config(tmp_path / "off", SPACE, start_from_config=False, seed=3)
     study = open_study(other, search_space(other))
     assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+
+
+def test_a_budget_in_trainings_is_counted_in_seconds_of_trial_zero(tmp_path):
+    from recsft.training.tune import budget_left, run_study
+
+    def finished(number, seconds, state=optuna.trial.TrialState.COMPLETE):
+        return optuna.trial.create_trial(
+            state=state, value=0.1 if state == optuna.trial.TrialState.COMPLETE else None,
+            params={}, distributions={}, user_attrs={"seconds": seconds})
+
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr("first_trial_is_config", True)
+    started = time.perf_counter()
+    # Trial 0 has not finished: no unit yet, only the minutes limit counts.
+    assert budget_left(study, started, None, 3.0) is None
+    study.add_trial(finished(0, 10.0))
+    study.add_trial(finished(1, 5.0, optuna.trial.TrialState.PRUNED))
+    assert budget_left(study, started, None, 3.0) == pytest.approx(15.0)
+    assert budget_left(study, started, None, 1.5) == pytest.approx(0.0)
+    # With both budgets the sooner one holds.
+    assert budget_left(study, started, 0.1, 3.0) == pytest.approx(6.0, abs=0.5)
+
+    failed = optuna.create_study(direction="maximize")
+    failed.set_user_attr("first_trial_is_config", True)
+    failed.add_trial(finished(0, 1.0, optuna.trial.TrialState.FAIL))
+    with pytest.raises(RecsftError, match="trial 0, the config's own values, failed"):
+        budget_left(failed, started, None, 2.0)
+    other = optuna.create_study(direction="maximize")
+    with pytest.raises(RecsftError, match="first trial is not the config's own values"):
+        budget_left(other, started, None, 2.0)
+
+    # One training's worth: trial 0 (the config's values) runs, then the budget is spent.
+    config = _config(tmp_path, SPACE, trials=5, budget_trainings=1.0)
+    result = run_study(config, final=False)
+    assert result["study"]["trials"] == 1 and result["budget"]["trainings"] == 1.0
+    assert result["budget"]["training_seconds"] > 0
+    assert result["best"]["params"]["model.hidden_size"] == config.model.hidden_size
+
+    with pytest.raises(ConfigError, match="tune.budget_trainings"):
+        _config(tmp_path, SPACE, budget_trainings=2.0, start_from_config=False)
+    with pytest.raises(ConfigError, match="tune.budget_trainings"):
+        _config(tmp_path, SPACE, budget_trainings=0)
