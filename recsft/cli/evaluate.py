@@ -43,6 +43,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                                   "(default 0 10 30 50 100; 0: fixed interpolation)")
     transitions.add_argument("--temperatures", type=float, nargs="+",
                              help="temperatures of the model's softmax to try (default 1 1.5)")
+    transitions.add_argument("--content-weights", type=float, nargs="*",
+                             help="weights of the text-similarity term to try once the rest is "
+                                  "chosen, when the run's items have text (default 0 0.5 1 2 3 "
+                                  "5; none given: no such term)")
     transitions.add_argument("--order-weights", type=float, nargs="+", default=[1.0, 0.3],
                              help="weight of the successor at distance 1, 2, ...")
     transitions.add_argument("--decay", type=float, default=0.3,
@@ -125,17 +129,23 @@ def _transitions(args: argparse.Namespace) -> int:
 
     settings = TransitionSettings(order_weights=tuple(args.order_weights), decay=args.decay,
                                   window=args.window)
+    content = None if args.content_weights is None else tuple(args.content_weights)
     result = fit_transitions(args.run, settings, args.weights, args.smoothings,
-                             args.temperatures)
+                             args.temperatures, content_weights=content)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     metric = result["metric"]
     for row in result["validation"]:
+        if "content_weight" in row:
+            print(f"text-similarity weight {row['content_weight']:<4g} validation {metric} "
+                  f"{row[metric]:.4f}")
+            continue
         print(f"weight {row['weight']:<4g} smoothing {row['smoothing']:<5g} temperature "
               f"{row['temperature']:<4g} validation {metric} {row[metric]:.4f}")
     print(f"chosen weight {result['weight']:g}, smoothing {result['smoothing']:g}, "
-          f"temperature {result['temperature']:g} -> {result['saved_to']}")
+          f"temperature {result['temperature']:g}, text-similarity weight "
+          f"{result['content_weight']:g} -> {result['saved_to']}")
     print(f"test: recsft evaluate --run {args.run} --transitions")
     return 0
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from recsft.scoring.mixture import MixtureScorer
 
-__all__ = ["DEFAULT_WEIGHTS", "DEFAULT_SMOOTHINGS", "DEFAULT_TEMPERATURES", "choose_mixture"]
+__all__ = ["DEFAULT_WEIGHTS", "DEFAULT_SMOOTHINGS", "DEFAULT_TEMPERATURES",
+           "DEFAULT_CONTENT_WEIGHTS", "choose_mixture", "choose_content_weight"]
 
 #: Mixture weights tried on validation by default.
 DEFAULT_WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)
@@ -28,6 +29,8 @@ DEFAULT_WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)
 DEFAULT_SMOOTHINGS = (0.0, 10.0, 30.0, 50.0, 100.0)
 #: Temperatures of the model's softmax tried on validation by default.
 DEFAULT_TEMPERATURES = (1.0, 1.5)
+#: Weights of the text-similarity term tried on validation by default (items with text).
+DEFAULT_CONTENT_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0)
 
 
 def choose_mixture(evaluate_many: Callable[[list[MixtureScorer]], list[dict[str, float]]],
@@ -63,4 +66,31 @@ def choose_mixture(evaluate_many: Callable[[list[MixtureScorer]], list[dict[str,
              for (w, a, t), result in zip(candidates, results)]
     best = max(table, key=lambda row: (row[metric], -row["weight"], -row["smoothing"],
                                        -abs(row["temperature"] - 1)))
+    return best, table
+
+
+def choose_content_weight(evaluate_many: Callable[[list[MixtureScorer]], list[dict[str, float]]],
+                          make: Callable[[float], MixtureScorer],
+                          weights: Sequence[float] = DEFAULT_CONTENT_WEIGHTS,
+                          metric: str = "ndcg@10"
+                          ) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """The weight of the text-similarity term with the best validation ``metric`` (among ties
+    the smallest), the mixture's other settings fixed. ``0`` (no such term) is always tried.
+
+    Args:
+        evaluate_many: Validation evaluation of several scorers in one pass.
+        make: Builds the scorer of a content weight.
+        weights: Candidate weights (non-negative).
+        metric: Key of the evaluation results to maximise.
+
+    Returns:
+        ``({"content_weight", metric} of the best, [the same per candidate])``.
+    """
+    candidates = sorted({0.0, *(float(w) for w in weights)})
+    if candidates[0] < 0:
+        raise ValueError(f"content weights must be non-negative, got {candidates[0]}")
+    results = evaluate_many([make(weight) for weight in candidates])
+    table = [{"content_weight": weight, metric: float(result[metric])}
+             for weight, result in zip(candidates, results)]
+    best = max(table, key=lambda row: (row[metric], -row["content_weight"]))
     return best, table

@@ -49,6 +49,10 @@ class TransitionSettings:
             with successors fully), chosen with ``weight``.
         temperature: Of the model's softmax in the mixture (``> 1`` flattens it), chosen with
             ``weight``.
+        content_weight: Weight ``c`` of the text-similarity term added to the mixture's log
+            probability (the cosine of each item's text vector with the newest history items',
+            :class:`~recsft.scoring.content.ContentScorer`), chosen on validation after
+            ``weight`` when the run's items have text; ``0``: none.
     """
 
     order_weights: tuple[float, ...] = (1.0, 0.3)
@@ -57,6 +61,7 @@ class TransitionSettings:
     weight: float | None = None
     smoothing: float = 0.0
     temperature: float = 1.0
+    content_weight: float = 0.0
     #: Validation metric per candidate tried, when chosen (``{"weight", "smoothing",
     #: "temperature", metric}``).
     validation: list[dict[str, float]] = field(default_factory=list)
@@ -74,6 +79,8 @@ class TransitionSettings:
             raise ValueError(f"weight must be in [0, 1], got {self.weight}")
         if self.smoothing < 0:
             raise ValueError(f"smoothing must be non-negative, got {self.smoothing}")
+        if not self.content_weight >= 0:
+            raise ValueError(f"content_weight must be non-negative, got {self.content_weight}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
 
@@ -312,6 +319,7 @@ def _settings(path: str, text: Any) -> TransitionSettings:
         "weight": (lambda v: v is None or number(v), "null or a finite number"),
         "smoothing": (number, "a finite number"),
         "temperature": (number, "a finite number"),
+        "content_weight": (number, "a finite number"),
         "validation": (lambda v: isinstance(v, list) and all(
             isinstance(row, dict) and all(isinstance(key, str) and number(val, finite=False)
                                           for key, val in row.items()) for row in v),

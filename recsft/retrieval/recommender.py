@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from recsft.modeling.transitions import ItemTransitions
+    from recsft.scoring.content import ContentScorer
 
 __all__ = ["Recommender", "ItemFilter"]
 
@@ -65,6 +66,10 @@ class Recommender:
             cannot read (see :class:`~recsft.retrieval.popularity.Popularity`).
         transitions: Item transitions with a chosen mixture weight: scores are then the log of
             the mixture (full ranking over the model's items that are in ``index``).
+        content: The text similarity of the items to a history
+            (:class:`~recsft.scoring.content.ContentScorer`), added to the mixture with the
+            transitions' ``content_weight``; ``None``: the transitions' content weight must be
+            0.
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class Recommender:
         index: ItemIndex | None = None,
         popularity: Popularity | Mapping[str, float] | None = None,
         transitions: ItemTransitions | None = None,
+        content: ContentScorer | None = None,
     ) -> None:
         if transitions is not None:
             if transitions.settings.weight is None:
@@ -82,7 +88,15 @@ class Recommender:
             if transitions.num_items != len(tokenizer.item_ids):
                 raise ValueError(f"the item transitions cover {transitions.num_items} items, "
                                  f"the tokenizer {len(tokenizer.item_ids)}: not the same run")
+            if transitions.settings.content_weight and content is None:
+                raise ValueError("the item transitions were chosen with a text-similarity term "
+                                 f"(content_weight {transitions.settings.content_weight:g}): "
+                                 "give content= (the run's items have no text vectors)")
+        if content is not None and content.num_items != len(tokenizer.item_ids):
+            raise ValueError(f"the text vectors cover {content.num_items} items, the tokenizer "
+                             f"{len(tokenizer.item_ids)}: not the same run")
         self.transitions = transitions
+        self.content = content
         self.model = model.eval()
         self.tokenizer = tokenizer
         self._items: np.ndarray | None = None
@@ -482,7 +496,8 @@ class Recommender:
         batch = {"input_ids": input_ids, "index": torch.arange(len(input_ids))}
         settings = chain.settings
         scores = MixtureScorer(lambda _: logits, chain, first, settings.weight,
-                               settings.smoothing, settings.temperature)(batch)
+                               settings.smoothing, settings.temperature, self.content,
+                               settings.content_weight)(batch)
         banned = torch.from_numpy(np.array([item not in self.index or (
             allowed is not None and item not in allowed) for item in items]))
         scores[:, banned] = float("-inf")

@@ -76,8 +76,11 @@ def evaluate_run(run: Run | str, split: str = "test", n_resamples: int = 1000,
         if chain.settings.weight is None:
             raise RunFolderError(f"{run.path}: the item transitions have no mixture weight; "
                                  f"fit them with 'recsft transitions --run {run.path}'")
-        scorer = MixtureScorer(scorer, chain, model.config.first_item_id, chain.settings.weight,
-                               chain.settings.smoothing, chain.settings.temperature)
+        settings = chain.settings
+        content = run.content_scorer() if settings.content_weight else None
+        scorer = MixtureScorer(scorer, chain, model.config.first_item_id, settings.weight,
+                               settings.smoothing, settings.temperature, content,
+                               settings.content_weight)
     top, targets = evaluator.top_k(scorer)
     metrics, user_values = evaluator.metrics_from_top(top, targets)
     intervals = {
@@ -125,7 +128,8 @@ def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
                     weights: Sequence[float] | None = None,
                     smoothings: Sequence[float] | None = None,
                     temperatures: Sequence[float] | None = None,
-                    metric: str = "ndcg@10") -> dict[str, Any]:
+                    metric: str = "ndcg@10",
+                    content_weights: Sequence[float] | None = None) -> dict[str, Any]:
     """Fit item transitions on a run's training split, choose their mixture weight,
     smoothing and the model's temperature on the run's validation split, and save them
     (``transitions.safetensors``, recorded in the run's manifest).
@@ -140,15 +144,20 @@ def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
         temperatures: Temperatures to try (default
             :data:`~recsft.evaluation.mixture.DEFAULT_TEMPERATURES`).
         metric: Validation metric to maximise.
+        content_weights: Weights of the text-similarity term to try once the rest is chosen,
+            when the run's config gives items text (``data.item_table`` and ``data.item_text``)
+            (default :data:`~recsft.evaluation.mixture.DEFAULT_CONTENT_WEIGHTS`; empty: none).
 
     Returns:
-        ``{"weight", "smoothing", "temperature", "validation" (metric per candidate),
-        "metric", "settings", "saved_to"}``.
+        ``{"weight", "smoothing", "temperature", "content_weight", "validation" (metric per
+        candidate), "metric", "settings", "saved_to"}``.
     """
     from recsft.evaluation.mixture import (
+        DEFAULT_CONTENT_WEIGHTS,
         DEFAULT_SMOOTHINGS,
         DEFAULT_TEMPERATURES,
         DEFAULT_WEIGHTS,
+        choose_content_weight,
         choose_mixture,
     )
     from recsft.modeling.transitions import ItemTransitions, TransitionSettings
@@ -177,9 +186,18 @@ def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
         DEFAULT_SMOOTHINGS if smoothings is None else smoothings,
         DEFAULT_TEMPERATURES if temperatures is None else temperatures, metric)
     chosen = {key: best[key] for key in ("weight", "smoothing", "temperature")}
+    content = run.content_scorer() if content_weights != () else None
+    if content is not None:
+        best_content, content_results = choose_content_weight(
+            valid.evaluate_many,
+            lambda c: MixtureScorer(base, chain, offset, chosen["weight"], chosen["smoothing"],
+                                    chosen["temperature"], content, c),
+            DEFAULT_CONTENT_WEIGHTS if content_weights is None else content_weights, metric)
+        chosen["content_weight"] = best_content["content_weight"]
+        results = results + content_results
     chain.settings = dataclasses.replace(chain.settings, **chosen, validation=results)
     with updating(run, TRANSITIONS) as folder:
         chain.save(str(folder))
     path = str(run.path / TRANSITIONS)
-    return {**chosen, "validation": results, "metric": metric,
+    return {"content_weight": 0.0, **chosen, "validation": results, "metric": metric,
             "settings": dataclasses.asdict(chain.settings), "saved_to": path}

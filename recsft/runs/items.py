@@ -272,6 +272,8 @@ def add_recommender_items(recommender: Recommender, table: str | os.PathLike | p
     report.vectors, recommender.popularity, recommender.transitions = grow(
         model, tokenizer, vectors, report.added, recommender.index, recommender.popularity,
         recommender.transitions)
+    if recommender.content is not None:  # the text-similarity term scores them too
+        recommender.content.add_items(vectors)
     recommender.items_changed()
     if run is not None and recommender.writes_run:
         index = recommender.index

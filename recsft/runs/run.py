@@ -234,9 +234,20 @@ class Run:
         ``transitions`` its item transitions)."""
         from recsft.retrieval.recommender import Recommender
 
+        chain = self.transitions() if transitions else None
+        content = (self.content_scorer() if chain is not None and chain.settings.content_weight
+                   else None)
         return Recommender(self.model(), self.tokenizer, self.index(index_dir),
-                           popularity=self.popularity(),
-                           transitions=self.transitions() if transitions else None)
+                           popularity=self.popularity(), transitions=chain, content=content)
+
+    def content_scorer(self) -> Any:
+        """The text similarity of this run's items to a history
+        (:class:`~recsft.scoring.content.ContentScorer`, the vectors through the text cache),
+        or ``None`` when its config gives items no text (``data.item_table`` and
+        ``data.item_text``)."""
+        from recsft.runs.data import content_baselines
+
+        return content_baselines(self.config, self.tokenizer).get("content")
 
     def category_names(self) -> list[str] | None:
         """Names of category ids ``1..n`` (``categories.json``) for models with categories."""

@@ -19,8 +19,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from recsft.scoring.vectors import Scorer
-
 #: Newest history items averaged into the profile.
 PROFILE_ITEMS = 3
 
@@ -32,9 +30,11 @@ def normalise_rows(vectors: np.ndarray) -> np.ndarray:
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
 
 
-def content_scorer(item_vectors: np.ndarray, first_item_id: int,
-                   n: int = PROFILE_ITEMS) -> Scorer:
-    """Score every item by the cosine of its text vector with the user's profile.
+class ContentScorer:
+    """Scores every item by the cosine of its text vector with the user's profile.
+
+    The content baseline of the cold-start protocol, and the text-similarity term of a run's
+    scoring mixture (:class:`~recsft.scoring.mixture.MixtureScorer`, ``content_weight``).
 
     Args:
         item_vectors: ``(num_items, dim)`` text vectors in the tokenizer's item order (row
@@ -43,6 +43,59 @@ def content_scorer(item_vectors: np.ndarray, first_item_id: int,
         first_item_id: The tokenizer's first item id; smaller ids are special tokens, skipped.
         n: Newest history items averaged into the profile.
 
+    Raises:
+        ValueError: ``item_vectors`` is not 2-D or ``n < 1``.
+    """
+
+    def __init__(self, item_vectors: np.ndarray, first_item_id: int,
+                 n: int = PROFILE_ITEMS) -> None:
+        if np.ndim(item_vectors) != 2:
+            raise ValueError(f"item_vectors: expected (num_items, dim), got shape "
+                             f"{np.shape(item_vectors)}")
+        if n < 1:
+            raise ValueError(f"n: expected at least 1 history item, got {n}")
+        self.first_item_id, self.n = first_item_id, n
+        self.unit = torch.from_numpy(normalise_rows(item_vectors))
+
+    @property
+    def num_items(self) -> int:
+        """Items scored (rows of the vectors)."""
+        return int(self.unit.shape[0])
+
+    def add_items(self, item_vectors: np.ndarray) -> None:
+        """Append ``(n, dim)`` text vectors of new items (the tokenizer's newest ids)."""
+        vectors = normalise_rows(item_vectors)
+        if vectors.ndim != 2 or vectors.shape[1] != self.unit.shape[1]:
+            raise ValueError(f"item_vectors: expected (n, {self.unit.shape[1]}), got shape "
+                             f"{vectors.shape}")
+        self.unit = torch.cat([self.unit, torch.from_numpy(vectors)])
+
+    def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(B, num_items)`` float32 cosines in ``[-1, 1]`` for ``input_ids`` ``(B, L)``
+        (left-padded, newest last)."""
+        ids = batch["input_ids"]
+        device = ids.device
+        unit = self.unit.to(device)
+        num_items = unit.shape[0]
+        # Row 0 stands for every token that is not an item.
+        padded = torch.cat([torch.zeros(1, unit.shape[1], device=device), unit])
+        index = ids.long() - self.first_item_id + 1
+        known = (ids >= self.first_item_id) & (index <= num_items)
+        # Known items at or after each position; the newest n known items have at most n.
+        newer = known.flip(1).long().cumsum(1).flip(1)
+        keep = known & (newer <= self.n)
+        rows = padded[torch.where(keep, index, torch.zeros_like(index))]
+        profile = rows.sum(1)  # (B, dim); excluded positions hit the zero row
+        norm = profile.norm(dim=1, keepdim=True)
+        profile = torch.where(norm > 0, profile / norm.clamp_min(1e-12),
+                              torch.zeros_like(profile))
+        return profile @ unit.T
+
+
+def content_scorer(item_vectors: np.ndarray, first_item_id: int,
+                   n: int = PROFILE_ITEMS) -> ContentScorer:
+    """A :class:`ContentScorer` (see there for the arguments).
+
     Returns:
         A scorer mapping a batch (``input_ids`` ``(B, L)``, left-padded, newest last) to
         ``(B, num_items)`` float32 cosines in ``[-1, 1]``.
@@ -50,29 +103,4 @@ def content_scorer(item_vectors: np.ndarray, first_item_id: int,
     Raises:
         ValueError: ``item_vectors`` is not 2-D or ``n < 1``.
     """
-    if np.ndim(item_vectors) != 2:
-        raise ValueError(f"item_vectors: expected (num_items, dim), got shape "
-                         f"{np.shape(item_vectors)}")
-    if n < 1:
-        raise ValueError(f"n: expected at least 1 history item, got {n}")
-    unit = torch.from_numpy(normalise_rows(item_vectors))
-    # Row 0 stands for every token that is not an item.
-    padded = torch.cat([torch.zeros(1, unit.shape[1]), unit])
-    num_items = unit.shape[0]
-
-    def score(batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        ids = batch["input_ids"]
-        device = ids.device
-        index = ids.long() - first_item_id + 1
-        known = (ids >= first_item_id) & (index <= num_items)
-        # Known items at or after each position; the newest n known items have at most n.
-        newer = known.flip(1).long().cumsum(1).flip(1)
-        keep = known & (newer <= n)
-        rows = padded.to(device)[torch.where(keep, index, torch.zeros_like(index))]
-        profile = rows.sum(1)  # (B, dim); excluded positions hit the zero row
-        norm = profile.norm(dim=1, keepdim=True)
-        profile = torch.where(norm > 0, profile / norm.clamp_min(1e-12),
-                              torch.zeros_like(profile))
-        return profile @ unit.to(device).T
-
-    return score
+    return ContentScorer(item_vectors, first_item_id, n)

@@ -15,6 +15,15 @@ flattens it; the model's own ranking is the same at every ``t``). ``w``, ``a`` a
 chosen on the validation split (:func:`recsft.evaluation.mixture.choose_mixture`), never on the
 test split; with ``w = 0`` the ranking is the model's own.
 
+When the items have text, a text-similarity term can be added to the log probability::
+
+    score_j = log P(j | h) + c cos(text_j, profile(h))
+
+(:class:`~recsft.scoring.content.ContentScorer`: the profile is the mean text vector of the
+newest history items), a product of the mixture with ``exp(c cos)``. ``c`` (``content_weight``)
+is chosen on validation after ``w``, ``a``, ``t``
+(:func:`recsft.evaluation.mixture.choose_content_weight`).
+
 Example:
     >>> scorer = MixtureScorer(model_scorer(model), chain, first_item_id=4, weight=0.8,
     ...                        smoothing=30)
@@ -80,16 +89,22 @@ class MixtureScorer:
         weight: ``w``, the chain's largest share, in ``[0, 1]``.
         smoothing: ``a``, the model's pseudo-counts in each successor row (``>= 0``).
         temperature: ``t``, of the model's softmax (``> 0``).
+        content: Text similarity of each item to the history (``(B, num_items)`` cosines),
+            e.g. a :class:`~recsft.scoring.content.ContentScorer`; ``None``: no such term.
+        content_weight: ``c``, its weight (``>= 0``; ignored without ``content``).
     """
 
     def __init__(self, base: Scorer | BatchSoftmax, chain: ItemTransitions, first_item_id: int,
-                 weight: float, smoothing: float = 0.0, temperature: float = 1.0) -> None:
+                 weight: float, smoothing: float = 0.0, temperature: float = 1.0,
+                 content: Scorer | None = None, content_weight: float = 0.0) -> None:
         if not 0 <= weight <= 1:
             raise ValueError(f"mixture weight must be in [0, 1], got {weight}")
         if smoothing < 0:
             raise ValueError(f"mixture smoothing must be non-negative, got {smoothing}")
         if temperature <= 0:
             raise ValueError(f"mixture temperature must be positive, got {temperature}")
+        if not content_weight >= 0:
+            raise ValueError(f"content weight must be non-negative, got {content_weight}")
         self.base = base if isinstance(base, BatchSoftmax) else None
         self.logits = base.base if isinstance(base, BatchSoftmax) else base
         self.chain = chain
@@ -97,10 +112,19 @@ class MixtureScorer:
         self.weight = weight
         self.smoothing = smoothing
         self.temperature = temperature
+        self.content = content if content_weight else None
+        self.content_weight = content_weight
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if self.weight == 0:
-            return self.logits(batch).float()
+        scores = self._mixture(batch)
+        if self.content is not None:
+            scores = scores + self.content_weight * self.content(batch).to(scores.device)
+        return scores
+
+    def _mixture(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.weight == 0:  # the model alone: its log-softmax up to a constant per row
+            logits = self.logits(batch).float()
+            return logits if self.temperature == 1 else logits / self.temperature
         model = (self.base(batch, self.temperature) if self.base is not None
                  else _softmax(self.logits(batch).float(), self.temperature))
         histories = (batch["input_ids"] - self.first_item_id).cpu().tolist()

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from recsft.evaluation.mixture import choose_mixture
+from recsft.evaluation.mixture import choose_content_weight, choose_mixture
 from recsft.modeling.transitions import ItemTransitions
 from recsft.runs import Run
 from recsft.scoring.mixture import MixtureScorer
@@ -35,6 +35,23 @@ def test_the_choice_is_the_best_on_validation_and_the_simplest_among_ties():
                              smoothings=[0.0, 10.0], temperatures=[1.0, 2.0])
     # Ties at 0.3: the smallest weight, then smoothing, then the temperature closest to 1.
     assert (best["weight"], best["smoothing"], best["temperature"]) == (0.2, 0.0, 1.0)
+
+
+def test_the_text_similarity_weight_is_the_best_on_validation_and_0_is_always_tried():
+    values = {0.0: 0.20, 1.0: 0.25, 2.0: 0.25, 5.0: 0.22}
+    seen = []
+
+    def evaluate_many(scorers):
+        seen.append([s.content_weight for s in scorers])
+        return [{"ndcg@10": values[s.content_weight]} for s in scorers]
+
+    best, table = choose_content_weight(
+        evaluate_many, lambda c: SimpleNamespace(content_weight=c), weights=[5.0, 2.0, 1.0])
+    assert seen == [[0.0, 1.0, 2.0, 5.0]]  # one pass; 0 added
+    assert best == {"content_weight": 1.0, "ndcg@10": 0.25}  # the smaller of the tie
+    assert [row["content_weight"] for row in table] == [0.0, 1.0, 2.0, 5.0]
+    with pytest.raises(ValueError, match="non-negative"):
+        choose_content_weight(evaluate_many, lambda c: SimpleNamespace(content_weight=c), [-1])
 
 
 def test_evaluate_many_matches_one_evaluation_per_scorer(trained_run):

@@ -89,3 +89,22 @@ def test_mixtures_sharing_a_batch_softmax_compute_it_once_per_batch():
     other = {**batch(), "index": torch.tensor([2, 3])}
     mixtures[0](other)
     assert len(calls) == 4  # a new batch (and the unshared scorers above) recompute
+
+
+def test_the_text_similarity_term_is_added_to_the_log_mixture():
+    cosines = torch.tensor([[0.0, 1.0, -1.0], [1.0, 0.0, 0.5]])
+    plain = MixtureScorer(lambda b: LOGITS.clone(), chain(), 4, weight=0.25)(batch())
+    with_text = MixtureScorer(lambda b: LOGITS.clone(), chain(), 4, weight=0.25,
+                              content=lambda b: cosines, content_weight=2.0)(batch())
+    torch.testing.assert_close(with_text, plain + 2.0 * cosines)
+    # Weight 0 of the chain: the model's log-softmax (up to a constant) plus the term.
+    alone = MixtureScorer(lambda b: LOGITS.clone(), chain(), 4, weight=0.0, temperature=2.0,
+                          content=lambda b: cosines, content_weight=1.0)(batch())
+    torch.testing.assert_close(alone, LOGITS / 2 + cosines)
+    # A content weight of 0 never calls the scorer.
+    unused = MixtureScorer(lambda b: LOGITS.clone(), chain(), 4, weight=0.25,
+                           content=lambda b: 1 / 0, content_weight=0.0)(batch())
+    torch.testing.assert_close(unused, plain)
+    with pytest.raises(ValueError, match="content weight"):
+        MixtureScorer(lambda b: LOGITS, chain(), 4, weight=0.5, content=lambda b: cosines,
+                      content_weight=-1.0)

@@ -206,3 +206,50 @@ def test_grown_transitions_have_no_mass_on_new_items():
     probabilities = grown.next_item_probabilities([[0, 1]])
     assert probabilities.shape == (1, 5) and probabilities[0, 3:].tolist() == [0, 0]
     assert np.allclose(probabilities[:, :3], chain.next_item_probabilities([[0, 1]]))
+
+
+def test_the_text_similarity_term_is_chosen_saved_served_and_grown_with_new_items(
+        text_run, run_copy):
+    import dataclasses
+
+    from recsft import Recommender
+    from recsft.modeling.transitions import ItemTransitions
+    from recsft.runs import Run
+    from recsft.runs.evaluate import evaluate_run, fit_transitions
+    from recsft.runs.files import TRANSITIONS
+    from recsft.runs.update import updating
+
+    result = fit_transitions(run_copy, weights=[0.0, 0.5], smoothings=[0.0],
+                             temperatures=[1.0], content_weights=[1.0, 3.0])
+    tried = [row["content_weight"] for row in result["validation"] if "content_weight" in row]
+    assert tried == [0.0, 1.0, 3.0]
+    assert result["content_weight"] in tried
+    assert ItemTransitions.load(str(run_copy)).settings.content_weight == result["content_weight"]
+    # Without item text there is nothing to weigh: an empty grid leaves the term out.
+    assert fit_transitions(run_copy, weights=[0.0], smoothings=[0.0], temperatures=[1.0],
+                           content_weights=())["content_weight"] == 0.0
+
+    # A strong term, set by hand: evaluation and the recommender both apply it.
+    chain = ItemTransitions.load(str(run_copy))
+    chain.settings = dataclasses.replace(chain.settings, weight=0.5, content_weight=50.0)
+    with updating(Run.open(run_copy), TRANSITIONS) as folder:
+        chain.save(str(folder))
+    run = Run.open(run_copy)
+    assert evaluate_run(run, "valid", n_resamples=0, transitions=True)["transitions"][
+        "content_weight"] == 50.0
+    group, same, other = _group(text_run)
+    recommender = Recommender.from_pretrained(run_copy, transitions=True)
+    assert recommender.content is not None
+    assert recommender.content.num_items == len(recommender.tokenizer.item_ids)
+    # With a dominant text term, the group's own items lead after a history of them.
+    ranked = [item for item, _ in recommender.recommend(group[:3], k=3)]
+    assert set(ranked) <= set(group)
+    # A new item reading like the group is scored by the term too, at once.
+    recommender.add_items(pd.DataFrame({"item_id": ["new_like_group"], "title": [same]}))
+    assert recommender.content.num_items == len(recommender.tokenizer.item_ids)
+    ranked = [item for item, _ in recommender.recommend(
+        group[:3], k=len(recommender.tokenizer.item_ids))]
+    assert ranked.index("new_like_group") < len(group)
+    with pytest.raises(ValueError, match="give content="):
+        Recommender(recommender.model, recommender.tokenizer,
+                    transitions=recommender.transitions)
