@@ -280,6 +280,24 @@ REGISTRY: dict[str, DatasetSpec] = {
         "e3013a3a225cf384b66dbbd7557f50829f28bd0de2555e31604eef6891ffa0c7) and pass its folder "
         "as --path",
     ),
+    "movielens-1m-half": DatasetSpec(
+        name="movielens-1m-half",
+        description="MovieLens 1M, the ratings of users 1-2,999 only (the first 487,650 lines "
+        "of the original ratings.dat), with movie titles and genres",
+        events_file="ratings_users1-2999.dat.gz",
+        format="movielens",
+        homepage="https://grouplens.org/datasets/movielens/1m/",
+        license=_MOVIELENS_TERMS,
+        citation="Harper & Konstan, The MovieLens Datasets, TiiS 2015",
+        published={"users": 2999, "interactions": 487650,
+                   "source": "the first 487,650 lines of the GroupLens ml-1m ratings.dat"},
+        manual="not downloadable as such: from the GroupLens ml-1m.zip keep movies.dat and the "
+        "first 487,650 lines of ratings.dat (head -n 487650 ratings.dat | gzip > "
+        "ratings_users1-2999.dat.gz) in one folder and point $RECSFT_DATA_DIR (its "
+        "movielens-1m-half sub-folder) or --path at it",
+        item_table="movies.dat",
+        item_text="{title}. {genres}",
+    ),
     "amazon-scientific": DatasetSpec(
         name="amazon-scientific",
         description="Amazon Industrial & Scientific, UniSRec downstream version (order only), "
