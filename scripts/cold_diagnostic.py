@@ -4,8 +4,10 @@ For a run trained with ``data.cold_items`` (items held out of training), this sc
 validation and test users with
 
 - the model alone, the content baseline alone (:mod:`recsft.scoring.content`);
-- ``log_softmax(model) + a * content + b * [item is cold]`` over a grid of content weights
-  ``a`` and new-item priors ``b`` (one scalar added to every held-out item's log-probability);
+- ``log_softmax(model') + a * content + b * [item is cold]`` over a grid of content weights
+  ``a``, new-item priors ``b`` (one scalar added to every held-out item's log-probability) and
+  cold sharpenings ``s`` (``model'``: each cold item's logit moved to its user's mean cold
+  logit plus ``s`` times its distance to it; ``s > 1`` spreads the cold items out);
 - the model ranking the cold items only (every warm item removed): how well it orders the
   items it never trained on, apart from how it places them against the warm ones.
 
@@ -60,6 +62,9 @@ def main(argv=None) -> int:
                         help="content weights a")
     parser.add_argument("--priors", type=float, nargs="+", default=[0, 0.25, 0.5, 0.75, 1],
                         help="new-item priors b")
+    parser.add_argument("--scales", type=float, nargs="+", default=[1],
+                        help="cold sharpening s: a cold item's logit becomes its user's mean cold "
+                             "logit plus s times its distance to it")
     parser.add_argument("--n-resamples", type=int, default=1000)
     parser.add_argument("--output", default=None)
     args = parser.parse_args(argv)
@@ -90,9 +95,13 @@ def main(argv=None) -> int:
         return 2
     content = baselines["content"]
 
-    def mixed(a, b):
+    def mixed(a, b, s=1.0):
         def score(batch):
-            scores = torch.log_softmax(model(batch).float(), dim=1)
+            scores = model(batch).float()
+            if s != 1:
+                centre = scores.masked_fill(~cold_rows, 0).sum(1, keepdim=True) / cold_rows.sum()
+                scores = torch.where(cold_rows, centre + s * (scores - centre), scores)
+            scores = torch.log_softmax(scores, dim=1)
             if a:
                 scores = scores + a * content(batch)
             return scores + b * prior if b else scores
@@ -102,7 +111,9 @@ def main(argv=None) -> int:
         scores = model(batch).float()
         return scores.masked_fill(~cold_rows, float("-inf"))
 
-    record = {"run": str(run.path), "model_sha256": run.model_sha256,
+    record = {"command": "python scripts/cold_diagnostic.py " + " ".join(
+                  sys.argv[1:] if argv is None else argv),
+              "run": str(run.path), "model_sha256": run.model_sha256,
               "cold_items": len(cold), "items": len(items),
               "protocol": run.splits().protocol.to_dict() if hasattr(
                   run.splits().protocol, "to_dict") else str(run.splits().protocol),
@@ -128,22 +139,23 @@ def main(argv=None) -> int:
                      *segment_values(evaluator, cold_only, labels, cold_rows),
                      args.n_resamples),
                  "grid": []}
-        for a in args.weights:
-            for b in args.priors:
-                values, exposure = segment_values(evaluator, mixed(a, b), labels, cold_rows)
-                entry["grid"].append({"content_weight": a, "cold_prior": b,
+        for a, b, s in ((a, b, s) for a in args.weights for b in args.priors
+                        for s in args.scales):
+                values, exposure = segment_values(evaluator, mixed(a, b, s), labels, cold_rows)
+                entry["grid"].append({"content_weight": a, "cold_prior": b, "cold_scale": s,
                                       **summarise(values, exposure, args.n_resamples)})
-                print(f"{split} a={a:g} b={b:g}: all {values['all'].mean():.4f} warm "
+                print(f"{split} a={a:g} b={b:g} s={s:g}: all {values['all'].mean():.4f} warm "
                       f"{values['warm_targets'].mean():.4f} cold "
                       f"{values['cold_targets'].mean():.4f} cold share of top-10 "
                       f"{exposure:.3f}", flush=True)
         record["splits"][split] = entry
     best = max(record["splits"]["valid"]["grid"], key=lambda g: g["all"]["mean"])
     chosen = next(g for g in record["splits"]["test"]["grid"]
-                  if (g["content_weight"], g["cold_prior"]) ==
-                  (best["content_weight"], best["cold_prior"]))
+                  if (g["content_weight"], g["cold_prior"], g["cold_scale"]) ==
+                  (best["content_weight"], best["cold_prior"], best["cold_scale"]))
     record["chosen_on_validation"] = {"content_weight": best["content_weight"],
-                                      "cold_prior": best["cold_prior"], "test": chosen}
+                                      "cold_prior": best["cold_prior"],
+                                      "cold_scale": best["cold_scale"], "test": chosen}
     name = os.path.basename(os.path.normpath(args.run))
     output = args.output or os.path.join(ROOT, "benchmarks", "results",
                                          f"cold_diagnostic_{name}.json")

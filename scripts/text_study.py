@@ -49,6 +49,11 @@ QUALITY = {
         ("SASRec 384-wide, id+text, random init", "sci-lm-random"),
         ("SASRec 384-wide, id+text, MiniLM layers", "sci-lm-init"),
         ("SASRec 384-wide, text (cosine)", "sci-wide-text-cos"),
+        ("SASRec, text (cosine) + item transitions",
+         "sasrec-scientific-textonly-transitions-nocontent"),
+        ("SASRec, text (cosine) + item transitions + text similarity",
+         "sasrec-scientific-textonly-transitions"),
+        ("SASRec, id + item transitions + text similarity", "sasrec-scientific-transitions"),
     ],
     "ml-100k": [
         ("SASRec, id", "sasrec-ml100k"),
