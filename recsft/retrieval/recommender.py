@@ -36,6 +36,7 @@ import torch
 
 from recsft.retrieval.explain import METHODS, HistoryWeight, attention_weights, occlusion_weights
 from recsft.retrieval.index import ItemIndex
+from recsft.retrieval.mixture_search import check_mixture_parts, mixture_search
 from recsft.retrieval.popularity import Popularity
 from recsft.scoring.inputs import check_parallel, model_inputs
 from recsft.tokenization import BehaviorTokenizer
@@ -81,20 +82,7 @@ class Recommender:
         transitions: ItemTransitions | None = None,
         content: ContentScorer | None = None,
     ) -> None:
-        if transitions is not None:
-            if transitions.settings.weight is None:
-                raise ValueError("the item transitions have no mixture weight; fit them with "
-                                 "'recsft transitions --run DIR'")
-            if transitions.num_items != len(tokenizer.item_ids):
-                raise ValueError(f"the item transitions cover {transitions.num_items} items, "
-                                 f"the tokenizer {len(tokenizer.item_ids)}: not the same run")
-            if transitions.settings.content_weight and content is None:
-                raise ValueError("the item transitions were chosen with a text-similarity term "
-                                 f"(content_weight {transitions.settings.content_weight:g}): "
-                                 "give content= (the run's items have no text vectors)")
-        if content is not None and content.num_items != len(tokenizer.item_ids):
-            raise ValueError(f"the text vectors cover {content.num_items} items, the tokenizer "
-                             f"{len(tokenizer.item_ids)}: not the same run")
+        check_mixture_parts(len(tokenizer.item_ids), transitions, content)
         self.transitions = transitions
         self.content = content
         self.model = model.eval()
@@ -460,8 +448,8 @@ class Recommender:
                                                     filter=allow)
                 else:
                     input_ids = inputs["input_ids"].cpu()
-                    scores, ids = self._mixture_search(
-                        input_ids if everyone else input_ids[members], group_queries, k,
+                    scores, ids = mixture_search(
+                        self, input_ids if everyone else input_ids[members], group_queries, k,
                         group_exclude, allow)
                 for m, n in enumerate(members):
                     results[rows[n]] = [(i, float(s)) for i, s in zip(ids[m], scores[m])
@@ -481,33 +469,6 @@ class Recommender:
                              timestamps)
         device = next(self.model.parameters()).device
         return {key: value.to(device) for key, value in batch.items()}
-
-    def _mixture_search(self, input_ids: torch.Tensor, queries: np.ndarray, k: int,
-                        exclude: Sequence[Collection[str]], allowed: Collection[str] | None
-                        ) -> tuple[np.ndarray, list[list[str | None]]]:
-        """Top-``k`` of the model-and-transitions mixture for the ``(n, L)`` model inputs
-        (:meth:`model_inputs`) and their ``(n, dim)`` user vectors: ``(scores (n, k), ids)``,
-        ``None`` ids where fewer than ``k`` items qualify."""
-        from recsft.scoring.mixture import MixtureScorer
-
-        chain, items = self.transitions, self.tokenizer.item_ids
-        logits = torch.from_numpy(queries @ self.item_matrix().T)
-        first = self.tokenizer.first_item_id
-        batch = {"input_ids": input_ids, "index": torch.arange(len(input_ids))}
-        settings = chain.settings
-        scores = MixtureScorer(lambda _: logits, chain, first, settings.weight,
-                               settings.smoothing, settings.temperature, self.content,
-                               settings.content_weight)(batch)
-        banned = torch.from_numpy(np.array([item not in self.index or (
-            allowed is not None and item not in allowed) for item in items]))
-        scores[:, banned] = float("-inf")
-        for row, items_out in enumerate(exclude):
-            cols = [self._item_rows[i] for i in items_out if i in self._item_rows]
-            scores[row, cols] = float("-inf")
-        top = torch.topk(scores, min(k, scores.shape[1]), dim=1)
-        found = [[items[c] if v > float("-inf") else None for v, c in zip(values, cols)]
-                 for values, cols in zip(top.values.tolist(), top.indices.tolist())]
-        return top.values.numpy(), found
 
     def _popular(self, k: int, exclude: Collection[str],
                  allowed: Collection[str] | None) -> Recommendations:
