@@ -209,7 +209,7 @@ def test_grown_transitions_have_no_mass_on_new_items():
 
 
 def test_the_text_similarity_term_is_chosen_saved_served_and_grown_with_new_items(
-        text_run, run_copy):
+        text_run, run_copy, capsys):
     import dataclasses
 
     from recsft import Recommender
@@ -225,7 +225,13 @@ def test_the_text_similarity_term_is_chosen_saved_served_and_grown_with_new_item
     assert tried == [0.0, 1.0, 3.0]
     assert result["content_weight"] in tried
     assert ItemTransitions.load(str(run_copy)).settings.content_weight == result["content_weight"]
-    # Without item text there is nothing to weigh: an empty grid leaves the term out.
+    from recsft.cli import main
+
+    assert main(["transitions", "--run", str(run_copy), "--weights", "0", "0.5",
+                 "--smoothings", "0", "--temperatures", "1", "--content-weights", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "text-similarity weight 2" in out and "text-similarity weight " in out.splitlines()[-2]
+    # An empty grid leaves the term out.
     assert fit_transitions(run_copy, weights=[0.0], smoothings=[0.0], temperatures=[1.0],
                            content_weights=())["content_weight"] == 0.0
 
