@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from typing import Any
 
@@ -36,7 +35,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from text_study import RESULTS, _interval, _record  # noqa: E402
+from text_study import RESULTS, _interval, _record, write_marked_block  # noqa: E402
 
 DOC = os.path.join(ROOT, "docs", "tuning.md")
 METRIC = "ndcg@10"
@@ -144,12 +143,7 @@ def main() -> None:
     atomic_write_text(os.path.join(RESULTS, "defaults_study.json"),
                       json.dumps(record, indent=2, default=str) + "\n")
     table = markdown(rows)
-    with open(DOC, encoding="utf-8") as handle:
-        page = handle.read()
-    block = f"<!-- defaults-study:start -->\n{table}\n<!-- defaults-study:end -->"
-    pattern = re.compile(r"<!-- defaults-study:start -->.*?<!-- defaults-study:end -->", re.S)
-    if pattern.search(page):
-        atomic_write_text(DOC, pattern.sub(lambda _: block, page))
+    write_marked_block(DOC, "defaults-study", table)
     print(table)
 
 

@@ -224,13 +224,22 @@ def main() -> None:
     atomic_write_text(os.path.join(RESULTS, "text_study.json"),
                       json.dumps(study, indent=2, default=str))
     table = markdown(study)
-    with open(DOC, encoding="utf-8") as handle:
-        page = handle.read()
-    block = f"<!-- text-study:start -->\n{table}\n<!-- text-study:end -->"
-    pattern = re.compile(r"<!-- text-study:start -->.*?<!-- text-study:end -->", re.S)
-    if pattern.search(page):
-        atomic_write_text(DOC, pattern.sub(lambda _: block, page))
+    write_marked_block(DOC, "text-study", table)
     print(table)
+
+
+def write_marked_block(doc: str, name: str, text: str) -> None:
+    """Replace what lies between ``<!-- name:start -->`` and ``<!-- name:end -->`` in the
+    Markdown file ``doc`` with ``text`` (written through a temporary file; nothing is written
+    when the markers are absent)."""
+    from recsft.fileio import atomic_write_text
+
+    with open(doc, encoding="utf-8") as handle:
+        page = handle.read()
+    block = f"<!-- {name}:start -->\n{text}\n<!-- {name}:end -->"
+    pattern = re.compile(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", re.S)
+    if pattern.search(page):
+        atomic_write_text(doc, pattern.sub(lambda _: block, page))
 
 
 if __name__ == "__main__":
