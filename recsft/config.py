@@ -6,7 +6,7 @@ A run config has these keys::
     output_dir: runs
     data:       {source: synthetic, max_length: 50, ...}       # DataConfig
     model:      {model_type: bert4rec, hidden_size: 64, ...}   # ModelSection
-    training:   {epochs: 20, batch_size: 128, learning_rate: 0.001, ...}
+    training:   {epochs: 200, batch_size: 128, learning_rate: 0.001, ...}
     evaluation: {ks: [5, 10, 20], filter_seen: true, ...}
 
 The ``model:`` section is handed to the model's own config class: its keys are the fields of
@@ -254,7 +254,7 @@ class TrainingConfig:
     """Optimisation and the masked-item objective.
 
     Attributes:
-        epochs: Maximum passes over the training sequences.
+        epochs: Maximum passes over the training sequences; early stopping usually ends it.
         batch_size: Sequences per optimizer step, over all processes (each of N processes
             takes ``batch_size / N``), so more processes keep the same optimisation.
         learning_rate: AdamW peak learning rate.
@@ -301,7 +301,7 @@ class TrainingConfig:
             seeded choice by ``seed``), against forgetting; 0 for none.
     """
 
-    epochs: int = 20
+    epochs: int = 200
     batch_size: int = 128
     learning_rate: float = 1e-3
     weight_decay: float = 0.01
@@ -311,8 +311,8 @@ class TrainingConfig:
     gradient_accumulation_steps: int = 1
     mask_prob: float = 0.2
     last_item_mask_prob: float = 0.1
-    eval_every: int = 1
-    patience: int = 5
+    eval_every: int = 5
+    patience: int = 3
     metric_for_best: str = "ndcg@10"
     mixed_precision: str = "no"
     seed: int = 42
