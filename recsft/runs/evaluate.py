@@ -124,6 +124,23 @@ def evaluate_run(run: Run | str, split: str = "test", n_resamples: int = 1000,
     return result
 
 
+def _content_for_choice(run: Run, content_weights: Sequence[float] | None) -> Any:
+    """The run's text-similarity scorer for the choice of its weight, or ``None``: no grid, no
+    item text, or (with the default grid only) no text encoder installed, which a note says;
+    weights asked for explicitly need the encoder."""
+    from recsft.errors import RecsftError
+
+    if content_weights is not None and len(content_weights) == 0:
+        return None
+    try:
+        return run.content_scorer()
+    except RecsftError as err:
+        if content_weights is not None:
+            raise
+        progress.note(f"text-similarity term not tried: {str(err).splitlines()[0]}")
+        return None
+
+
 def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
                     weights: Sequence[float] | None = None,
                     smoothings: Sequence[float] | None = None,
@@ -186,7 +203,7 @@ def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
         DEFAULT_SMOOTHINGS if smoothings is None else smoothings,
         DEFAULT_TEMPERATURES if temperatures is None else temperatures, metric)
     chosen = {key: best[key] for key in ("weight", "smoothing", "temperature")}
-    content = run.content_scorer() if content_weights != () else None
+    content = _content_for_choice(run, content_weights)
     if content is not None:
         best_content, content_results = choose_content_weight(
             valid.evaluate_many,

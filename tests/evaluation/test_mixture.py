@@ -92,3 +92,22 @@ def test_fitted_transitions_change_the_run_scores_only_through_their_weight(trai
     zero = MixtureScorer(model_scorer(model), chain, model.config.first_item_id, 0.0,
                          chain.settings.smoothing, chain.settings.temperature)
     assert run.evaluator("test").evaluate(zero) == plain["metrics"]
+
+
+def test_without_a_text_encoder_the_default_grid_skips_the_text_term_and_an_explicit_one_fails(
+        capsys):
+    from recsft.errors import RecsftError
+    from recsft.runs.evaluate import _content_for_choice
+
+    def missing():
+        raise RecsftError("the content baseline needs a text encoder: pip install "
+                          "'recsft[text]'")
+
+    run = SimpleNamespace(content_scorer=missing)
+    assert _content_for_choice(run, None) is None
+    assert "text-similarity term not tried" in capsys.readouterr().err
+    with pytest.raises(RecsftError, match="text encoder"):
+        _content_for_choice(run, [1.0])
+    assert _content_for_choice(run, ()) is None  # no grid: never asked
+    found = SimpleNamespace(content_scorer=lambda: "scorer")
+    assert _content_for_choice(found, None) == "scorer"
