@@ -47,6 +47,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                              help="weights of the text-similarity term to try once the rest is "
                                   "chosen, when the run's items have text (default 0 0.5 1 2 3 "
                                   "5; none given: no such term)")
+    transitions.add_argument("--new-item-priors", type=float, nargs="*",
+                             help="log-score offsets of the items without training interactions "
+                                  "to try last, when the catalogue has such items (default 0 "
+                                  "0.25 0.5 0.75 1; none given: no prior)")
     transitions.add_argument("--order-weights", type=float, nargs="+", default=[1.0, 0.3],
                              help="weight of the successor at distance 1, 2, ...")
     transitions.add_argument("--decay", type=float, default=0.3,
@@ -110,7 +114,9 @@ def _evaluate(args: argparse.Namespace) -> int:
         chosen = result["transitions"]
         print(f"\nscores: the model interpolated with item transitions, weight "
               f"{chosen['weight']:g}, smoothing {chosen['smoothing']:g}, temperature "
-              f"{chosen['temperature']:g} (chosen on validation)")
+              f"{chosen['temperature']:g}, text-similarity weight "
+              f"{chosen['content_weight']:g}, new-item prior {chosen['new_item_prior']:g} "
+              "(chosen on validation)")
     if "transfer" in result:
         t = result["transfer"]
         print(f"\ntransfer: {t['unknown_target_share']:.1%} of targets and "
@@ -130,8 +136,10 @@ def _transitions(args: argparse.Namespace) -> int:
     settings = TransitionSettings(order_weights=tuple(args.order_weights), decay=args.decay,
                                   window=args.window)
     content = None if args.content_weights is None else tuple(args.content_weights)
+    priors = None if args.new_item_priors is None else tuple(args.new_item_priors)
     result = fit_transitions(args.run, settings, args.weights, args.smoothings,
-                             args.temperatures, content_weights=content)
+                             args.temperatures, content_weights=content,
+                             new_item_priors=priors)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -141,11 +149,17 @@ def _transitions(args: argparse.Namespace) -> int:
             print(f"text-similarity weight {row['content_weight']:<4g} validation {metric} "
                   f"{row[metric]:.4f}")
             continue
+        if "new_item_prior" in row:
+            print(f"new-item prior {row['new_item_prior']:<4g} validation {metric} "
+                  f"{row[metric]:.4f}")
+            continue
         print(f"weight {row['weight']:<4g} smoothing {row['smoothing']:<5g} temperature "
               f"{row['temperature']:<4g} validation {metric} {row[metric]:.4f}")
     print(f"chosen weight {result['weight']:g}, smoothing {result['smoothing']:g}, "
           f"temperature {result['temperature']:g}, text-similarity weight "
-          f"{result['content_weight']:g} -> {result['saved_to']}")
+          f"{result['content_weight']:g}, new-item prior {result['new_item_prior']:g} "
+          f"({result['new_items']:,} items without training interactions) -> "
+          f"{result['saved_to']}")
     print(f"test: recsft evaluate --run {args.run} --transitions")
     return 0
 

@@ -17,11 +17,14 @@ from collections.abc import Callable, Sequence
 from itertools import product
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
     from recsft.scoring.mixture import MixtureScorer
 
 __all__ = ["DEFAULT_WEIGHTS", "DEFAULT_SMOOTHINGS", "DEFAULT_TEMPERATURES",
-           "DEFAULT_CONTENT_WEIGHTS", "choose_mixture", "choose_content_weight"]
+           "DEFAULT_CONTENT_WEIGHTS", "DEFAULT_NEW_ITEM_PRIORS", "choose_mixture",
+           "choose_content_weight", "choose_new_item_prior"]
 
 #: Mixture weights tried on validation by default.
 DEFAULT_WEIGHTS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)
@@ -31,6 +34,9 @@ DEFAULT_SMOOTHINGS = (0.0, 10.0, 30.0, 50.0, 100.0)
 DEFAULT_TEMPERATURES = (1.0, 1.5)
 #: Weights of the text-similarity term tried on validation by default (items with text).
 DEFAULT_CONTENT_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0)
+#: New-item priors (log-score offsets of the items without training interactions) tried on
+#: validation by default (catalogues with such items).
+DEFAULT_NEW_ITEM_PRIORS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def choose_mixture(evaluate_many: Callable[[list[MixtureScorer]], list[dict[str, float]]],
@@ -86,11 +92,40 @@ def choose_content_weight(evaluate_many: Callable[[list[MixtureScorer]], list[di
     Returns:
         ``({"content_weight", metric} of the best, [the same per candidate])``.
     """
-    candidates = sorted({0.0, *(float(w) for w in weights)})
-    if candidates[0] < 0:
-        raise ValueError(f"content weights must be non-negative, got {candidates[0]}")
-    results = evaluate_many([make(weight) for weight in candidates])
-    table = [{"content_weight": weight, metric: float(result[metric])}
-             for weight, result in zip(candidates, results)]
-    best = max(table, key=lambda row: (row[metric], -row["content_weight"]))
+    return _choose_one("content_weight", evaluate_many, make, weights, metric)
+
+
+def choose_new_item_prior(evaluate_many: Callable[[list[MixtureScorer]], list[dict[str, float]]],
+                          make: Callable[[float], MixtureScorer],
+                          priors: Sequence[float] = DEFAULT_NEW_ITEM_PRIORS,
+                          metric: str = "ndcg@10"
+                          ) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """The new-item prior with the best validation ``metric`` (among ties the smallest), the
+    mixture's other settings fixed. ``0`` (no prior) is always tried.
+
+    Args:
+        evaluate_many: Validation evaluation of several scorers in one pass.
+        make: Builds the scorer of a prior.
+        priors: Candidate priors (non-negative: new items are promoted, never demoted).
+        metric: Key of the evaluation results to maximise.
+
+    Returns:
+        ``({"new_item_prior", metric} of the best, [the same per candidate])``.
+    """
+    return _choose_one("new_item_prior", evaluate_many, make, priors, metric)
+
+
+def _choose_one(name: str, evaluate_many: Callable[[list[MixtureScorer]], list[dict[str, float]]],
+                make: Callable[[float], MixtureScorer], values: Sequence[float], metric: str
+                ) -> tuple[dict[str, float], list[dict[str, float]]]:
+    """One non-negative setting of the mixture chosen on validation; ``0`` always tried, the
+    smallest among ties."""
+    candidates = sorted({0.0, *(float(v) for v in values)})
+    if candidates[0] < 0 or not all(np.isfinite(candidates)):
+        raise ValueError(f"{name.replace('_', ' ')}s must be finite and non-negative, got "
+                         f"{candidates[0] if candidates[0] < 0 else candidates}")
+    results = evaluate_many([make(value) for value in candidates])
+    table = [{name: value, metric: float(result[metric])}
+             for value, result in zip(candidates, results)]
+    best = max(table, key=lambda row: (row[metric], -row[name]))
     return best, table

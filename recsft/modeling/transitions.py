@@ -53,6 +53,9 @@ class TransitionSettings:
             probability (the cosine of each item's text vector with the newest history items',
             :class:`~recsft.scoring.content.ContentScorer`), chosen on validation after
             ``weight`` when the run's items have text; ``0``: none.
+        new_item_prior: Offset ``b`` added to the score of every item without training
+            interactions (new in the catalogue, or held out by ``data.cold_items``), chosen on
+            validation last when the catalogue has such items; ``0``: none.
     """
 
     order_weights: tuple[float, ...] = (1.0, 0.3)
@@ -62,6 +65,7 @@ class TransitionSettings:
     smoothing: float = 0.0
     temperature: float = 1.0
     content_weight: float = 0.0
+    new_item_prior: float = 0.0
     #: Validation metric per candidate tried, when chosen (``{"weight", "smoothing",
     #: "temperature", metric}``).
     validation: list[dict[str, float]] = field(default_factory=list)
@@ -81,6 +85,8 @@ class TransitionSettings:
             raise ValueError(f"smoothing must be non-negative, got {self.smoothing}")
         if not self.content_weight >= 0:
             raise ValueError(f"content_weight must be non-negative, got {self.content_weight}")
+        if not np.isfinite(self.new_item_prior):
+            raise ValueError(f"new_item_prior must be finite, got {self.new_item_prior}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
 
@@ -320,6 +326,7 @@ def _settings(path: str, text: Any) -> TransitionSettings:
         "smoothing": (number, "a finite number"),
         "temperature": (number, "a finite number"),
         "content_weight": (number, "a finite number"),
+        "new_item_prior": (number, "a finite number"),
         "validation": (lambda v: isinstance(v, list) and all(
             isinstance(row, dict) and all(isinstance(key, str) and number(val, finite=False)
                                           for key, val in row.items()) for row in v),

@@ -1,7 +1,7 @@
 """Ranking a recommender's users by the run's scoring mixture: the model's softmax with the
-item transitions, and the text-similarity term where the transitions were chosen with one
-(:class:`~recsft.scoring.mixture.MixtureScorer`), densely over every indexed item the model
-knows."""
+item transitions, the text-similarity term and the new-item prior where the transitions were
+chosen with them (:class:`~recsft.scoring.mixture.MixtureScorer`), densely over every indexed
+item the model knows."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ __all__ = ["check_mixture_parts", "mixture_search"]
 
 
 def check_mixture_parts(num_items: int, transitions: ItemTransitions | None,
-                        content: ContentScorer | None) -> None:
+                        content: ContentScorer | None, has_popularity: bool = True) -> None:
     """Refuse transitions or text vectors that do not belong to a catalogue of ``num_items``.
 
     Raises:
         ValueError: the transitions have no chosen weight, were chosen with a text term but no
-            ``content`` is given, or either covers another number of items.
+            ``content`` is given, with a new-item prior but no item popularity tells which
+            items are new (``has_popularity``), or either covers another number of items.
     """
     if transitions is not None:
         if transitions.settings.weight is None:
@@ -37,6 +38,10 @@ def check_mixture_parts(num_items: int, transitions: ItemTransitions | None,
             raise ValueError("the item transitions were chosen with a text-similarity term "
                              f"(content_weight {transitions.settings.content_weight:g}): "
                              "give content= (the run's items have no text vectors)")
+        if transitions.settings.new_item_prior and not has_popularity:
+            raise ValueError("the item transitions were chosen with a new-item prior "
+                             f"({transitions.settings.new_item_prior:g}): give popularity= "
+                             "(the training interactions per item tell which items are new)")
     if content is not None and content.num_items != num_items:
         raise ValueError(f"the text vectors cover {content.num_items} items, the tokenizer "
                          f"{num_items}: not the same run")
@@ -65,9 +70,10 @@ def mixture_search(recommender: Any, input_ids: torch.Tensor, queries: np.ndarra
     first = recommender.tokenizer.first_item_id
     batch = {"input_ids": input_ids, "index": torch.arange(len(input_ids))}
     settings = chain.settings
+    fresh = recommender.new_item_mask() if settings.new_item_prior else None
     scores = MixtureScorer(lambda _: logits, chain, first, settings.weight, settings.smoothing,
                            settings.temperature, recommender.content,
-                           settings.content_weight)(batch)
+                           settings.content_weight, fresh, settings.new_item_prior)(batch)
     banned = torch.from_numpy(np.array([item not in recommender.index or (
         allowed is not None and item not in allowed) for item in items]))
     scores[:, banned] = float("-inf")

@@ -64,7 +64,9 @@ class Recommender:
         tokenizer: The run's tokenizer.
         index: FAISS index over ``model.item_embeddings()`` (exact inner product if not given).
         popularity: Item id → training interactions, the answer for a history the model
-            cannot read (see :class:`~recsft.retrieval.popularity.Popularity`).
+            cannot read (see :class:`~recsft.retrieval.popularity.Popularity`); with
+            transitions chosen with a new-item prior, it tells which items are new (none or
+            zero interactions, and every item added since).
         transitions: Item transitions with a chosen mixture weight: scores are then the log of
             the mixture (full ranking over the model's items that are in ``index``).
         content: The text similarity of the items to a history
@@ -82,7 +84,8 @@ class Recommender:
         transitions: ItemTransitions | None = None,
         content: ContentScorer | None = None,
     ) -> None:
-        check_mixture_parts(len(tokenizer.item_ids), transitions, content)
+        check_mixture_parts(len(tokenizer.item_ids), transitions, content,
+                            has_popularity=popularity is not None)
         self.transitions = transitions
         self.content = content
         self.model = model.eval()
@@ -97,6 +100,7 @@ class Recommender:
         self._vocab = tokenizer.get_vocab()
         self._item_rows = {item: row for row, item in enumerate(tokenizer.item_ids)}
         self._similarity: ItemIndex | None = None
+        self._new_items: torch.Tensor | None = None
         #: The run folder it was opened from (:meth:`from_pretrained`), whether that folder is
         #: local (then :meth:`add_items` writes it), the digest of the weights it loaded and
         #: the separate index folder it searches, if any.
@@ -178,9 +182,19 @@ class Recommender:
 
     def items_changed(self) -> None:
         """Forget what was computed from the item vocabulary (after items were added)."""
-        self._items, self._similarity = None, None
+        self._items, self._similarity, self._new_items = None, None, None
         self._vocab = self.tokenizer.get_vocab()
         self._item_rows = {item: row for row, item in enumerate(self.tokenizer.item_ids)}
+
+    def new_item_mask(self) -> torch.Tensor:
+        """``(num_items,)`` bool in the tokenizer's item order: the items without training
+        interactions (none in the popularity, or added since), those the mixture's new-item
+        prior lifts. Computed once per vocabulary."""
+        if self._new_items is None:
+            counts = self.popularity
+            self._new_items = torch.tensor([counts is None or counts.count(item) == 0
+                                            for item in self.tokenizer.item_ids])
+        return self._new_items
 
     @property
     def max_length(self) -> int:

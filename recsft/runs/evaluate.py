@@ -18,6 +18,8 @@ from recsft.errors import RunFolderError
 from recsft.runs.run import Run
 
 if TYPE_CHECKING:
+    import torch
+
     from recsft.data.config import DataConfig
     from recsft.modeling.transitions import TransitionSettings
 
@@ -80,7 +82,9 @@ def evaluate_run(run: Run | str, split: str = "test", n_resamples: int = 1000,
         content = run.content_scorer() if settings.content_weight else None
         scorer = MixtureScorer(scorer, chain, model.config.first_item_id, settings.weight,
                                settings.smoothing, settings.temperature, content,
-                               settings.content_weight)
+                               settings.content_weight,
+                               None if evaluator.item_counts is None
+                               else new_items(evaluator.item_counts), settings.new_item_prior)
     top, targets = evaluator.top_k(scorer)
     metrics, user_values = evaluator.metrics_from_top(top, targets)
     intervals = {
@@ -141,12 +145,21 @@ def _content_for_choice(run: Run, content_weights: Sequence[float] | None) -> An
         return None
 
 
+def new_items(item_counts: np.ndarray) -> torch.Tensor:
+    """``(num_items,)`` bool: the items without training interactions (``item_counts`` 0),
+    those the mixture's new-item prior applies to."""
+    import torch
+
+    return torch.from_numpy(np.asarray(item_counts) == 0)
+
+
 def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
                     weights: Sequence[float] | None = None,
                     smoothings: Sequence[float] | None = None,
                     temperatures: Sequence[float] | None = None,
                     metric: str = "ndcg@10",
-                    content_weights: Sequence[float] | None = None) -> dict[str, Any]:
+                    content_weights: Sequence[float] | None = None,
+                    new_item_priors: Sequence[float] | None = None) -> dict[str, Any]:
     """Fit item transitions on a run's training split, choose their mixture weight,
     smoothing and the model's temperature on the run's validation split, and save them
     (``transitions.safetensors``, recorded in the run's manifest).
@@ -164,21 +177,27 @@ def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
         content_weights: Weights of the text-similarity term to try once the rest is chosen,
             when the run's config gives items text (``data.item_table`` and ``data.item_text``)
             (default :data:`~recsft.evaluation.mixture.DEFAULT_CONTENT_WEIGHTS`; empty: none).
+        new_item_priors: New-item priors to try last, when some catalogue items have no
+            training interactions (default
+            :data:`~recsft.evaluation.mixture.DEFAULT_NEW_ITEM_PRIORS`; empty: none).
 
     Returns:
-        ``{"weight", "smoothing", "temperature", "content_weight", "validation" (metric per
+        ``{"weight", "smoothing", "temperature", "content_weight", "new_item_prior",
+        "new_items" (how many items have no training interactions), "validation" (metric per
         candidate), "metric", "settings", "saved_to"}``.
     """
     from recsft.evaluation.mixture import (
         DEFAULT_CONTENT_WEIGHTS,
+        DEFAULT_NEW_ITEM_PRIORS,
         DEFAULT_SMOOTHINGS,
         DEFAULT_TEMPERATURES,
         DEFAULT_WEIGHTS,
         choose_content_weight,
         choose_mixture,
+        choose_new_item_prior,
     )
     from recsft.modeling.transitions import ItemTransitions, TransitionSettings
-    from recsft.runs.data import build_evaluator
+    from recsft.runs.data import build_evaluator, train_item_counts
     from recsft.runs.files import TRANSITIONS
     from recsft.runs.update import updating
     from recsft.scoring.mixture import BatchSoftmax, MixtureScorer
@@ -212,9 +231,21 @@ def fit_transitions(run: Run | str, settings: TransitionSettings | None = None,
             DEFAULT_CONTENT_WEIGHTS if content_weights is None else content_weights, metric)
         chosen["content_weight"] = best_content["content_weight"]
         results = results + content_results
+    fresh = new_items(train_item_counts(splits.train.items, tokenizer))
+    priors = DEFAULT_NEW_ITEM_PRIORS if new_item_priors is None else new_item_priors
+    if bool(fresh.any()) and len(priors):
+        best_prior, prior_results = choose_new_item_prior(
+            valid.evaluate_many,
+            lambda b: MixtureScorer(base, chain, offset, chosen["weight"], chosen["smoothing"],
+                                    chosen["temperature"], content,
+                                    chosen.get("content_weight", 0.0), fresh, b),
+            priors, metric)
+        chosen["new_item_prior"] = best_prior["new_item_prior"]
+        results = results + prior_results
     chain.settings = dataclasses.replace(chain.settings, **chosen, validation=results)
     with updating(run, TRANSITIONS) as folder:
         chain.save(str(folder))
     path = str(run.path / TRANSITIONS)
-    return {"content_weight": 0.0, **chosen, "validation": results, "metric": metric,
+    return {"content_weight": 0.0, "new_item_prior": 0.0, **chosen,
+            "new_items": int(fresh.sum()), "validation": results, "metric": metric,
             "settings": dataclasses.asdict(chain.settings), "saved_to": path}

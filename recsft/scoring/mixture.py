@@ -24,6 +24,15 @@ newest history items), a product of the mixture with ``exp(c cos)``. ``c`` (``co
 is chosen on validation after ``w``, ``a``, ``t``
 (:func:`recsft.evaluation.mixture.choose_content_weight`).
 
+Items nobody interacted with in training (new in the catalogue, or held out by the cold-start
+protocol) are neither successors in the chain nor peaks of the model's softmax, which learned
+its peaks from behaviour; a new-item prior ``b`` is added to their score::
+
+    score_j = log P(j | h) + c cos(text_j, profile(h)) + b [j had no training interactions]
+
+(a factor ``exp(b)`` on their probability), chosen on validation last
+(:func:`recsft.evaluation.mixture.choose_new_item_prior`).
+
 Example:
     >>> scorer = MixtureScorer(model_scorer(model), chain, first_item_id=4, weight=0.8,
     ...                        smoothing=30)
@@ -92,11 +101,15 @@ class MixtureScorer:
         content: Text similarity of each item to the history (``(B, num_items)`` cosines),
             e.g. a :class:`~recsft.scoring.content.ContentScorer`; ``None``: no such term.
         content_weight: ``c``, its weight (``>= 0``; ignored without ``content``).
+        new_items: ``(num_items,)`` bool, the items without training interactions; ``None``:
+            no new-item prior.
+        new_item_prior: ``b``, added to the new items' scores (ignored without ``new_items``).
     """
 
     def __init__(self, base: Scorer | BatchSoftmax, chain: ItemTransitions, first_item_id: int,
                  weight: float, smoothing: float = 0.0, temperature: float = 1.0,
-                 content: Scorer | None = None, content_weight: float = 0.0) -> None:
+                 content: Scorer | None = None, content_weight: float = 0.0,
+                 new_items: torch.Tensor | None = None, new_item_prior: float = 0.0) -> None:
         if not 0 <= weight <= 1:
             raise ValueError(f"mixture weight must be in [0, 1], got {weight}")
         if smoothing < 0:
@@ -105,6 +118,8 @@ class MixtureScorer:
             raise ValueError(f"mixture temperature must be positive, got {temperature}")
         if not content_weight >= 0:
             raise ValueError(f"content weight must be non-negative, got {content_weight}")
+        if not np.isfinite(new_item_prior):
+            raise ValueError(f"new-item prior must be finite, got {new_item_prior}")
         self.base = base if isinstance(base, BatchSoftmax) else None
         self.logits = base.base if isinstance(base, BatchSoftmax) else base
         self.chain = chain
@@ -114,11 +129,16 @@ class MixtureScorer:
         self.temperature = temperature
         self.content = content if content_weight else None
         self.content_weight = content_weight
+        self._new_item_scores = (new_items.float() * new_item_prior
+                                 if new_items is not None and new_item_prior else None)
+        self.new_item_prior = new_item_prior
 
     def __call__(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         scores = self._mixture(batch)
         if self.content is not None:
             scores = scores + self.content_weight * self.content(batch).to(scores.device)
+        if self._new_item_scores is not None:
+            scores = scores + self._new_item_scores.to(scores.device)
         return scores
 
     def _mixture(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

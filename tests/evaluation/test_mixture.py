@@ -4,7 +4,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from recsft.evaluation.mixture import choose_content_weight, choose_mixture
+from recsft.evaluation.mixture import (
+    choose_content_weight,
+    choose_mixture,
+    choose_new_item_prior,
+)
 from recsft.modeling.transitions import ItemTransitions
 from recsft.runs import Run
 from recsft.scoring.mixture import MixtureScorer
@@ -111,3 +115,17 @@ def test_without_a_text_encoder_the_default_grid_skips_the_text_term_and_an_expl
     assert _content_for_choice(run, ()) is None  # no grid: never asked
     found = SimpleNamespace(content_scorer=lambda: "scorer")
     assert _content_for_choice(found, None) == "scorer"
+
+
+def test_the_new_item_prior_is_chosen_on_validation_zero_always_tried():
+    values = {0.0: 0.10, 0.25: 0.12, 0.5: 0.12, 1.0: 0.11}
+
+    def evaluate_many(scorers):
+        return [{"ndcg@10": values[s.new_item_prior]} for s in scorers]
+
+    best, table = choose_new_item_prior(
+        evaluate_many, lambda b: SimpleNamespace(new_item_prior=b), priors=[1.0, 0.5, 0.25])
+    assert best == {"new_item_prior": 0.25, "ndcg@10": 0.12}  # the smaller of the tie
+    assert [row["new_item_prior"] for row in table] == [0.0, 0.25, 0.5, 1.0]
+    with pytest.raises(ValueError, match="new item priors must be finite and non-negative"):
+        choose_new_item_prior(evaluate_many, lambda b: SimpleNamespace(new_item_prior=b), [-1])

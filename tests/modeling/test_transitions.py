@@ -36,7 +36,7 @@ def test_history_reading_weights_the_newest_items_by_decay():
 
 def test_save_load_round_trip_and_a_clear_error_without_the_file(tmp_path):
     settings = TransitionSettings(order_weights=(1.0, 0.2), decay=0.4, window=5, weight=0.3,
-                                  smoothing=10.0, content_weight=2.0,
+                                  smoothing=10.0, content_weight=2.0, new_item_prior=0.5,
                                   validation=[{"weight": 0.3, "smoothing": 10.0, "ndcg@10": 0.1}])
     chain = ItemTransitions.fit([[0, 1, 2, 1]], num_items=3, settings=settings)
     chain.save(str(tmp_path))
@@ -58,7 +58,8 @@ def test_save_load_round_trip_and_a_clear_error_without_the_file(tmp_path):
 @pytest.mark.parametrize("field, value", [("order_weights", ()), ("order_weights", (1, -1)),
                                           ("decay", 0.0), ("window", 0), ("weight", 1.5),
                                           ("smoothing", -1.0), ("temperature", 0.0),
-                                          ("content_weight", -0.5)])
+                                          ("content_weight", -0.5),
+                                          ("new_item_prior", float("inf"))])
 def test_settings_reject_values_outside_their_range(field, value):
     with pytest.raises(ValueError, match=field):
         TransitionSettings(**{field: value})
@@ -146,6 +147,7 @@ def test_crafted_arrays_are_refused_naming_the_file(tmp_path, overrides, message
     ({"settings": '{"validation": [{"ndcg": "high"}]}'}, "field 'validation' must be"),
     ({"settings": '{"decay": 2.0}'}, "'settings' is out of range: decay must be in"),
     ({"settings": '{"content_weight": "2"}'}, "field 'content_weight' must be a finite number"),
+    ({"settings": '{"new_item_prior": null}'}, "field 'new_item_prior' must be a finite number"),
     ({"settings": '{"chain": 1}'}, r"'settings' has unknown field\(s\) \['chain'\]"),
 ])
 def test_crafted_headers_are_refused_naming_the_file(tmp_path, metadata, message):

@@ -101,3 +101,57 @@ def test_cold_items_zero_is_todays_run(tmp_path):
     assert first["test"] == second["test"] and first["valid"] == second["valid"]
     assert first["protocol"] == second["protocol"] and "cold_start" not in second
     assert not (tmp_path / "plain" / "tiny" / "cold_items.json").exists()
+
+
+def test_the_new_item_prior_is_chosen_on_validation_and_lifts_items_without_interactions(
+        cold_run, tmp_path, capsys):
+    import dataclasses
+    import shutil
+
+    from recsft import Recommender
+    from recsft.cli import main
+    from recsft.modeling.transitions import ItemTransitions
+    from recsft.runs import Run
+    from recsft.runs.evaluate import evaluate_run, fit_transitions
+    from recsft.runs.files import TRANSITIONS
+    from recsft.runs.update import updating
+
+    config, _ = cold_run
+    folder = tmp_path / "run"
+    shutil.copytree(config.run_dir, folder)
+    cold = set(Run.open(folder).splits().cold_items)
+    result = fit_transitions(folder, weights=[0.0, 0.5], smoothings=[0.0], temperatures=[1.0],
+                             new_item_priors=[2.0, 0.5])
+    assert result["new_items"] >= len(cold) > 0  # held-out items and any never trained on
+    tried = [row["new_item_prior"] for row in result["validation"] if "new_item_prior" in row]
+    assert tried == [0.0, 0.5, 2.0] and result["new_item_prior"] in tried
+    assert ItemTransitions.load(str(folder)).settings.new_item_prior == result["new_item_prior"]
+    assert fit_transitions(folder, weights=[0.0], smoothings=[0.0], temperatures=[1.0],
+                           new_item_priors=())["new_item_prior"] == 0.0  # no grid, no prior
+    capsys.readouterr()
+    assert main(["transitions", "--run", str(folder), "--weights", "0", "--smoothings", "0",
+                 "--temperatures", "1", "--new-item-priors", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "new-item prior 1 " in out and "items without training interactions" in out
+
+    # A dominant prior, set by hand: evaluation and the recommender rank new items first.
+    chain = ItemTransitions.load(str(folder))
+    chain.settings = dataclasses.replace(chain.settings, weight=0.5, new_item_prior=1000.0)
+    with updating(Run.open(folder), TRANSITIONS) as target:
+        chain.save(str(target))
+    run = Run.open(folder)
+    lifted = evaluate_run(run, "test", n_resamples=0, transitions=True)
+    assert lifted["transitions"]["new_item_prior"] == 1000.0
+    plain = evaluate_run(run, "test", n_resamples=0)
+    cold_recall = [record["cold_start"]["model"]["cold_targets"]["recall@10"]["mean"]
+                   for record in (lifted, plain)]
+    assert cold_recall[0] > cold_recall[1]
+    recommender = Recommender.from_pretrained(folder, transitions=True)
+    mask = recommender.new_item_mask()
+    assert int(mask.sum()) == result["new_items"]
+    history = [item for item in recommender.tokenizer.item_ids if item not in cold][:3]
+    ranked = [item for item, _ in recommender.recommend(history, k=3)]
+    assert ranked and all(mask[recommender._item_rows[item]] for item in ranked)
+    with pytest.raises(ValueError, match="give popularity="):
+        Recommender(recommender.model, recommender.tokenizer,
+                    transitions=recommender.transitions)

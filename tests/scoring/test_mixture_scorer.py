@@ -108,3 +108,19 @@ def test_the_text_similarity_term_is_added_to_the_log_mixture():
     with pytest.raises(ValueError, match="content weight"):
         MixtureScorer(lambda b: LOGITS, chain(), 4, weight=0.5, content=lambda b: cosines,
                       content_weight=-1.0)
+
+
+def test_the_new_item_prior_is_added_to_the_new_items_only():
+    new = torch.tensor([False, True, False])
+    plain = MixtureScorer(lambda b: LOGITS.clone(), chain(), 4, weight=0.25)(batch())
+    lifted = MixtureScorer(lambda b: LOGITS.clone(), chain(), 4, weight=0.25, new_items=new,
+                           new_item_prior=0.75)(batch())
+    torch.testing.assert_close(lifted, plain + 0.75 * new.float())
+    # A prior of 0, or no mask, is the mixture itself.
+    torch.testing.assert_close(MixtureScorer(lambda b: LOGITS.clone(), chain(), 4, weight=0.25,
+                                             new_items=new)(batch()), plain)
+    torch.testing.assert_close(MixtureScorer(lambda b: LOGITS.clone(), chain(), 4, weight=0.25,
+                                             new_item_prior=3.0)(batch()), plain)
+    with pytest.raises(ValueError, match="new-item prior"):
+        MixtureScorer(lambda b: LOGITS, chain(), 4, weight=0.5, new_items=new,
+                      new_item_prior=float("nan"))
