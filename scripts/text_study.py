@@ -134,6 +134,26 @@ def quality_row(label: str, name: str) -> dict[str, Any]:
     }
 
 
+#: The cold-start text runs scored by their scoring mixture (``recsft transitions`` then
+#: ``recsft evaluate --transitions --output benchmarks/results/cold_mixture_<run>.json``).
+COLD_MIXTURE = {"amazon-scientific": "sci-cold-text", "ml-100k": "ml-cold-text"}
+
+
+def cold_mixture_row(name: str) -> dict[str, Any] | None:
+    path = os.path.join(RESULTS, f"cold_mixture_{name}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        record = json.load(handle)
+    settings = record["transitions"]
+    label = (f"text (cosine) + scoring mixture (transitions w {settings['weight']:g}, text "
+             f"term c {settings['content_weight']:g}, new-item prior b "
+             f"{settings['new_item_prior']:g})")
+    return {"label": label, "record": os.path.basename(path),
+            "protocol": record["cold_start"]["protocol"], "model": record["cold_start"]["model"],
+            "baselines": record["cold_start"]["baselines"], "transitions": settings}
+
+
 def cold_row(label: str, name: str) -> dict[str, Any]:
     record = _record(name)
     if record is None:
@@ -217,7 +237,9 @@ def main() -> None:
         "quality": {dataset: [quality_row(*row) for row in rows]
                     for dataset, rows in QUALITY.items()},
         "anchors": ANCHORS,
-        "cold": {dataset: [cold_row(*row) for row in rows] for dataset, rows in COLD.items()},
+        "cold": {dataset: [cold_row(*row) for row in rows] + [
+                     row for row in [cold_mixture_row(COLD_MIXTURE[dataset])] if row]
+                 for dataset, rows in COLD.items()},
         "transfer": [{"pair": pair, "setting": setting, **quality_row(setting, name)}
                      for pair, setting, name in TRANSFER],
     }
