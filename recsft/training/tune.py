@@ -322,9 +322,29 @@ def write_best_config(config: RunConfig, params: dict[str, Any]) -> Path:
     return path
 
 
+def finished_run(config: RunConfig) -> dict[str, Any] | None:
+    """The metrics record of a complete run folder at ``config.run_dir`` trained with exactly
+    ``config`` (a final training an interrupted call finished), or ``None``: absent,
+    incomplete, changed or of another config."""
+    from recsft.runs import Run
+    from recsft.runs.files import METRICS
+
+    if not Path(config.run_dir).is_dir():
+        return None
+    try:
+        run = Run.open(config.run_dir)
+        if run.config.to_dict() != config.to_dict():
+            return None
+        return json.loads((run.path / METRICS).read_text())
+    except (RecsftError, OSError, ValueError):
+        return None
+
+
 def train_final(config: RunConfig, params: dict[str, Any], seeds: Sequence[int]
                 ) -> dict[str, Any]:
-    """Train the chosen config once per seed and test it: the study's only test numbers.
+    """Train the chosen config once per seed and test it: the study's only test numbers. A
+    seed whose final run a previous call completed with the same config is not trained again
+    (a study and its finals can be finished over several calls).
 
     Returns:
         ``{"seeds", "runs", "valid", "test": {metric: {"mean", "per_seed", "seeds",
@@ -342,8 +362,13 @@ def train_final(config: RunConfig, params: dict[str, Any], seeds: Sequence[int]
                                "training.metric_for_best": config.tune.metric},
                       output_dir=str(tune_folder(config)), name=f"final-seed-{seed}",
                       source="final training")
-        progress.note(f"final training of the chosen config, seed {seed}: {final.run_dir}")
-        records.append(run_training(final, overwrite=True))
+        done = finished_run(final)
+        if done is not None:
+            progress.note(f"final training of the chosen config, seed {seed}: done by an "
+                          f"earlier call ({final.run_dir})")
+        else:
+            progress.note(f"final training of the chosen config, seed {seed}: {final.run_dir}")
+        records.append(done if done is not None else run_training(final, overwrite=True))
         run = Run.open(final.run_dir)
         per_user.append(run.evaluator("test").evaluate_with_users(model_scorer(run.model()))[1])
         runs.append(final.run_dir)

@@ -135,6 +135,22 @@ def test_trials_prune_never_read_test_resume_and_the_chosen_config_trains(tmp_pa
     assert test["users"]["ci95_low"] <= test["mean"] <= test["users"]["ci95_high"]
     saved = json.loads((folder / "tune_result.json").read_text())
     assert saved["final"]["runs"] == [str(folder / "final-seed-0")]
+    # Called again, the finished final training is read back, not trained again; a final run
+    # of another config (here, changed by hand) is trained again.
+    weights = folder / "final-seed-0" / "model.safetensors"
+    stamp = weights.stat().st_mtime_ns
+    again = run_study(config, trials=4, pruner=OddTrialsPruned(), final_seeds=[0])
+    assert again["study"]["ran_this_call"] == 0 and weights.stat().st_mtime_ns == stamp
+    assert again["final"]["test"] == result["final"]["test"]
+    from recsft.training.tune import finished_run
+    from recsft.tuning.space import apply
+
+    values = {**best["params"], "training.seed": 0, "training.metric_for_best": "ndcg@10"}
+    assert finished_run(apply(config, values, output_dir=str(folder), name="final-seed-0",
+                              source="final training")) is not None
+    assert finished_run(apply(config, {**values, "training.learning_rate": 0.5},
+                              output_dir=str(folder), name="final-seed-0",
+                              source="final training")) is None
 
     chosen = RunConfig.from_yaml(folder / "best_config.yaml", [f"output_dir={tmp_path}/again"])
     for key, value in best["params"].items():
