@@ -110,6 +110,10 @@ def prepare_data(config: RunConfig, tokenizer: BehaviorTokenizer | None = None,
     splits = split_log(config, log)
     if "training_window" in splits.metadata:
         progress.note(window_line(splits.metadata["training_window"]))
+    elif config.training.replay_fraction:
+        progress.note(f"training.replay_fraction {config.training.replay_fraction:g} is not "
+                      "used: it replays users only with data.train_since (or in 'recsft "
+                      "windows'); every training user trains")
     warm = warm_start(config)
     if tokenizer is None and warm is not None and warm.mode == "keep":
         tokenizer = grow_tokenizer(warm, log, catalogue(config, log))

@@ -203,6 +203,10 @@ def test_the_window_line_is_logged(shop, capsys):
     prepare_data(_config(root, "line", data={"train_since": t1}, replay_fraction=0.1))
     err = capsys.readouterr().err
     assert "training window: " in err and " users since 20" in err and " replayed" in err
+    # Without data.train_since the share replays nothing: said once, not silently ignored.
+    prepare_data(_config(root, "unused", replay_fraction=0.1))
+    err = capsys.readouterr().err
+    assert "training.replay_fraction 0.1 is not used" in err and "training window" not in err
 
 
 def test_refusals_are_one_line(shop):
