@@ -69,10 +69,13 @@ def quality_cell(name: str) -> dict[str, Any] | None:
 
 
 def tuned_cell(name: str) -> dict[str, Any] | None:
-    """The pruned study's final test NDCG@10 of a ``tuning_<name>.json``, or ``None``."""
+    """The pruned study's final test NDCG@10 of a ``tuning_<name>.json``
+    (``scripts/benchmark_tuning.py``: the study with and without the pruner), else of a
+    ``tune_<name>-hyperband.json`` (one ``recsft tune`` study's ``tune_result.json``), or
+    ``None``."""
     path = os.path.join(RESULTS, f"tuning_{name}.json")
     if not os.path.isfile(path):
-        return None
+        return _single_study_cell(f"tune_{name}-hyperband.json")
     with open(path, encoding="utf-8") as handle:
         record = json.load(handle)
     study = next(s for key, s in record["studies"].items() if key != "none")
@@ -81,6 +84,20 @@ def tuned_cell(name: str) -> dict[str, Any] | None:
         return None
     return {"record": f"tuning_{name}.json", "seeds": study["final_seeds"],
             **_interval({METRIC: summary}, METRIC), "best_params": study["best_params"]}
+
+
+def _single_study_cell(file: str) -> dict[str, Any] | None:
+    path = os.path.join(RESULTS, file)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        record = json.load(handle)
+    final = record.get("final") or {}
+    summary = final.get("test", {}).get(METRIC)
+    if summary is None:
+        return None
+    return {"record": file, "seeds": final["seeds"], **_interval({METRIC: summary}, METRIC),
+            "best_params": record["best"]["params"]}
 
 
 def catalogue_row(label: str, untuned: str, proposed: str, hand: str, tuned: str
