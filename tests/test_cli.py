@@ -236,7 +236,8 @@ def test_transitions_command_then_evaluate_with_them(trained_run, tmp_path, caps
     assert fitted["settings"]["order_weights"] == [1.0, 0.3]
     assert main(["evaluate", "--run", run_dir, "--transitions", "--n-resamples", "0"]) == 0
     assert (f"weight {fitted['weight']:g}, smoothing {fitted['smoothing']:g}, temperature "
-            f"{fitted['temperature']:g} (chosen on validation)") in capsys.readouterr().out
+            f"{fitted['temperature']:g}, text-similarity weight 0, new-item prior "
+            f"{fitted['new_item_prior']:g} (chosen on validation)") in capsys.readouterr().out
     from recsft.modeling.transitions import ItemTransitions
     from recsft.tokenization import BehaviorTokenizer
 
