@@ -20,7 +20,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from recsft.cli.boundary import guarded, interrupted, watch_interrupts
+from recsft.cli.boundary import deferred_interrupts, guarded, interrupted, watch_interrupts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,7 +85,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                  "export_command", "search_command")
                  if getattr(args, name, None)), None)
     name = f"{args.command} {verb}" if verb else args.command
-    return guarded(name, lambda: args.handler(args), owns_process)
+    return guarded(name, lambda: _run(args), owns_process)
+
+
+#: Commands that train: torch is imported first, with a Ctrl-C during its native start-up held
+#: until the import is over (raised there, it aborts the process instead of ending it).
+_TRAINING_COMMANDS = frozenset({"train", "tune", "windows"})
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command in _TRAINING_COMMANDS:
+        with deferred_interrupts():
+            import torch  # noqa: F401
+    return args.handler(args)
 
 
 if __name__ == "__main__":

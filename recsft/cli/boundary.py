@@ -25,7 +25,7 @@ import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,26 @@ def guarded(command: str, call: Callable[[], int], owns_process: bool = False) -
         return _report_bug(command, err)
 
 
-_SIGINT = {"received": False}
+_SIGINT = {"received": False, "deferred": False}
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Hold a Ctrl-C that lands inside the block (remembered, not raised) and raise it once
+    the block is over: for native imports (torch), where a ``KeyboardInterrupt`` raised from a
+    Python callback inside C++ start-up code aborts the process (SIGABRT) instead of ending
+    it as Ctrl-C. Only in the ``recsft`` process (:func:`watch_interrupts` in place)."""
+    if _SIGINT["deferred"] or signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        yield
+        return
+    held = _SIGINT["received"]
+    _SIGINT["deferred"] = True
+    try:
+        yield
+    finally:
+        _SIGINT["deferred"] = False
+    if _SIGINT["received"] and not held:
+        raise KeyboardInterrupt
 
 
 def watch_interrupts() -> None:
@@ -101,7 +120,8 @@ def watch_interrupts() -> None:
 
     def received(signum: int, frame: object) -> None:
         _SIGINT["received"] = True
-        raise KeyboardInterrupt
+        if not _SIGINT["deferred"]:
+            raise KeyboardInterrupt
 
     def unraisable(hook_args: Any) -> None:
         if isinstance(hook_args.exc_value, KeyboardInterrupt):

@@ -101,3 +101,21 @@ def test_interrupts_python_would_lose(tmp_path, case) -> None:
                             text=True, timeout=60, preexec_fn=_default_sigint)
     assert "went on" not in result.stdout
     _one_line(result, "probe")
+
+
+def test_a_ctrl_c_inside_deferred_interrupts_is_raised_after_the_block() -> None:
+    """The guard around torch's native start-up: the interrupt waits for the block's end."""
+    script = (
+        "import signal\n"
+        "from recsft.cli.boundary import deferred_interrupts, watch_interrupts\n"
+        "watch_interrupts()\n"
+        "try:\n"
+        "    with deferred_interrupts():\n"
+        "        signal.raise_signal(signal.SIGINT)\n"
+        "        print('held', flush=True)\n"
+        "    print('not raised', flush=True)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('raised after', flush=True)\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, preexec_fn=_default_sigint)
+    assert result.stdout.split() == ["held", "raised", "after"], (result.stdout, result.stderr)
