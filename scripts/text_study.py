@@ -143,7 +143,7 @@ def cold_mixture_row(name: str) -> dict[str, Any] | None:
     path = os.path.join(RESULTS, f"cold_mixture_{name}.json")
     if not os.path.exists(path):
         return None
-    with open(path) as handle:
+    with open(path, encoding="utf-8") as handle:
         record = json.load(handle)
     settings = record["transitions"]
     label = (f"text (cosine) + scoring mixture (transitions w {settings['weight']:g}, text "

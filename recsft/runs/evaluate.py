@@ -82,9 +82,8 @@ def evaluate_run(run: Run | str, split: str = "test", n_resamples: int = 1000,
         content = run.content_scorer() if settings.content_weight else None
         scorer = MixtureScorer(scorer, chain, model.config.first_item_id, settings.weight,
                                settings.smoothing, settings.temperature, content,
-                               settings.content_weight,
-                               None if evaluator.item_counts is None
-                               else new_items(evaluator.item_counts), settings.new_item_prior)
+                               settings.content_weight, new_items(evaluator.item_counts),
+                               settings.new_item_prior)
     top, targets = evaluator.top_k(scorer)
     metrics, user_values = evaluator.metrics_from_top(top, targets)
     intervals = {
