@@ -74,6 +74,10 @@ def _check_kept(server: ProcessServer, acked: dict[str, list[float]]) -> None:
     with httpx.Client(base_url=server.url, timeout=10) as session:
         for user, times in acked.items():
             answer = session.get(f"/users/{user}")
+            if not times:  # nothing acknowledged (a slow client): unknown, or unacked writes
+                assert answer.status_code in (200, 404), answer.text
+                if answer.status_code == 404:
+                    continue
             assert answer.status_code == 200, answer.text
             stored = [e["timestamp"] for e in answer.json()["events"]]
             assert stored[:len(times)] == times, f"{user}: acknowledged events lost"
