@@ -258,7 +258,12 @@ class TrainingConfig:
         batch_size: Sequences per optimizer step, over all processes (each of N processes
             takes ``batch_size / N``), so more processes keep the same optimisation.
         learning_rate: AdamW peak learning rate.
-        weight_decay: AdamW weight decay (not on biases, LayerNorm and embeddings' padding).
+        weight_decay: AdamW weight decay on the weight matrices (not on biases, LayerNorms
+            or anything in the embedding module).
+        embedding_weight_decay: AdamW (decoupled) weight decay on the embedding tables (items,
+            positions, event types, time gaps, categories); 0, the default, leaves them
+            undecayed as before. A regulariser against item embeddings over-fitting a sparse
+            catalogue: measured in ``docs/tuning.md`` (regularisation), not on by default.
         warmup_ratio: Fraction of steps of linear warm-up.
         scheduler: ``linear``, ``cosine`` or ``constant`` (after warm-up).
         max_grad_norm: Gradient clipping norm (0 disables).
@@ -268,6 +273,10 @@ class TrainingConfig:
             the inference-time task.
         eval_every: Validate every this many epochs.
         patience: Stop after this many validations without improvement (0: never).
+        stopping_smoothing: Early stopping on a smoothed validation curve: the exponential
+            moving average ``s = b * s + (1 - b) * value`` (``b`` this setting, ``s`` starting
+            at the first validation) must improve within ``patience`` validations; the best
+            checkpoint is still the raw best. 0 (default): the raw curve. In ``[0, 1)``.
         metric_for_best: Validation metric that selects the best checkpoint.
         mixed_precision: ``no``, ``fp16`` or ``bf16`` (Accelerate).
         seed: Random seed.
@@ -305,6 +314,7 @@ class TrainingConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     weight_decay: float = 0.01
+    embedding_weight_decay: float = 0.0
     warmup_ratio: float = 0.05
     scheduler: str = "linear"
     max_grad_norm: float = 1.0
@@ -313,6 +323,7 @@ class TrainingConfig:
     last_item_mask_prob: float = 0.1
     eval_every: int = 5
     patience: int = 3
+    stopping_smoothing: float = 0.0
     metric_for_best: str = "ndcg@10"
     mixed_precision: str = "no"
     seed: int = 42
@@ -490,6 +501,14 @@ def _check_counts(training: TrainingConfig, where: _Where) -> None:
     if training.init_items not in INIT_ITEMS:
         raise ConfigError(f"{where('training.init_items')}: training.init_items: expected one of "
                           f"{', '.join(INIT_ITEMS)}, got {shorten(training.init_items)}")
+    if not 0 <= training.stopping_smoothing < 1:
+        raise ConfigError(f"{where('training.stopping_smoothing')}: training.stopping_smoothing: "
+                          f"expected a moving-average weight in [0, 1), got "
+                          f"{shorten(training.stopping_smoothing)}")
+    for name in ("weight_decay", "embedding_weight_decay"):
+        if getattr(training, name) < 0:
+            raise ConfigError(f"{where(f'training.{name}')}: training.{name}: expected a "
+                              f"non-negative decay, got {shorten(getattr(training, name))}")
     if not 0 <= training.replay_fraction <= 1:
         raise ConfigError(f"{where('training.replay_fraction')}: training.replay_fraction: "
                           f"expected a share in [0, 1], got {shorten(training.replay_fraction)}")

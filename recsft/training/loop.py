@@ -72,6 +72,10 @@ class LoopState:
     best_epoch: int = 0
     best_valid: dict[str, float] = field(default_factory=dict)
     waited: int = 0
+    #: With ``training.stopping_smoothing``: the moving average of the validation curve and
+    #: its best value (``waited`` then counts validations since that best).
+    smoothed: float | None = None
+    best_smoothed: float = -math.inf
     history: list[dict[str, Any]] = field(default_factory=list)
     epoch_loss: float = 0.0
     epoch_batches: int = 0
@@ -84,18 +88,43 @@ class LoopState:
 
 
 def build_optimizer(model: torch.nn.Module, args: TrainingConfig) -> torch.optim.Optimizer:
-    """AdamW with weight decay on weight matrices only (not biases, LayerNorms, embeddings)."""
-    decay, no_decay = [], []
+    """AdamW: ``weight_decay`` on the weight matrices, ``embedding_weight_decay`` on the
+    embedding tables (every ``nn.Embedding``), none on biases, LayerNorms and the rest of the
+    embedding module (e.g. a text adaptor inside it)."""
+    tables = {id(module.weight) for module in model.modules()
+              if isinstance(module, torch.nn.Embedding)}
+    decay, embedding, no_decay = [], [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        skip = param.ndim < 2 or "LayerNorm" in name or "embeddings" in name
-        (no_decay if skip else decay).append(param)
+        if id(param) in tables:
+            embedding.append(param)
+        elif param.ndim < 2 or "LayerNorm" in name or "embeddings" in name:
+            no_decay.append(param)
+        else:
+            decay.append(param)
     groups = [
         {"params": decay, "weight_decay": args.weight_decay},
+        {"params": embedding, "weight_decay": args.embedding_weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=args.learning_rate)
+
+
+def smoothed_improvement(state: LoopState, value: float, smoothing: float) -> bool:
+    """Update the moving average of the validation curve; did it reach a new best?
+
+    Args:
+        state: The loop state (``smoothed``, ``best_smoothed`` are updated).
+        value: This validation's ``metric_for_best``.
+        smoothing: ``training.stopping_smoothing`` ``b``: ``s = b * s + (1 - b) * value``.
+    """
+    state.smoothed = value if state.smoothed is None else (
+        smoothing * state.smoothed + (1 - smoothing) * value)
+    if state.smoothed > state.best_smoothed:
+        state.best_smoothed = state.smoothed
+        return True
+    return False
 
 
 def fit(
@@ -246,9 +275,11 @@ def fit(
                 }
                 if save_best is not None and accelerator.is_main_process:
                     save_best(unwrapped)
-                state.waited = 0
-            else:
-                state.waited += 1
+            rising = improved
+            if args.stopping_smoothing:
+                rising = smoothed_improvement(state, value, args.stopping_smoothing)
+                record["valid_smoothed"] = state.smoothed
+            state.waited = 0 if rising else state.waited + 1
         state.history.append(record)
         accelerator.log(tracker_values(record), step=state.global_step)
         stopping = bool(args.patience and state.waited >= args.patience)
@@ -267,7 +298,8 @@ def fit(
                           main_process=accelerator.is_main_process)
             break
         if stopping:
-            progress.note(f"stopped early: {args.metric_for_best} has not improved for "
+            curve = " (smoothed)" if args.stopping_smoothing else ""
+            progress.note(f"stopped early: {args.metric_for_best}{curve} has not improved for "
                           f"{state.waited} validations; best {state.best_metric:.4f} at epoch "
                           f"{state.best_epoch}", main_process=accelerator.is_main_process)
             break
