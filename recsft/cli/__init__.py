@@ -88,13 +88,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return guarded(name, lambda: _run(args), owns_process)
 
 
-#: Commands that train: torch is imported first, with a Ctrl-C during its native start-up held
-#: until the import is over (raised there, it aborts the process instead of ending it).
-_TRAINING_COMMANDS = frozenset({"train", "tune", "windows"})
+#: Commands that train or load a model: torch is imported first, with a Ctrl-C during its
+#: native start-up held until the import is over (raised there, it aborts the process instead
+#: of ending it). ``serve`` imports it in its workers; the others never need it.
+_TORCH_COMMANDS = frozenset({"train", "tune", "windows", "cv", "evaluate", "transitions",
+                             "recommend", "index", "search", "export", "finetune-task",
+                             "cluster"})
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command in _TRAINING_COMMANDS:
+    if args.command in _TORCH_COMMANDS:
         with deferred_interrupts():
             import torch  # noqa: F401
     return args.handler(args)

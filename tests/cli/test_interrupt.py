@@ -60,6 +60,16 @@ def test_sigint_to_a_running_training(tmp_path, after) -> None:
     assert not (tmp_path / "runs" / "tiny").exists()
 
 
+@pytest.mark.parametrize("command", ["evaluate", "recommend"])
+def test_sigint_while_a_model_command_starts(tmp_path, command) -> None:
+    """A Ctrl-C while a command that loads a model imports torch: one line, status 130 (the
+    run need not exist: the interrupt comes first)."""
+    args = ["-m", "recsft.cli", command, "--run", str(tmp_path / "no-run")]
+    if command == "recommend":
+        args += ["--history", "i1"]
+    _one_line(_interrupt(args, 0.5, tmp_path), command)
+
+
 _SCRIPT = """
 import signal, sys, time, weakref
 from recsft.cli.boundary import guarded, watch_interrupts
