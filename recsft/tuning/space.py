@@ -2,8 +2,9 @@
 
 The default space (:func:`default_space`) searches, around the config's own values, what
 matters for every model of the family: dropout, hidden size, depth, learning rate, weight
-decay, maximum length and the loss with its negatives; the transformers also their attention
-heads and attention dropout; categories on/off where the config reads them. Hidden sizes are
+decay (of the encoder and of the embedding tables), maximum length and the loss with its
+negatives; the transformers also their attention heads and attention dropout; categories
+on/off where the config reads them. Hidden sizes are
 multiples of every head count offered, so no trial is invalid by construction.
 
 Example:
@@ -27,6 +28,9 @@ HEADS = (1, 2, 4)
 #: The losses and negative counts of the default space (docs/losses.md).
 LOSSES = ("ce", "sampled_softmax", "gbce")
 NEGATIVES = (64, 256, 1024)
+#: AdamW decay on the embedding tables: off, and the two values below the one that hurt on
+#: Scientific (10); 1 beat no decay there (docs/tuning.md, regularisation).
+EMBEDDING_DECAYS = (0.0, 0.1, 1.0)
 
 
 def default_space(config: RunConfig) -> dict[str, dict[str, Any]]:
@@ -46,6 +50,7 @@ def default_space(config: RunConfig) -> dict[str, dict[str, Any]]:
         "model.num_hidden_layers": {"int": [1, 3]},
         "training.learning_rate": {"float": [1e-4, 1e-2], "log": True},
         "training.weight_decay": {"float": [0.0, 0.1]},
+        "training.embedding_weight_decay": {"choice": list(EMBEDDING_DECAYS)},
     }
     if "num_attention_heads" in fields:
         space["model.attention_probs_dropout_prob"] = {"float": [0.0, 0.5]}

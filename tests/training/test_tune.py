@@ -56,7 +56,7 @@ def test_the_space_is_sampled_within_its_bounds_and_default_spaces_make_valid_co
         space = default_space(base)
         assert {"model.hidden_dropout_prob", "model.hidden_size", "model.num_hidden_layers",
                 "training.learning_rate", "training.weight_decay", "data.max_length",
-                "model.loss"} <= set(space)
+                "model.loss", "training.embedding_weight_decay"} <= set(space)
         assert ("model.num_attention_heads" in space) == (model_type in ("bert4rec", "sasrec"))
         study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
         for n in range(30):  # every draw is a valid config (sizes divisible by heads)
