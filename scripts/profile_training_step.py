@@ -38,10 +38,9 @@ def main() -> None:
     from recsft.config import RunConfig
     from recsft.environment import environment
     from recsft.fileio import atomic_write_text
-    from recsft.modeling.factory import create_model, uses_mask_token
-    from recsft.training.collators import CausalCollator
+    from recsft.modeling.factory import create_model
+    from recsft.training.collators import training_batches
     from recsft.training.loop import build_optimizer
-    from recsft.training.masking import ClozeMasking, PadCollator
     from recsft.training.pipeline import prepare_data
     from recsft.training.samplers import LengthGroupedBatchSampler
 
@@ -52,17 +51,11 @@ def main() -> None:
     tokenizer, training = prepared.tokenizer, config.training
     model = create_model(config, tokenizer, prepared.item_categories, prepared.item_text)
     model.train()
-    if uses_mask_token(config.model.model_type):
-        pad = PadCollator(pad_token_id=tokenizer.pad_token_id, max_length=config.data.max_length)
-        masking = ClozeMasking(mask_token_id=tokenizer.mask_token_id,
-                               mask_prob=training.mask_prob,
-                               last_item_mask_prob=training.last_item_mask_prob)
+    collator, masking = training_batches(config, tokenizer)
 
-        def collate(rows):
-            return masking(pad(rows))
-    else:
-        collate = CausalCollator(pad_token_id=tokenizer.pad_token_id,
-                                 max_length=config.data.max_length)
+    def collate(rows: list) -> dict:
+        batch = collator(rows)
+        return batch if masking is None else masking(batch)
     rows = prepared.train_dataset
     size = training.batch_size
     sampler = LengthGroupedBatchSampler([len(ids) for ids in rows["input_ids"]], size,

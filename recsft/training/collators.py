@@ -95,3 +95,27 @@ class CausalCollator:
             [[-100] * (width - len(row)) + row for row in labels], dtype=torch.long
         ).reshape(len(labels), width)
         return batch
+
+
+def training_batches(config: Any, tokenizer: Any) -> tuple[Any, ClozeMasking | None]:
+    """The collator a run config trains with, and the masking applied to its batches.
+
+    Args:
+        config: The :class:`~recsft.config.RunConfig`.
+        tokenizer: The run's :class:`~recsft.tokenization.BehaviorTokenizer`.
+
+    Returns:
+        ``(collator, masking)``: for the Cloze models a :class:`PadCollator` and the
+        :class:`ClozeMasking` of ``training.mask_prob`` / ``last_item_mask_prob`` (applied
+        per batch, the loop's ``batch_transform``); for the causal ones a
+        :class:`CausalCollator` and ``None``.
+    """
+    from recsft.modeling.factory import uses_mask_token
+
+    length, training = config.data.max_length, config.training
+    if uses_mask_token(config.model.model_type):
+        masking = ClozeMasking(mask_token_id=tokenizer.mask_token_id,
+                               mask_prob=training.mask_prob,
+                               last_item_mask_prob=training.last_item_mask_prob)
+        return PadCollator(pad_token_id=tokenizer.pad_token_id, max_length=length), masking
+    return CausalCollator(pad_token_id=tokenizer.pad_token_id, max_length=length), None

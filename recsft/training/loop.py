@@ -90,9 +90,14 @@ class LoopState:
 def build_optimizer(model: torch.nn.Module, args: TrainingConfig) -> torch.optim.Optimizer:
     """AdamW: ``weight_decay`` on the weight matrices, ``embedding_weight_decay`` on the
     embedding tables (every ``nn.Embedding``), none on biases, LayerNorms and the rest of the
-    embedding module (e.g. a text adaptor inside it)."""
-    tables = {id(module.weight) for module in model.modules()
-              if isinstance(module, torch.nn.Embedding)}
+    embedding module (e.g. a text adaptor inside it).
+
+    Without embedding decay the tables join the undecayed group: two groups, as checkpoints
+    written before the setting existed hold, so they still resume."""
+    tables = set()
+    if args.embedding_weight_decay:
+        tables = {id(module.weight) for module in model.modules()
+                  if isinstance(module, torch.nn.Embedding)}
     decay, embedding, no_decay = [], [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -103,11 +108,10 @@ def build_optimizer(model: torch.nn.Module, args: TrainingConfig) -> torch.optim
             no_decay.append(param)
         else:
             decay.append(param)
-    groups = [
-        {"params": decay, "weight_decay": args.weight_decay},
-        {"params": embedding, "weight_decay": args.embedding_weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    groups = [{"params": decay, "weight_decay": args.weight_decay}]
+    if embedding:
+        groups.append({"params": embedding, "weight_decay": args.embedding_weight_decay})
+    groups.append({"params": no_decay, "weight_decay": 0.0})
     return torch.optim.AdamW(groups, lr=args.learning_rate)
 
 

@@ -298,14 +298,13 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None, on_validation: An
     from accelerate.utils import set_seed
 
     from recsft.environment import environment
-    from recsft.modeling.factory import create_model, uses_mask_token
+    from recsft.modeling.factory import create_model
     from recsft.runs.files import CHECKPOINT_DIR, TRACKER_DIR, TRAINING_LOG, WEIGHTS
     from recsft.runs.write import finish_run, write_run
     from recsft.scoring.model import model_scorer
     from recsft.scoring.popularity import popularity_scorer
-    from recsft.training.collators import CausalCollator
+    from recsft.training.collators import training_batches
     from recsft.training.loop import fit
-    from recsft.training.masking import ClozeMasking, PadCollator
     from recsft.training.samplers import LengthGroupedBatchSampler
     from recsft.training.transfer import frozen_parameters
 
@@ -344,15 +343,7 @@ def _train(config: RunConfig, plan: Any, log: EventLog | None, on_validation: An
         transfer = init_from(model, args.init_from, prepared.warm)
         progress.note(f"initialised from {transfer.summary()}",
                       main_process=accelerator.is_main_process)
-    if uses_mask_token(config.model.model_type):
-        collator = PadCollator(pad_token_id=tokenizer.pad_token_id,
-                               max_length=config.data.max_length)
-        masking = ClozeMasking(mask_token_id=tokenizer.mask_token_id, mask_prob=args.mask_prob,
-                               last_item_mask_prob=args.last_item_mask_prob)
-    else:
-        collator = CausalCollator(pad_token_id=tokenizer.pad_token_id,
-                                  max_length=config.data.max_length)
-        masking = None
+    collator, masking = training_batches(config, tokenizer)
     if config.model.negative_sampling == "popularity":
         model.set_item_popularity(torch.from_numpy(counts))
     if prepared.splits.cold_items:

@@ -4,8 +4,8 @@ The default space (:func:`default_space`) searches, around the config's own valu
 matters for every model of the family: dropout, hidden size, depth, learning rate, weight
 decay (of the encoder and of the embedding tables), maximum length and the loss with its
 negatives; the transformers also their attention heads and attention dropout; categories
-on/off where the config reads them. Hidden sizes are
-multiples of every head count offered, so no trial is invalid by construction.
+on/off where the config reads them. Hidden sizes are multiples of every head count offered,
+so no trial is invalid by construction.
 
 Example:
     >>> from recsft.config import RunConfig

@@ -38,6 +38,14 @@ def test_embedding_tables_get_their_own_decay(tmp_path):
     assert id(model.dense.bias) in rest[0] and id(model.embeddings.LayerNorm.weight) in rest[0]
 
 
+def test_without_embedding_decay_the_groups_are_as_before(tmp_path):
+    """Two groups, tables undecayed: checkpoints written before the setting still resume."""
+    model = _Tiny()
+    decay, rest = _groups(tiny_config(tmp_path, weight_decay=0.05), model)
+    assert decay == ({id(model.dense.weight)}, 0.05)
+    assert rest[1] == 0.0 and id(model.embeddings.items.weight) in rest[0]
+
+
 def test_decayed_embedding_rows_shrink_without_gradient(tmp_path):
     torch.manual_seed(0)
     model = _Tiny()
