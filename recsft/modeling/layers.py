@@ -180,6 +180,14 @@ class RecsftPreTrainedModel(ItemTextMethods, PreTrainedModel):
     _supports_sdpa = True
     _supports_attention_backend = True
 
+    def post_init(self) -> None:
+        """transformers' initialisation, then every dropout module drawing its masks as
+        :mod:`recsft.modeling.dropout` does (a quarter of a random draw per element on the CPU)."""
+        from recsft.modeling.dropout import use_cheap_dropout
+
+        super().post_init()
+        use_cheap_dropout(self)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.initializer_range
@@ -383,12 +391,19 @@ class TransformerSequenceModel(RecsftPreTrainedModel):
             attention_mask = (input_ids != self.config.pad_token_id).long()
         embedded = self.embeddings(input_ids, token_type_ids, time_gap_ids)
         mask = self._attention_mask(embedded, attention_mask)
-        if self.final_layer_norm is None:
-            return self.encoder(embedded, attention_mask=mask).last_hidden_state
+        norm_first = self.final_layer_norm is not None
         hidden = embedded
-        for layer in self.encoder.layer:
-            hidden = _pre_norm_layer(layer, hidden, mask)
-        return self.final_layer_norm(hidden)
+        if self.training:
+            # The layers as _bert_layer restates them: one matrix product for the query, key
+            # and value projections, and attention dropout with recsft's cheaper CPU masks.
+            for layer in self.encoder.layer:
+                hidden = _bert_layer(layer, hidden, mask, norm_first=norm_first)
+        elif not norm_first:
+            return self.encoder(embedded, attention_mask=mask).last_hidden_state
+        else:
+            for layer in self.encoder.layer:
+                hidden = _pre_norm_layer(layer, hidden, mask)
+        return self.final_layer_norm(hidden) if norm_first else hidden
 
     def encode_sequences(
         self,
@@ -540,7 +555,8 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
     ``norm_first``), with the linear maps of ``projections`` (fused query, key and value
     projections, :class:`LayerProjections`), and, with ``last_only``, the queries and the
     feed-forward block of the last position only (keys and values still come from every
-    position). Dropout applies in training mode as in the layer.
+    position). Dropout applies in training mode as in the layer; under SDPA the attention is
+    :func:`recsft.modeling.dropout.attention_forward` (SDPA, or cheaper dropout masks on the CPU).
 
     Args:
         layer: A ``BertLayer`` of the encoder.
@@ -556,6 +572,8 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
     """
     from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
     from transformers.models.bert.modeling_bert import eager_attention_forward
+
+    from recsft.modeling.dropout import attention_forward
 
     attention = layer.attention.self
     projections = projections or LayerProjections(layer)
@@ -576,8 +594,9 @@ def _bert_layer(layer: nn.Module, hidden: torch.Tensor, mask: torch.Tensor | Non
 
     if last_only and mask is not None:
         mask = mask[:, :, -1:, :]
-    interface = ALL_ATTENTION_FUNCTIONS.get_interface(attention.config._attn_implementation,
-                                                      eager_attention_forward)
+    implementation = attention.config._attn_implementation
+    interface = (attention_forward if implementation == "sdpa" else
+                 ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward))
     context, _ = interface(attention, heads(query), heads(key), heads(value), mask,
                            dropout=attention.dropout.p if attention.training else 0.0,
                            scaling=attention.scaling)
