@@ -23,6 +23,47 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+def prepare_steps(config_path: str, overrides: list[str], count: int) -> tuple:
+    """A config's model (training mode), its first ``count`` training batches and its optimizer.
+
+    The batches are the run's own: its data preparation, collator and masking, and
+    length-grouped batches, over as many epochs as ``count`` needs (a small catalogue has few
+    batches an epoch). Seeded (``torch.manual_seed(0)``, the config's seed for the order).
+
+    Returns:
+        ``(config, tokenizer, model, batches, optimizer)``.
+    """
+    import torch
+
+    from recsft.config import RunConfig
+    from recsft.modeling.factory import create_model
+    from recsft.training.collators import training_batches
+    from recsft.training.loop import build_optimizer
+    from recsft.training.pipeline import prepare_data
+    from recsft.training.samplers import LengthGroupedBatchSampler
+
+    torch.manual_seed(0)
+    config = RunConfig.from_yaml(config_path, overrides)
+    prepared = prepare_data(config)
+    tokenizer, training = prepared.tokenizer, config.training
+    model = create_model(config, tokenizer, prepared.item_categories, prepared.item_text)
+    model.train()
+    collator, masking = training_batches(config, tokenizer)
+
+    def collate(rows: list) -> dict:
+        batch = collator(rows)
+        return batch if masking is None else masking(batch)
+    rows = prepared.train_dataset
+    sampler = LengthGroupedBatchSampler([len(ids) for ids in rows["input_ids"]],
+                                        training.batch_size, seed=training.seed)
+    batches, epoch = [], 0
+    while len(batches) < count:
+        sampler.set_epoch(epoch)
+        batches += [collate([rows[i] for i in indices]) for indices in sampler]
+        epoch += 1
+    return config, tokenizer, model, batches[:count], build_optimizer(model, training)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
@@ -35,38 +76,13 @@ def main() -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    from recsft.config import RunConfig
     from recsft.environment import environment
     from recsft.fileio import atomic_write_text
-    from recsft.modeling.factory import create_model
-    from recsft.training.collators import training_batches
-    from recsft.training.loop import build_optimizer
-    from recsft.training.pipeline import prepare_data
-    from recsft.training.samplers import LengthGroupedBatchSampler
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    config = RunConfig.from_yaml(args.config, args.overrides)
-    prepared = prepare_data(config)
-    tokenizer, training = prepared.tokenizer, config.training
-    model = create_model(config, tokenizer, prepared.item_categories, prepared.item_text)
-    model.train()
-    collator, masking = training_batches(config, tokenizer)
-
-    def collate(rows: list) -> dict:
-        batch = collator(rows)
-        return batch if masking is None else masking(batch)
-    rows = prepared.train_dataset
-    size = training.batch_size
-    sampler = LengthGroupedBatchSampler([len(ids) for ids in rows["input_ids"]], size,
-                                        seed=training.seed)
-    batches, epoch = [], 0
-    while len(batches) < args.steps + 2:  # a small catalogue has few batches an epoch
-        sampler.set_epoch(epoch)
-        batches += [collate([rows[i] for i in indices]) for indices in sampler]
-        epoch += 1
-    batches = batches[:args.steps + 2]
-    optimizer = build_optimizer(model, training)
+    config, tokenizer, model, batches, optimizer = prepare_steps(args.config, args.overrides,
+                                                                 args.steps + 2)
+    training = config.training
     phases = {"forward and loss": 0.0, "backward": 0.0, "clip and optimizer": 0.0}
 
     def step(batch: dict, timing: bool = False) -> None:
