@@ -5,7 +5,8 @@ model config (``config.loss``) and recorded with the run. Three losses are avail
 and advice in ``docs/losses.md``):
 
 * ``"ce"``: full-softmax cross-entropy over all ``V`` items; memory ``n × V``, or blocks of
-  ``CE_CHUNK_ELEMENTS`` logits for training batches above ``CE_CHUNK_THRESHOLD``.
+  ``CE_CHUNK_ELEMENTS`` logits for training batches above ``CE_CHUNK_THRESHOLD`` (the softmax
+  kept for the backward pass up to ``CE_KEEP_ELEMENTS``).
 * ``"sampled_softmax"``: softmax over the target and ``K`` negatives shared by the batch, each
   logit corrected by ``-log Q(item)`` (Bengio & Senécal; Yi et al., RecSys 2019); memory
   ``n × K``.
@@ -34,6 +35,10 @@ NEGATIVE_SAMPLING = ("uniform", "popularity", "in-batch")
 #: (:mod:`recsft.modeling.chunked_ce`): 2^25 float32 logits are 128 MiB.
 CE_CHUNK_THRESHOLD = 2**25
 CE_CHUNK_ELEMENTS = 2**24
+#: Up to this many logits, the block-by-block cross-entropy keeps the ``n × V`` softmax for
+#: the backward pass (one tensor, 1 GiB in float32 at most) instead of computing every block's
+#: logits again (``scripts/benchmark_softmax_loss.py``; docs/losses.md).
+CE_KEEP_ELEMENTS = 2**28
 
 # Floor for log Q: a target that the sampler can never draw (Q = 0) would otherwise get an
 # infinite corrected logit and a NaN loss. exp(-80) is far below any real sampling probability.
@@ -369,7 +374,8 @@ def item_loss(
             from recsft.modeling.chunked_ce import chunked_cross_entropy
 
             chunk_rows = max(1, CE_CHUNK_ELEMENTS // items.shape[0])
-            return chunked_cross_entropy(queries, items, targets, chunk_rows), None
+            keep = queries.shape[0] * items.shape[0] <= CE_KEEP_ELEMENTS
+            return chunked_cross_entropy(queries, items, targets, chunk_rows, keep), None
         logits = queries @ items.T
         return F.cross_entropy(logits.float(), targets), logits
 

@@ -7,9 +7,11 @@ the data preparation. The estimate is deliberately simple and errs high:
   parameter count comes from the model built on PyTorch's ``meta`` device, which allocates
   nothing);
 - the output layer's logits: ``batch × max_length`` rows over the catalogue, three float32
-  tensors (logits, log-softmax, gradient), capped by the chunked cross-entropy's block
-  (:data:`recsft.modeling.losses.CE_CHUNK_ELEMENTS`); sampled losses score ``num_negatives``
-  columns instead;
+  tensors (logits, log-softmax, gradient); above
+  :data:`~recsft.modeling.losses.CE_CHUNK_THRESHOLD` logits the chunked cross-entropy's three
+  blocks (:data:`~recsft.modeling.losses.CE_CHUNK_ELEMENTS`) and, up to
+  :data:`~recsft.modeling.losses.CE_KEEP_ELEMENTS`, the softmax it keeps; sampled losses
+  score ``num_negatives`` columns instead;
 - evaluation: ``evaluation.batch_size`` users' scores over the catalogue, twice;
 - activations: about 24 float32 values per position, hidden unit and layer.
 """
@@ -69,11 +71,14 @@ def estimate_memory(parameters: int, num_items: int, hidden_size: int, num_layer
         loss: ``ce``, ``sampled_softmax`` or ``gbce``.
         num_negatives: Columns scored by the sampled losses.
     """
-    from recsft.modeling.losses import CE_CHUNK_ELEMENTS
+    from recsft.modeling.losses import CE_CHUNK_ELEMENTS, CE_CHUNK_THRESHOLD, CE_KEEP_ELEMENTS
 
     rows = batch_size * max_length
     columns = num_items if loss == "ce" else min(num_items, num_negatives + batch_size)
-    logits = 3 * 4 * (min(rows * columns, CE_CHUNK_ELEMENTS) if loss == "ce" else rows * columns)
+    logits = 3 * 4 * rows * columns
+    if loss == "ce" and rows * columns > CE_CHUNK_THRESHOLD:
+        kept = rows * columns if rows * columns <= CE_KEEP_ELEMENTS else 0
+        logits = 4 * (3 * CE_CHUNK_ELEMENTS + kept)
     return MemoryEstimate(
         parameters=parameters,
         weights_and_optimizer=16 * parameters,

@@ -15,6 +15,13 @@ def test_estimate_counts_parameters_optimizer_logits_and_evaluation():
     assert estimate.weights_and_optimizer == 16_000_000
     assert estimate.evaluation == 2 * 4 * 512 * 50_000
     assert 0 < estimate.logits <= 3 * 4 * 2**25           # capped by the chunked softmax
+    # Three regimes of the full softmax: whole (three tensors), blocks with the kept softmax,
+    # blocks alone.
+    small = estimate_memory(10, 1_000, 64, 2, 10, 50, 512)
+    assert small.logits == 3 * 4 * 500 * 1_000
+    kept = estimate_memory(10, 12_000, 64, 2, 256, 50, 512)
+    assert kept.logits == 4 * (3 * 2**24 + 256 * 50 * 12_000)
+    assert estimate.logits == 4 * 3 * 2**24
     sampled = estimate_memory(1_000_000, 50_000, 64, 2, 128, 50, 512, loss="sampled_softmax")
     assert sampled.logits < estimate.logits
     assert estimate.total == (estimate.weights_and_optimizer + estimate.logits
