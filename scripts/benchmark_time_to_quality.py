@@ -337,23 +337,39 @@ def time_to_target(curves: dict[str, list[dict[str, float]]],
 
     Returns:
         ``best`` (per library), ``target``, ``seconds_to_target`` (per library, ``None`` if
-        never), ``ratios`` (``"<library>/<reference>"``, ``None`` where either is missing).
+        never), ``ratios`` (``"<library>/<reference>"``, ``None`` where either is missing),
+        and ``pairwise``: per other library, the same against ``reference`` alone, at the lower
+        of the two bests (``target``, ``seconds`` of both, ``ratio``). Where one library ends
+        far below the others (a default that trains slowly), the common target is low enough
+        for every other library to reach in its first points, and the pairwise figure says
+        how the two others compare at a quality both reach.
     """
     best = {lib: max((p["ndcg@10"] for p in curve), default=None)
             for lib, curve in curves.items()}
+
+    def first_reach(curve: list[dict[str, float]], target: float | None) -> float | None:
+        return next((p["train_seconds"] for p in curve
+                     if target is not None and p["ndcg@10"] >= target), None)
+
+    def ratio(theirs: float | None, mine: float | None) -> float | None:
+        return round(theirs / mine, 2) if mine and theirs is not None else None
+
     reached = [v for v in best.values() if v is not None]
     target = min(reached) if reached else None
-    seconds: dict[str, float | None] = {}
-    for lib, curve in curves.items():
-        seconds[lib] = next((p["train_seconds"] for p in curve
-                             if target is not None and p["ndcg@10"] >= target), None)
-    ratios = {}
+    seconds = {lib: first_reach(curve, target) for lib, curve in curves.items()}
+    ratios, pairwise = {}, {}
     for lib in curves:
-        if lib != reference and reference in curves:
-            mine, theirs = seconds.get(reference), seconds[lib]
-            ratios[f"{lib}/{reference}"] = (round(theirs / mine, 2) if mine and theirs is not None
-                                            else None)
-    return {"best": best, "target": target, "seconds_to_target": seconds, "ratios": ratios}
+        if lib == reference or reference not in curves:
+            continue
+        ratios[f"{lib}/{reference}"] = ratio(seconds[lib], seconds.get(reference))
+        pair = [v for v in (best[lib], best[reference]) if v is not None]
+        pair_target = min(pair) if len(pair) == 2 else None
+        theirs = first_reach(curves[lib], pair_target)
+        mine = first_reach(curves[reference], pair_target)
+        pairwise[lib] = {"target": pair_target, "seconds": {lib: theirs, reference: mine},
+                         "ratio": ratio(theirs, mine)}
+    return {"best": best, "target": target, "seconds_to_target": seconds, "ratios": ratios,
+            "pairwise": pairwise}
 
 
 def test_ndcg(out: str, targets: list[int]) -> float:

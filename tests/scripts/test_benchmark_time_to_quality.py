@@ -35,6 +35,11 @@ def test_target_is_the_best_of_the_slowest_and_times_are_first_reaches():
     assert result["target"] == 0.10  # RecBole's best: the lowest of the three
     assert result["seconds_to_target"] == {"recsft": 20, "recbole": 400, "rectools": 15}
     assert result["ratios"] == {"recbole/recsft": 20.0, "rectools/recsft": 0.75}
+    # Each against recsft alone, at the lower of the two bests.
+    assert result["pairwise"]["recbole"] == {"target": 0.10, "ratio": 20.0,
+                                             "seconds": {"recbole": 400, "recsft": 20}}
+    assert result["pairwise"]["rectools"] == {"target": 0.13, "ratio": 1.0,
+                                              "seconds": {"rectools": 30, "recsft": 30}}
 
 
 def test_a_library_without_points_never_reaches_and_has_no_ratio():
@@ -42,6 +47,7 @@ def test_a_library_without_points_never_reaches_and_has_no_ratio():
     assert result["target"] == 0.2 and result["best"]["recbole"] is None
     assert result["seconds_to_target"] == {"recsft": 5, "recbole": None}
     assert result["ratios"] == {"recbole/recsft": None}
+    assert result["pairwise"]["recbole"]["ratio"] is None
 
 
 def test_own_ndcg_matches_recsfts_metric_code():
