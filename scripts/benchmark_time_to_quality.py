@@ -449,7 +449,8 @@ def kept_cases(path: str, models: list[str], settings: list[str]) -> list[dict]:
 
 
 def plot(result: dict, path: str) -> None:
-    """The validation curves of every case, one panel a case, the target dashed."""
+    """The validation curves of every case, one panel a case, each library in the same colour
+    and place in the legend in every panel, the common target dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -460,13 +461,17 @@ def plot(result: dict, path: str) -> None:
     cases = result["cases"]
     fig, axes = plt.subplots(1, max(1, len(cases)), figsize=(5 * max(1, len(cases)), 4),
                              squeeze=False)
+    colours = {"recsft": "tab:blue", "recbole": "tab:orange", "rectools": "tab:green"}
     for ax, case in zip(axes[0], cases):
-        for library, record in case["libraries"].items():
-            curve = record["curve"]
+        records = case["libraries"]
+        order = {lib: n for n, lib in enumerate(LIBRARIES)}
+        for library in sorted(records, key=lambda lib: (order.get(lib, len(order)), lib)):
+            curve = records[library]["curve"]
             ax.plot([p["train_seconds"] for p in curve], [p["ndcg@10"] for p in curve],
-                    marker=".", label=library)
+                    marker=".", label=library, color=colours.get(library))
         if case.get("target") is not None:
-            ax.axhline(case["target"], linestyle="--", color="grey", linewidth=0.8)
+            ax.axhline(case["target"], linestyle="--", color="grey", linewidth=0.8,
+                       label="target")
         ax.set_title(f"{case['dataset']} {case['model']} ({case['settings']})")
         ax.set_xlabel("training seconds")
         ax.set_ylabel("validation NDCG@10")
