@@ -16,7 +16,7 @@ user and reaches them through one guard, :func:`onednn_kernels`: at first use it
 up and runs each form recsft calls once on a small product against
 ``torch.nn.functional.linear``; a missing op, an error or a different result makes it answer
 ``None`` for the rest of the process. :func:`packed_projections` then returns ``None`` — and
-callers use the eager maps (:class:`~recsft.modeling.layers.LayerProjections`, plain
+callers use the eager maps (:class:`~recsft.modeling.bert_layer.LayerProjections`, plain
 ``nn.functional.linear``), which give the same numbers — as it does wherever the packs do not
 apply (not float32 on the CPU, oneDNN switched off with
 ``torch.backends.mkldnn.flags(enabled=False)``, a model in training mode).
@@ -32,7 +32,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from recsft.modeling.layers import LayerProjections, TransformerSequenceModel
+from recsft.modeling.bert_layer import LayerProjections
+from recsft.modeling.layers import TransformerSequenceModel
 
 #: Rows (positions) per product the weights are laid out for; CPU evaluation encodes slices of
 #: about this many (:data:`recsft.evaluation.ranking.CPU_ENCODE_TOKENS`).
@@ -166,7 +167,7 @@ class _PackedLinear:
 class PackedProjections(LayerProjections):
     """A ``BertLayer``'s linear maps through oneDNN-packed weights, for inference only.
 
-    The same maps as :class:`~recsft.modeling.layers.LayerProjections` in eval mode (no
+    The same maps as :class:`~recsft.modeling.bert_layer.LayerProjections` in eval mode (no
     dropout). A model's last layer is used by ``encode_sequences`` for its last position only
     (query apart from key and value); the others for every position (query, key and value in
     one product).
